@@ -1,0 +1,116 @@
+//! Exact exponent arithmetic on f32 bit patterns: no `log2`, no `powf`.
+
+pub const SIGN: u32 = 0x8000_0000;
+pub const INF: u32 = 0x7f80_0000;
+pub const QNAN: u32 = 0x7fc0_0000;
+
+/// `floor(log2(a))` for a finite, positive f32 magnitude (subnormals too).
+#[inline(always)]
+pub fn floor_log2(a: f32) -> i32 {
+    let b = a.to_bits() & !SIGN;
+    debug_assert!(b != 0 && b < INF);
+    let biased = (b >> 23) as i32;
+    if biased == 0 {
+        31 - b.leading_zeros() as i32 - 149
+    } else {
+        biased - 127
+    }
+}
+
+/// `2^k` as f32, exact for `k` in [-149, 127]; 0 below, +Inf above.
+#[inline(always)]
+pub fn pow2(k: i32) -> f32 {
+    f32::from_bits(pow2_bits(k))
+}
+
+/// Bit pattern of [`pow2`].
+#[inline(always)]
+pub fn pow2_bits(k: i32) -> u32 {
+    if k > 127 {
+        INF
+    } else if k >= -126 {
+        ((k + 127) as u32) << 23
+    } else if k >= -149 {
+        1u32 << (k + 149)
+    } else {
+        0
+    }
+}
+
+/// `x * 2^k` computed exactly in f64 then rounded once to f32 (an `ldexp`).
+#[inline(always)]
+pub fn ldexp(x: f32, k: i32) -> f32 {
+    // Two steps keep every intermediate inside f64's exponent range.
+    let k = k.clamp(-600, 600);
+    let h = k / 2;
+    let p1 = f64::from_bits(((h + 1023) as u64) << 52);
+    let p2 = f64::from_bits((((k - h) + 1023) as u64) << 52);
+    (x as f64 * p1 * p2) as f32
+}
+
+/// Largest finite |x| of a slice, ignoring NaN and ±Inf; 0 when there is none.
+#[inline]
+pub fn finite_amax(x: &[f32]) -> f32 {
+    // Integer max over magnitudes below INF: branch-free, vectorises, exact.
+    let mut m = 0u32;
+    for &v in x {
+        let a = v.to_bits() & !SIGN;
+        let a = if a < INF { a } else { 0 };
+        m = m.max(a);
+    }
+    f32::from_bits(m)
+}
+
+/// Whether a slice holds a NaN.
+#[inline]
+pub fn has_nan(x: &[f32]) -> bool {
+    x.iter().any(|v| v.is_nan())
+}
+
+/// Clamp `v` to `[lo, hi]`, letting NaN through (unlike `f32::clamp`'s callers
+/// expect from `max`/`min`, which drop NaN).
+#[inline(always)]
+pub fn clamp_keep_nan(v: f32, lo: f32, hi: f32) -> f32 {
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_log2_matches_f64_log2() {
+        for &v in &[1.0f32, 1.5, 2.0, 3.999, 0.75, 1e-40, f32::MIN_POSITIVE, 1e-45, f32::MAX, 6.0e-39] {
+            assert_eq!(floor_log2(v), (v as f64).log2().floor() as i32, "{v}");
+        }
+    }
+
+    #[test]
+    fn pow2_is_exact_across_range() {
+        for k in -149..=127 {
+            assert_eq!(pow2(k) as f64, 2f64.powi(k), "{k}");
+        }
+        assert_eq!(pow2(-150), 0.0);
+        assert_eq!(pow2(128), f32::INFINITY);
+    }
+
+    #[test]
+    fn ldexp_matches_powi() {
+        assert_eq!(ldexp(3.0, -140), (3.0f64 * 2f64.powi(-140)) as f32);
+        assert_eq!(ldexp(1.5, 100), (1.5f64 * 2f64.powi(100)) as f32);
+        assert_eq!(ldexp(1.0, 200), f32::INFINITY);
+    }
+
+    #[test]
+    fn amax_ignores_non_finite() {
+        assert_eq!(finite_amax(&[1.0, -3.0, f32::NAN, f32::NEG_INFINITY]), 3.0);
+        assert_eq!(finite_amax(&[]), 0.0);
+        assert_eq!(finite_amax(&[f32::INFINITY]), 0.0);
+    }
+}

@@ -1,0 +1,294 @@
+//! The float grid: the one rounding kernel behind AdaptivFloat, minifloat,
+//! MX elements, block floating point and power-of-two integer grids.
+//!
+//! A grid has `m` mantissa bits in every binade from `2^emin` up, a largest
+//! magnitude `max`, and one of three rules below `2^emin` ([`Low`]). Rounding
+//! works on the f32 bit pattern: within a binade, rounding to `m` bits is
+//! rounding the low `23 - m` bits of the pattern, and a carry rolls into the
+//! exponent field exactly as the value should. Everything is integer
+//! arithmetic or exact float additions, so results are bit-exact.
+
+use crate::bits::{floor_log2, pow2, pow2_bits, INF, QNAN, SIGN};
+use crate::rounding::{bernoulli, RoundCtx, Rounding};
+
+/// What lies below the lowest normal binade `2^emin`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Low {
+    /// Uniform spacing `2^(emin - m)` down to zero (IEEE subnormals; block
+    /// float and integer grids are all-subnormal grids).
+    Subnormal,
+    /// Nothing between 0 and `min` (>= `2^emin`); rounding between those two
+    /// follows the rounding mode (0 has the even code).
+    Gap { min: f32 },
+    /// Every magnitude below `min` becomes 0, whatever the rounding mode.
+    Flush { min: f32 },
+}
+
+/// What a magnitude above `max` becomes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Overflow {
+    Saturate,
+    /// IEEE-style: round as if unbounded, and a result above `max` becomes
+    /// this pattern (Inf or NaN); `TowardZero` still stops at `max`.
+    To(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FloatGrid {
+    pub m: u32,
+    pub emin: i32,
+    pub max: f32,
+    pub low: Low,
+    pub overflow: Overflow,
+}
+
+impl FloatGrid {
+    /// A grid whose every value is `q * 2^step_exp` with `|q| <= qmax`:
+    /// the grid of block float, MXINT8 and power-of-two integer scales.
+    pub fn uniform(step_exp: i32, qmax: u32) -> FloatGrid {
+        let m = 32 - qmax.leading_zeros(); // bits needed for qmax
+        FloatGrid {
+            m,
+            emin: step_exp + m as i32,
+            max: crate::bits::ldexp(qmax as f32, step_exp),
+            low: Low::Subnormal,
+            overflow: Overflow::Saturate,
+        }
+    }
+
+    /// Round a finite non-negative magnitude (or +Inf, treated as larger than
+    /// everything) to the grid. Exact for every input.
+    #[inline]
+    pub fn round_magnitude(&self, a: u32, mode: Rounding, random: u64) -> u32 {
+        if a == 0 {
+            return 0;
+        }
+        match self.low {
+            Low::Gap { min } if a < min.to_bits() => {
+                let (af, mf) = (f32::from_bits(a) as f64, min as f64);
+                let up = mode.step_up((2.0 * af).partial_cmp(&mf).unwrap(), true, || bernoulli(random, af, mf));
+                return if up { min.to_bits() } else { 0 };
+            }
+            Low::Flush { min } if a < min.to_bits() => return 0,
+            _ => {}
+        }
+        let biased = (a >> 23) as i32;
+        let (e_true, ulp_exp) = if biased == 0 {
+            (31 - a.leading_zeros() as i32 - 149, -149)
+        } else {
+            (biased - 127, biased - 150)
+        };
+        let u = e_true.max(self.emin) - self.m as i32; // grid spacing exponent at a
+        let sh = u - ulp_exp; // pattern bits to round off
+        let r = if sh <= 0 {
+            a
+        } else if sh <= 23 {
+            round_low_bits(a, sh as u32, mode, random)
+        } else {
+            // a < 2^u: the neighbours are 0 and 2^u (u - 1 >= -126 here).
+            let half = pow2_bits(u - 1);
+            let up = mode.step_up(a.cmp(&half), true, || {
+                bernoulli(random, f32::from_bits(a) as f64, 2f64.powi(u))
+            });
+            if up {
+                pow2_bits(u)
+            } else {
+                0
+            }
+        };
+        self.limit(r, mode)
+    }
+
+    #[inline(always)]
+    fn limit(&self, r: u32, mode: Rounding) -> u32 {
+        let max = self.max.to_bits();
+        if r <= max {
+            r
+        } else {
+            match self.overflow {
+                Overflow::To(bits) if mode != Rounding::TowardZero => bits,
+                _ => max,
+            }
+        }
+    }
+
+    /// Whether the branch-free nearest-even loop is exact for this grid: the
+    /// binade `2^emin` and the subnormal spacing are normal f32 numbers.
+    fn fast_nearest_even(&self) -> bool {
+        self.emin >= -125 && self.m <= 22 && self.emin - self.m as i32 + 23 <= 127 && self.overflow == Overflow::Saturate
+    }
+
+    /// Quantize a slice: clamp to `clip` (if any), round each magnitude, keep
+    /// the sign; NaN becomes the canonical quiet NaN.
+    pub fn quantize(&self, x: &[f32], out: &mut [f32], clip: Option<(f32, f32)>, mode: Rounding, ctx: RoundCtx) {
+        debug_assert_eq!(x.len(), out.len());
+        if mode == Rounding::NearestEven && self.fast_nearest_even() {
+            match clip {
+                None => self.quantize_ne(x, out, |v| v),
+                Some((lo, hi)) => self.quantize_ne(x, out, |v| crate::bits::clamp_keep_nan(v, lo, hi)),
+            }
+            return;
+        }
+        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+            let v = match clip {
+                Some((lo, hi)) => crate::bits::clamp_keep_nan(v, lo, hi),
+                None => v,
+            };
+            let bits = v.to_bits();
+            let a = bits & !SIGN;
+            *o = if a > INF {
+                f32::from_bits(QNAN)
+            } else {
+                let random = if mode == Rounding::Stochastic { ctx.bits64(i) } else { 0 };
+                let r = self.round_magnitude(a, mode, random);
+                f32::from_bits(if r > INF { r } else { r | (bits & SIGN) })
+            };
+        }
+    }
+
+    /// Branch-free nearest-even kernel (vectorises); see `fast_nearest_even`.
+    #[inline(always)]
+    fn quantize_ne(&self, x: &[f32], out: &mut [f32], pre: impl Fn(f32) -> f32) {
+        let sh = 23 - self.m;
+        let mask = (1u32 << sh) - 1;
+        let half = mask >> 1;
+        let max = self.max.to_bits();
+        let normal_from = pow2_bits(self.emin);
+        // Adding and removing 2^(emin - m + 23) rounds a magnitude below 2^emin
+        // to a multiple of 2^(emin - m), ties to even, in one exact f32 add.
+        let magic = pow2(self.emin - self.m as i32 + 23);
+        let (below, low_min, low_half) = match self.low {
+            Low::Subnormal => (0u8, 0u32, 0u32),
+            Low::Gap { min } => (1, min.to_bits(), (min * 0.5).to_bits()),
+            Low::Flush { min } => (2, min.to_bits(), 0),
+        };
+        let boundary = if below == 0 { normal_from } else { low_min };
+        for (o, &v) in out.iter_mut().zip(x) {
+            let bits = pre(v).to_bits();
+            let a = bits & !SIGN;
+            let normal = (a + half + ((a >> sh) & 1)) & !mask;
+            let low = match below {
+                0 => ((f32::from_bits(a) + magic) - magic).to_bits(),
+                1 => {
+                    if a > low_half {
+                        low_min
+                    } else {
+                        0
+                    }
+                }
+                _ => 0,
+            };
+            let r = if a >= boundary { normal } else { low };
+            let r = if r > max { max } else { r };
+            let r = if a > INF { QNAN } else { r | (bits & SIGN) };
+            *o = f32::from_bits(r);
+        }
+    }
+
+    /// Split a grid magnitude into `(binade above emin, mantissa)`: binade `k
+    /// >= 0` means `2^(emin+k) * (1 + mant/2^m)`; binade `-1` means the
+    /// subnormal `mant * 2^(emin-m)`. `r` must lie on the grid.
+    pub fn decompose(&self, r: f32) -> (i32, u32) {
+        let r = r.abs();
+        if r == 0.0 {
+            return (-1, 0);
+        }
+        let e = floor_log2(r);
+        if e < self.emin {
+            let q = r as f64 / 2f64.powi(self.emin - self.m as i32);
+            debug_assert_eq!(q.fract(), 0.0);
+            (-1, q as u32)
+        } else {
+            let frac = r as f64 / 2f64.powi(e) - 1.0;
+            let mant = frac * 2f64.powi(self.m as i32);
+            debug_assert_eq!(mant.fract(), 0.0, "{r} not on grid {self:?}");
+            (e - self.emin, mant as u32)
+        }
+    }
+
+    /// Inverse of [`decompose`](Self::decompose).
+    pub fn compose(&self, binade: i32, mant: u32) -> f32 {
+        let v = if binade < 0 {
+            mant as f64 * 2f64.powi(self.emin - self.m as i32)
+        } else {
+            (1.0 + mant as f64 / 2f64.powi(self.m as i32)) * 2f64.powi(self.emin + binade)
+        };
+        v as f32
+    }
+}
+
+/// Round away the low `sh` (1..=23) bits of a magnitude pattern.
+#[inline(always)]
+fn round_low_bits(a: u32, sh: u32, mode: Rounding, random: u64) -> u32 {
+    let mask = (1u32 << sh) - 1;
+    let inc = match mode {
+        Rounding::NearestEven => (mask >> 1) + ((a >> sh) & 1),
+        Rounding::NearestAway => 1 << (sh - 1),
+        Rounding::TowardZero => 0,
+        Rounding::Stochastic => (random >> 32) as u32 & mask,
+    };
+    (a + inc) & !mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e4m3() -> FloatGrid {
+        FloatGrid { m: 3, emin: -6, max: 448.0, low: Low::Subnormal, overflow: Overflow::Saturate }
+    }
+
+    fn q(g: &FloatGrid, v: f32, mode: Rounding) -> f32 {
+        let mut out = [0.0];
+        g.quantize(&[v], &mut out, None, mode, RoundCtx::default());
+        out[0]
+    }
+
+    #[test]
+    fn fast_and_generic_paths_agree() {
+        let g = e4m3();
+        for i in 0..200_000u32 {
+            let v = f32::from_bits(i.wrapping_mul(2_654_435_761) >> 1) * if i % 2 == 0 { 1.0 } else { -1.0 };
+            let fast = q(&g, v, Rounding::NearestEven);
+            let a = v.to_bits() & !SIGN;
+            let generic = if a > INF {
+                f32::NAN
+            } else {
+                f32::from_bits(g.round_magnitude(a, Rounding::NearestEven, 0) | (v.to_bits() & SIGN))
+            };
+            assert!(fast.to_bits() == generic.to_bits() || (fast.is_nan() && generic.is_nan()), "{v}: {fast} vs {generic}");
+        }
+    }
+
+    #[test]
+    fn e4m3_known_values() {
+        let g = e4m3();
+        assert_eq!(q(&g, 1000.0, Rounding::NearestEven), 448.0);
+        assert_eq!(q(&g, 2f32.powi(-9), Rounding::NearestEven), 2f32.powi(-9));
+        assert_eq!(q(&g, 2f32.powi(-10), Rounding::NearestEven), 0.0); // tie to even (0)
+        assert_eq!(q(&g, 2f32.powi(-10), Rounding::NearestAway), 2f32.powi(-9));
+        assert_eq!(q(&g, 1.0625, Rounding::NearestEven), 1.0); // tie between 1 and 1.125
+        assert_eq!(q(&g, 1.1875, Rounding::NearestEven), 1.25);
+        assert_eq!(q(&g, 1.1875, Rounding::TowardZero), 1.125);
+        assert_eq!(q(&g, -1.1875, Rounding::TowardZero), -1.125);
+    }
+
+    #[test]
+    fn uniform_grid_is_integer_steps() {
+        let g = FloatGrid::uniform(-2, 127);
+        assert_eq!(g.max, 31.75);
+        assert_eq!(q(&g, 0.125, Rounding::NearestEven), 0.0);
+        assert_eq!(q(&g, 0.375, Rounding::NearestEven), 0.5);
+        assert_eq!(q(&g, 17.1, Rounding::NearestEven), 17.0);
+        assert_eq!(q(&g, 100.0, Rounding::NearestEven), 31.75);
+    }
+
+    #[test]
+    fn decompose_round_trips() {
+        let g = e4m3();
+        for &v in &[0.0f32, 2f32.powi(-9), 0.0136718750, 1.0, 1.125, 448.0, 0.5] {
+            let (b, m) = g.decompose(v);
+            assert_eq!(g.compose(b, m), v);
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Uniform integer quantization: symmetric, and PipeEdge's asymmetric
+//! min/max scheme (`tensor_encode`), with codes that pack into u32 words.
+//!
+//! Symmetric: `s = alpha / (2^(bits-1) - 1)` with `alpha` the clip bound
+//! (default `max|x|` over finite values), `q` in `±(2^(bits-1) - 1)`, value
+//! `q * s`; `alpha = 0` gives zeros. Codes are two's complement; the unused
+//! pattern `-2^(bits-1)` encodes NaN.
+//!
+//! Asymmetric: `lo`, `hi` are the finite min and max after clipping,
+//! `sf = hi - lo`, `q` in `[0, 2^bits - 1]`, value `q / (2^bits-1) * sf + lo`
+//! (evaluated in that order in f32, as PipeEdge does); `sf = 0` makes every
+//! value `lo` instead of dividing by zero. There is no NaN code.
+//!
+//! Rounding is to the nearest *decoded* value: `q = rne(x / s)` except within
+//! an ulp of a midpoint, where the f32 rounding of `x / s` could pick the
+//! farther neighbour, the exact distances to both decoded neighbours decide.
+//! So quantizing equals choosing from the value table (SPEC.md's oracle).
+//! For the directed modes the neighbours are taken on the signed axis:
+//! `toward-zero` picks the neighbour on zero's side of `x`, `nearest-away`
+//! breaks a tie away from zero. NaN stays NaN; ±Inf clamps to the range.
+
+use crate::bits::{clamp_keep_nan, finite_amax, INF, SIGN};
+use crate::rounding::bernoulli;
+use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, ROUND_DOC};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Symmetric,
+    Asymmetric,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Integer {
+    bits: u32,
+    mode: Mode,
+    round: Rounding,
+}
+
+/// One unit's decoding: `dec(q) = q * s` or `q / levels * sf + lo`.
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    mode: Mode,
+    scale: f32, // s, or sf
+    lo: f32,    // asymmetric offset
+    clamp: (f32, f32),
+    qmin: i32,
+    qmax: i32,
+    levels: f32,
+}
+
+impl Unit {
+    #[inline(always)]
+    fn dec(&self, q: i32) -> f32 {
+        match self.mode {
+            Mode::Symmetric => (q as f32 * self.scale) + 0.0,
+            Mode::Asymmetric => (q as f32 / self.levels) * self.scale + self.lo,
+        }
+    }
+
+    #[inline(always)]
+    fn estimate(&self, v: f32) -> f32 {
+        match self.mode {
+            Mode::Symmetric => v / self.scale,
+            Mode::Asymmetric => (v - self.lo) / self.scale * self.levels,
+        }
+        .round_ties_even()
+    }
+
+    /// Index of the table entry `v` rounds to (v not NaN).
+    #[inline(always)]
+    fn index(&self, v: f32, mode: Rounding, random: u64) -> i32 {
+        let v = clamp_keep_nan(v, self.clamp.0, self.clamp.1);
+        if self.scale == 0.0 {
+            return if self.mode == Mode::Symmetric { 0 } else { self.qmin };
+        }
+        let est = self.estimate(v);
+        let mut q = if est.is_nan() { self.qmin } else { est.clamp(self.qmin as f32, self.qmax as f32) as i32 };
+        while q > self.qmin && self.dec(q) > v {
+            q -= 1;
+        }
+        while q < self.qmax && self.dec(q + 1) <= v {
+            q += 1;
+        }
+        let lo = self.dec(q);
+        if lo >= v || q == self.qmax {
+            return q;
+        }
+        let hi = self.dec(q + 1);
+        let (below, above) = (v as f64 - lo as f64, hi as f64 - v as f64);
+        let up = match mode {
+            Rounding::NearestEven => below > above || (below == above && q & 1 != 0),
+            Rounding::NearestAway => below > above || (below == above && v > 0.0),
+            Rounding::TowardZero => v < 0.0,
+            Rounding::Stochastic => bernoulli(random, below, hi as f64 - lo as f64),
+        };
+        q + up as i32
+    }
+}
+
+impl Integer {
+    pub fn new(bits: u32, mode: Mode) -> Result<Self, FormatError> {
+        let p = Params::new("int", Default::default());
+        let lo = if mode == Mode::Symmetric { 2 } else { 1 };
+        p.check_int("bits", bits as i64, lo, 16)?;
+        Ok(Integer { bits, mode, round: Rounding::NearestEven })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn levels(&self) -> i32 {
+        match self.mode {
+            Mode::Symmetric => (1 << (self.bits - 1)) - 1,
+            Mode::Asymmetric => (1 << self.bits) - 1,
+        }
+    }
+
+    fn unit(&self, x: &[f32], clip: Option<Clip>) -> Unit {
+        let levels = self.levels();
+        match self.mode {
+            Mode::Symmetric => {
+                let alpha = clip.map_or_else(|| finite_amax(x), Clip::alpha);
+                self.sym_unit(alpha / levels as f32)
+            }
+            Mode::Asymmetric => {
+                let (mut lo, mut hi) = finite_min_max(x);
+                if let Some(c) = clip {
+                    lo = lo.clamp(c.lo, c.hi);
+                    hi = hi.clamp(c.lo, c.hi);
+                }
+                self.asym_unit(hi - lo, lo)
+            }
+        }
+    }
+
+    fn sym_unit(&self, s: f32) -> Unit {
+        let levels = self.levels();
+        let s = if s.is_finite() && s > 0.0 { s } else { 0.0 };
+        let bound = levels as f32 * s;
+        Unit { mode: Mode::Symmetric, scale: s, lo: 0.0, clamp: (-bound, bound), qmin: -levels, qmax: levels, levels: levels as f32 }
+    }
+
+    fn asym_unit(&self, sf: f32, lo: f32) -> Unit {
+        let levels = self.levels();
+        let sf = if sf.is_finite() { sf.max(0.0) } else { f32::MAX };
+        let hi = (levels as f32 / levels as f32) * sf + lo;
+        Unit { mode: Mode::Asymmetric, scale: sf, lo, clamp: (lo, hi), qmin: 0, qmax: levels, levels: levels as f32 }
+    }
+
+    fn unit_from_meta(&self, meta: &[u32]) -> Unit {
+        match self.mode {
+            Mode::Symmetric => self.sym_unit(f32::from_bits(meta[0])),
+            Mode::Asymmetric => self.asym_unit(f32::from_bits(meta[0]), f32::from_bits(meta[1])),
+        }
+    }
+
+    fn code_of(&self, q: i32) -> u32 {
+        (q as u32) & ((1u64 << self.bits) - 1) as u32
+    }
+}
+
+/// Finite minimum and maximum (0, 0 when there is no finite value).
+fn finite_min_max(x: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in x {
+        if v.to_bits() & !SIGN < INF {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if lo > hi {
+        (0.0, 0.0)
+    } else {
+        (lo, hi)
+    }
+}
+
+impl Format for Integer {
+    fn describe(&self) -> String {
+        let mode = if self.mode == Mode::Asymmetric { ",mode=asymmetric" } else { "" };
+        with_round(format!("int(bits={}{mode})", self.bits), self.round)
+    }
+    fn family(&self) -> &'static str {
+        "int"
+    }
+    fn code_bits(&self) -> u32 {
+        self.bits
+    }
+    fn meta_bits(&self) -> u32 {
+        match self.mode {
+            Mode::Symmetric => 32,
+            Mode::Asymmetric => 64,
+        }
+    }
+    fn meta_words(&self) -> usize {
+        match self.mode {
+            Mode::Symmetric => 1,
+            Mode::Asymmetric => 2,
+        }
+    }
+    fn rounding(&self) -> Rounding {
+        self.round
+    }
+    fn sign_symmetric(&self) -> bool {
+        self.mode == Mode::Symmetric
+    }
+    fn asymmetric(&self) -> bool {
+        self.mode == Mode::Asymmetric
+    }
+
+    fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        let unit = self.unit(x, clip);
+        let stochastic = self.round == Rounding::Stochastic;
+        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+            let random = if stochastic { ctx.bits64(i) } else { 0 };
+            *o = if v.is_nan() { f32::NAN } else { unit.dec(unit.index(v, self.round, random)) };
+        }
+    }
+
+    fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
+        let unit = self.unit(x, clip);
+        meta[0] = unit.scale.to_bits();
+        if self.mode == Mode::Asymmetric {
+            meta[1] = unit.lo.to_bits();
+        }
+        let stochastic = self.round == Rounding::Stochastic;
+        for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
+            *c = if v.is_nan() {
+                if self.mode == Mode::Asymmetric {
+                    return Err(FormatError::Unsupported {
+                        format: self.describe(),
+                        why: "input holds NaN, which asymmetric integers have no code for".into(),
+                    });
+                }
+                1 << (self.bits - 1)
+            } else {
+                let random = if stochastic { ctx.bits64(i) } else { 0 };
+                self.code_of(unit.index(v, self.round, random))
+            };
+        }
+        Ok(())
+    }
+
+    fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]) {
+        let unit = self.unit_from_meta(meta);
+        let shift = 32 - self.bits;
+        for (o, &c) in out.iter_mut().zip(codes) {
+            *o = match self.mode {
+                Mode::Symmetric => {
+                    let q = ((c << shift) as i32) >> shift;
+                    if q < unit.qmin {
+                        f32::NAN
+                    } else {
+                        unit.dec(q)
+                    }
+                }
+                Mode::Asymmetric => unit.dec(c as i32),
+            };
+        }
+    }
+
+    fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
+        let levels = self.levels() as f32;
+        let need = || FormatError::Unsupported {
+            format: self.describe(),
+            why: "the value table depends on the clip range: give --max X (and --min for asymmetric)".into(),
+        };
+        match (self.mode, scale) {
+            (Mode::Symmetric, Scale::Max(a)) => Ok(vec![(a / levels).to_bits()]),
+            (Mode::Asymmetric, Scale::Max(a)) => Ok(vec![(2.0 * a).to_bits(), (-a).to_bits()]),
+            (Mode::Asymmetric, Scale::Range(lo, hi)) => Ok(vec![(hi - lo).to_bits(), lo.to_bits()]),
+            _ => Err(need()),
+        }
+    }
+}
+
+pub struct IntegerFamily;
+pub static FAMILY: IntegerFamily = IntegerFamily;
+
+impl Family for IntegerFamily {
+    fn name(&self) -> &'static str {
+        "int"
+    }
+    fn summary(&self) -> &'static str {
+        "uniform integer: symmetric (max|x| or clip bound) or PipeEdge's asymmetric min/max"
+    }
+    fn params(&self) -> &'static [ParamDoc] {
+        &[
+            ParamDoc { name: "bits", default: "(required)", range: "2..=16 (1..=16 asymmetric)", help: "code width" },
+            ParamDoc { name: "mode", default: "symmetric", range: "symmetric | asymmetric", help: "symmetric around 0, or min/max (PipeEdge)" },
+            ROUND_DOC,
+        ]
+    }
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
+        let bits = p.int("bits", None, 1, 16)?;
+        let mode = match p.choice("mode", "symmetric", &["symmetric", "asymmetric"])? {
+            "symmetric" => Mode::Symmetric,
+            _ => Mode::Asymmetric,
+        };
+        if mode == Mode::Symmetric {
+            p.check_int("bits", bits, 2, 16)?;
+        }
+        let round = p.rounding()?;
+        Ok(Box::new(Integer { bits: bits as u32, mode, round }))
+    }
+}

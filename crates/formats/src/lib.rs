@@ -1,0 +1,218 @@
+//! # quantlab-formats
+//!
+//! Low-precision number formats, exact to the bit: AdaptivFloat, uniform
+//! integer (symmetric and PipeEdge's asymmetric), block floating point, OCP
+//! MX, IEEE-like minifloats and posits. `../shared/SPEC.md` ("Number formats")
+//! fixes what each one computes; each file's doc comment records the choices
+//! SPEC.md leaves open.
+//!
+//! Everything outside this crate sees a format only through the [`Format`]
+//! trait, built from a [`FormatSpec`] by [`build`]. Adding a format is one new
+//! file with a [`Family`] and one line in [`FAMILIES`].
+//!
+//! A tensor is quantized in *groups* (its [`Granularity`]); a block format
+//! further splits each group's rows into *units* of [`Format::block_len`]
+//! elements, each with its own scale. [`quantize`], [`encode`] and [`decode`]
+//! drive that split and run units in parallel; the results never depend on
+//! the thread count.
+
+pub mod adaptivfloat;
+pub mod bits;
+pub mod blockfloat;
+mod error;
+pub mod grid;
+pub mod integer;
+pub mod minifloat;
+pub mod mx;
+pub mod packing;
+pub mod posit;
+pub mod rounding;
+mod spec;
+mod tensor;
+
+use std::fmt;
+
+pub use error::FormatError;
+pub use rounding::{RoundCtx, Rounding};
+pub use spec::{FormatSpec, ParamDoc, ParamValue, Params, ROUND_DOC};
+pub use tensor::{decode, encode, quantize, Encoded, Granularity, GroupClipper, Shape, TensorError};
+
+/// A clip range applied to a group before quantizing: values outside
+/// `[lo, hi]` are clamped, and scaled formats derive their scale from it.
+/// Symmetric formats use `max(|lo|, |hi|)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clip {
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Clip {
+    pub fn symmetric(alpha: f32) -> Clip {
+        Clip { lo: -alpha.abs(), hi: alpha.abs() }
+    }
+
+    /// The symmetric bound `max(|lo|, |hi|)`.
+    pub fn alpha(self) -> f32 {
+        self.lo.abs().max(self.hi.abs())
+    }
+}
+
+/// The scale a value table is listed for (`quantlab values`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scale {
+    /// The format's own fixed scale; scaled formats refuse.
+    Fixed,
+    /// The scaling unit's largest magnitude (after clipping).
+    Max(f32),
+    /// A range `[lo, hi]` (asymmetric integer).
+    Range(f32, f32),
+    /// An explicit AdaptivFloat exponent bias.
+    ExpBias(i32),
+}
+
+/// A number format. Every method is exact and deterministic.
+pub trait Format: Send + Sync + fmt::Debug {
+    /// Canonical description; `build(&describe().parse()?)` gives an equal format.
+    fn describe(&self) -> String;
+    fn family(&self) -> &'static str;
+    /// Width of one element's code.
+    fn code_bits(&self) -> u32;
+    /// Metadata bits per scaling unit (0 for fixed-scale formats), as counted
+    /// in bits per element.
+    fn meta_bits(&self) -> u32;
+    /// u32 words of metadata per unit in encoded form.
+    fn meta_words(&self) -> usize;
+    /// Elements per scaling unit along the last axis; 0: the whole group.
+    fn block_len(&self) -> usize {
+        0
+    }
+    fn rounding(&self) -> Rounding;
+    /// `Q(-x) == -Q(x)` for every `x` (up to the sign of zero).
+    fn sign_symmetric(&self) -> bool {
+        true
+    }
+    /// Clipping gives a range `[lo, hi]` rather than a symmetric bound.
+    fn asymmetric(&self) -> bool {
+        false
+    }
+    /// Fake-quantize (quantize then dequantize) one scaling unit.
+    fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]);
+    /// Encode one unit: `codes[i]` holds element `i`'s code in its low
+    /// `code_bits` bits; `meta` receives `meta_words` words. Errors where the
+    /// format has no code for an input (NaN in a format without NaN).
+    fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError>;
+    /// Decode codes that share one unit's metadata.
+    fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]);
+    /// The metadata a unit has when quantized at `scale`.
+    fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError>;
+
+    /// Representable non-negative values at `scale`, ascending, for formats
+    /// of at most 16 bits: every code decoded.
+    fn values(&self, scale: Scale) -> Result<Vec<f32>, FormatError> {
+        let n = self.code_bits();
+        if n > 16 {
+            return Err(FormatError::Unsupported {
+                format: self.describe(),
+                why: format!("{n}-bit codes: value tables are listed for formats of at most 16 bits"),
+            });
+        }
+        let meta = self.meta_for(scale)?;
+        let codes: Vec<u32> = (0..1u32 << n).collect();
+        let mut out = vec![0.0f32; codes.len()];
+        self.decode_unit(&codes, &meta, &mut out);
+        let mut v: Vec<f32> = out.into_iter().filter(|v| v.is_finite() && v.is_sign_positive()).collect();
+        v.sort_by(f32::total_cmp);
+        v.dedup();
+        Ok(v)
+    }
+
+    /// Bits per element of a tensor whose groups hold `group_len` elements in
+    /// rows of `row_len`, metadata included.
+    fn bits_per_element(&self, group_len: usize, row_len: usize) -> f64 {
+        let units = tensor::units_in_group(group_len, row_len.max(1), self.block_len());
+        self.code_bits() as f64 + (self.meta_bits() as f64 * units as f64) / group_len.max(1) as f64
+    }
+}
+
+/// A named alias of a family with fixed parameters (`fp8-e4m3`, `mxint8`).
+#[derive(Clone, Copy, Debug)]
+pub struct Preset {
+    pub name: &'static str,
+    pub params: &'static str,
+    pub help: &'static str,
+}
+
+/// One family of formats: its name, documentation, presets and constructor.
+pub trait Family: Sync {
+    fn name(&self) -> &'static str;
+    fn summary(&self) -> &'static str;
+    fn params(&self) -> &'static [ParamDoc];
+    fn presets(&self) -> &'static [Preset] {
+        &[]
+    }
+    fn build(&self, params: &mut Params) -> Result<Box<dyn Format>, FormatError>;
+}
+
+/// The registry: every family quantlab knows.
+pub static FAMILIES: &[&dyn Family] = &[
+    &adaptivfloat::FAMILY,
+    &integer::FAMILY,
+    &blockfloat::FAMILY,
+    &mx::FAMILY,
+    &minifloat::FAMILY,
+    &posit::FAMILY,
+];
+
+/// Build a format from its description.
+pub fn build(spec: &FormatSpec) -> Result<Box<dyn Format>, FormatError> {
+    if let Some(family) = FAMILIES.iter().find(|f| f.name() == spec.family) {
+        return build_with(*family, spec.params.clone());
+    }
+    for family in FAMILIES {
+        if let Some(preset) = family.presets().iter().find(|p| p.name == spec.family) {
+            let base: FormatSpec = format!("{}({})", family.name(), preset.params).parse()?;
+            let mut params = base.params;
+            params.extend(spec.params.clone());
+            return build_with(*family, params);
+        }
+    }
+    let mut known: Vec<&str> = FAMILIES.iter().map(|f| f.name()).collect();
+    known.extend(FAMILIES.iter().flat_map(|f| f.presets().iter().map(|p| p.name)));
+    Err(FormatError::UnknownFamily { name: spec.family.clone(), known: known.join(", ") })
+}
+
+fn build_with(family: &dyn Family, params: std::collections::BTreeMap<String, ParamValue>) -> Result<Box<dyn Format>, FormatError> {
+    let mut p = Params::new(family.name(), params);
+    let format = family.build(&mut p)?;
+    p.finish()?;
+    Ok(format)
+}
+
+/// Parse and build in one step.
+pub fn parse(text: &str) -> Result<Box<dyn Format>, FormatError> {
+    build(&text.parse()?)
+}
+
+/// Append `,round=...` to a description when the mode is not the default.
+pub(crate) fn with_round(mut desc: String, round: Rounding) -> String {
+    if round != Rounding::NearestEven {
+        desc.insert_str(desc.len() - 1, &format!(",round={round}"));
+    }
+    desc
+}
+
+/// Sign-preserving zeros (NaN kept) for a unit with nothing to scale by.
+pub(crate) fn zeros_like(x: &[f32], out: &mut [f32], keep_sign: bool) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = if v.is_nan() {
+            f32::NAN
+        } else if keep_sign && v.is_sign_negative() {
+            -0.0
+        } else {
+            0.0
+        };
+    }
+}
+
+/// Marks "this unit had nothing to scale" in a metadata word.
+pub(crate) const NO_SCALE: u32 = i32::MIN as u32;

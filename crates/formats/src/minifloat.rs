@@ -1,0 +1,249 @@
+//! IEEE-like minifloats ExMy with a fixed bias: the non-adaptive "Float"
+//! baseline of the AdaptivFloat paper, and FP16, BF16, FP8, FP6, FP4.
+//!
+//! Value of a code `sign | field | mant`: `2^(field - bias) (1 + mant/2^m)`
+//! for `field >= 1`; field 0 is ±0 and, with subnormals on, the subnormals
+//! `2^(1 - bias) mant/2^m`. Without subnormals nothing lies between 0 and
+//! `2^(1-bias)`, and rounding between those two follows the rounding mode
+//! (SPEC.md's "nearest value of the table"; hardware flush-to-zero differs).
+//!
+//! `specials`: `ieee` reserves the top field (mantissa 0 is Inf, others
+//! NaN); `fn` makes only the all-ones code NaN (OCP E4M3); `none` makes every
+//! code finite. `saturate` (default on): magnitudes above the largest finite
+//! value, ±Inf included, become ±max. Off: rounding is unbounded and what
+//! lands above max becomes Inf (`ieee`) or NaN (`fn`); `toward-zero` stops at
+//! max; ±Inf input stays Inf (`ieee`) or becomes NaN (`fn`); `none` has no
+//! Inf or NaN and always saturates. NaN stays NaN, and encodes where the
+//! format has a NaN code. Fixed-scale: a clip only clamps.
+
+use crate::bits::{ldexp, pow2, INF, QNAN};
+use crate::grid::{FloatGrid, Low, Overflow};
+use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Specials {
+    Ieee,
+    Fn,
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Minifloat {
+    e: u32,
+    m: u32,
+    bias: i32,
+    subnormals: bool,
+    specials: Specials,
+    saturate: bool,
+    round: Rounding,
+    grid: FloatGrid,
+}
+
+impl Minifloat {
+    /// Build from parts; errors name the offending parameter.
+    pub fn new(e: u32, m: u32, bias: Option<i32>, subnormals: bool, specials: Specials, saturate: bool) -> Result<Self, FormatError> {
+        let p = Params::new("minifloat", Default::default());
+        p.check_int("e", e as i64, 1, 8)?;
+        p.check_int("m", m as i64, 0, 23)?;
+        let bias = bias.unwrap_or((1 << (e - 1)) - 1);
+        let top_field = (1i32 << e) - 1;
+        // Largest finite code: field and mantissa.
+        let (max_field, max_mant) = match specials {
+            Specials::Ieee => (top_field - 1, (1u32 << m) - 1),
+            Specials::Fn if m == 0 => (top_field - 1, 0),
+            Specials::Fn => (top_field, (1u32 << m) - 2),
+            Specials::None => (top_field, (1u32 << m) - 1),
+        };
+        if max_field < 1 {
+            return Err(FormatError::OutOfRange {
+                family: "minifloat".into(),
+                param: "e".into(),
+                value: e.to_string(),
+                range: "at least 2 with specials=ieee (the top field is reserved)".into(),
+            });
+        }
+        let emin = 1 - bias;
+        let emax = max_field - bias;
+        // Keep every value a normal-or-subnormal f32: max <= f32::MAX and the
+        // finest step >= 2^-149.
+        p.check_int("bias", bias as i64, max_field as i64 - 127, 150 - m as i64)?;
+        let max = ldexp(1.0 + max_mant as f32 / (1u64 << m) as f32, emax);
+        let low = if subnormals { Low::Subnormal } else { Low::Gap { min: pow2(emin) } };
+        let overflow = match (saturate, specials) {
+            (false, Specials::Ieee) => Overflow::To(INF),
+            (false, Specials::Fn) => Overflow::To(QNAN),
+            _ => Overflow::Saturate,
+        };
+        let grid = FloatGrid { m, emin, max, low, overflow };
+        Ok(Minifloat { e, m, bias, subnormals, specials, saturate, round: Rounding::NearestEven, grid })
+    }
+
+    pub fn max(&self) -> f32 {
+        self.grid.max
+    }
+
+    /// Smallest positive value (subnormal when subnormals are on).
+    pub fn min_positive(&self) -> f32 {
+        if self.subnormals {
+            pow2(self.grid.emin - self.m as i32)
+        } else {
+            pow2(self.grid.emin)
+        }
+    }
+
+    fn nan_code(&self) -> Option<u32> {
+        let top = ((1u32 << self.e) - 1) << self.m;
+        match self.specials {
+            Specials::Ieee if self.m > 0 => Some(top | 1 << (self.m - 1)),
+            Specials::Fn => Some(top | ((1u32 << self.m) - 1)),
+            _ => None,
+        }
+    }
+}
+
+impl Format for Minifloat {
+    fn describe(&self) -> String {
+        let mut d = format!("minifloat(e={},m={}", self.e, self.m);
+        if self.bias != (1 << (self.e - 1)) - 1 {
+            d += &format!(",bias={}", self.bias);
+        }
+        if !self.subnormals {
+            d += ",subnormals=false";
+        }
+        match self.specials {
+            Specials::Ieee => {}
+            Specials::Fn => d += ",specials=fn",
+            Specials::None => d += ",specials=none",
+        }
+        if !self.saturate {
+            d += ",saturate=false";
+        }
+        with_round(d + ")", self.round)
+    }
+    fn family(&self) -> &'static str {
+        "minifloat"
+    }
+    fn code_bits(&self) -> u32 {
+        1 + self.e + self.m
+    }
+    fn meta_bits(&self) -> u32 {
+        0
+    }
+    fn meta_words(&self) -> usize {
+        0
+    }
+    fn rounding(&self) -> Rounding {
+        self.round
+    }
+
+    fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        self.grid.quantize(x, out, clip.map(|c| (c.lo, c.hi)), self.round, ctx);
+        if let Overflow::To(special) = self.grid.overflow {
+            // Inf is exact where the format has it: it is not an overflow.
+            for (o, &v) in out.iter_mut().zip(x) {
+                if v.is_infinite() && clip.is_none() {
+                    *o = if special == INF { v } else { f32::NAN };
+                }
+            }
+        }
+    }
+
+    fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], _meta: &mut [u32]) -> Result<(), FormatError> {
+        let mut q = vec![0.0f32; x.len()];
+        self.quantize_unit(x, clip, ctx, &mut q);
+        let sign_bit = 1u32 << (self.e + self.m);
+        for (c, &v) in codes.iter_mut().zip(&q) {
+            let sign = if v.is_sign_negative() { sign_bit } else { 0 };
+            *c = if v.is_nan() {
+                self.nan_code().ok_or_else(|| FormatError::Unsupported {
+                    format: self.describe(),
+                    why: "the result holds NaN, which this format has no code for".into(),
+                })?
+            } else if v.is_infinite() {
+                sign | (((1u32 << self.e) - 1) << self.m)
+            } else {
+                let (binade, mant) = self.grid.decompose(v);
+                sign | (((binade + 1) as u32) << self.m) | mant
+            };
+        }
+        Ok(())
+    }
+
+    fn decode_unit(&self, codes: &[u32], _meta: &[u32], out: &mut [f32]) {
+        let top = (1u32 << self.e) - 1;
+        for (o, &c) in out.iter_mut().zip(codes) {
+            let negative = c >> (self.e + self.m) & 1 == 1;
+            let field = (c >> self.m) & top;
+            let mant = c & ((1u32 << self.m) - 1);
+            let all_ones = field == top && mant == (1u32 << self.m) - 1;
+            let mag = if self.specials == Specials::Fn && all_ones {
+                f32::NAN
+            } else if self.specials == Specials::Ieee && field == top {
+                if mant == 0 {
+                    f32::INFINITY
+                } else {
+                    f32::NAN
+                }
+            } else if field == 0 && !self.subnormals {
+                0.0
+            } else {
+                self.grid.compose(field as i32 - 1, mant)
+            };
+            *o = if negative { -mag } else { mag };
+        }
+    }
+
+    fn meta_for(&self, _scale: Scale) -> Result<Vec<u32>, FormatError> {
+        Ok(Vec::new())
+    }
+}
+
+pub struct MinifloatFamily;
+pub static FAMILY: MinifloatFamily = MinifloatFamily;
+
+impl Family for MinifloatFamily {
+    fn name(&self) -> &'static str {
+        "minifloat"
+    }
+    fn summary(&self) -> &'static str {
+        "IEEE-like float ExMy with a fixed bias (the paper's non-adaptive Float baseline)"
+    }
+    fn params(&self) -> &'static [ParamDoc] {
+        &[
+            ParamDoc { name: "e", default: "(required)", range: "1..=8", help: "exponent bits" },
+            ParamDoc { name: "m", default: "(required)", range: "0..=23", help: "mantissa bits" },
+            ParamDoc { name: "bias", default: "2^(e-1)-1", range: "keeps max <= f32::MAX and the finest step >= 2^-149", help: "exponent bias" },
+            ParamDoc { name: "subnormals", default: "true", range: "true | false", help: "gradual underflow below 2^(1-bias)" },
+            ParamDoc { name: "specials", default: "ieee", range: "ieee | fn | none", help: "top field Inf/NaN (ieee), only all-ones NaN (fn, OCP E4M3), or all finite" },
+            ParamDoc { name: "saturate", default: "true", range: "true | false", help: "clamp overflow to ±max; off: Inf (ieee) or NaN (fn)" },
+            ROUND_DOC,
+        ]
+    }
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            Preset { name: "fp16", params: "e=5,m=10", help: "IEEE binary16" },
+            Preset { name: "bf16", params: "e=8,m=7", help: "bfloat16" },
+            Preset { name: "fp8-e4m3", params: "e=4,m=3,specials=fn", help: "OCP FP8 E4M3 (max 448)" },
+            Preset { name: "fp8-e5m2", params: "e=5,m=2", help: "OCP FP8 E5M2 (max 57344)" },
+            Preset { name: "fp6-e3m2", params: "e=3,m=2,specials=none", help: "OCP FP6 E3M2 (max 28)" },
+            Preset { name: "fp6-e2m3", params: "e=2,m=3,specials=none", help: "OCP FP6 E2M3 (max 7.5)" },
+            Preset { name: "fp4-e2m1", params: "e=2,m=1,specials=none", help: "OCP FP4 E2M1 (max 6)" },
+        ]
+    }
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
+        let e = p.int("e", None, 1, 8)? as u32;
+        let m = p.int("m", None, 0, 23)? as u32;
+        let bias = p.opt_int("bias", -1000, 1000)?.map(|b| b as i32);
+        let subnormals = p.flag("subnormals", true)?;
+        let specials = match p.choice("specials", "ieee", &["ieee", "fn", "none"])? {
+            "ieee" => Specials::Ieee,
+            "fn" => Specials::Fn,
+            _ => Specials::None,
+        };
+        let saturate = p.flag("saturate", true)?;
+        let round = p.rounding()?;
+        let mut f = Minifloat::new(e, m, bias, subnormals, specials, saturate)?;
+        f.round = round;
+        Ok(Box::new(f))
+    }
+}

@@ -1,0 +1,293 @@
+//! OCP Microscaling (MX) formats, v1.0: blocks of 32 elements along the last
+//! axis share one E8M0 power-of-two scale.
+//!
+//! Scale: `X = 2^(floor(log2 amax) - emax_elem)` (rule `floor`, the spec's),
+//! or the smallest power of two with `amax <= max_elem * X` (rule `ceil`, so
+//! nothing saturates), with the exponent clamped to [-127, 127] (and so that
+//! `max_elem * X` stays a finite f32). `amax` is over finite values after
+//! clipping. Elements are quantized as `x / X` in the element format with
+//! subnormals, saturating to ±max, then multiplied back; both steps are exact
+//! powers of two, so they are folded into one grid.
+//!
+//! Elements: FP8 E4M3 (emax 8, max 448), FP8 E5M2 (emax 15, max 57344), FP6
+//! E3M2 (emax 4, max 28), FP6 E2M3 (emax 2, max 7.5), FP4 E2M1 (emax 2, max
+//! 6), INT8 (two's complement with an implicit 2^-6, ±127/64; kept symmetric
+//! as microxcaling does, so -128 is unused).
+//!
+//! Special values, following OCP's scale NaN: a block holding a NaN becomes
+//! all NaN (scale code 0xFF); ±Inf does not enter the scale and saturates.
+//! Codes: FP elements `sign | exponent | mantissa` with the element's own
+//! bias; INT8 two's complement. Metadata: the E8M0 code `exp + 127` per block.
+
+use crate::bits::{finite_amax, floor_log2, has_nan, ldexp};
+use crate::grid::{FloatGrid, Low, Overflow};
+use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
+
+/// An MX element type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Element {
+    pub name: &'static str,
+    /// Exponent bits (0 for INT8).
+    pub ebits: u32,
+    pub mbits: u32,
+    /// Exponent of the largest normal binade.
+    pub emax: i32,
+    /// The element's grid at scale 1.
+    emin: i32,
+    max: f32,
+}
+
+pub const ELEMENTS: [Element; 6] = [
+    Element { name: "fp8-e4m3", ebits: 4, mbits: 3, emax: 8, emin: -6, max: 448.0 },
+    Element { name: "fp8-e5m2", ebits: 5, mbits: 2, emax: 15, emin: -14, max: 57344.0 },
+    Element { name: "fp6-e3m2", ebits: 3, mbits: 2, emax: 4, emin: -2, max: 28.0 },
+    Element { name: "fp6-e2m3", ebits: 2, mbits: 3, emax: 2, emin: 0, max: 7.5 },
+    Element { name: "fp4-e2m1", ebits: 2, mbits: 1, emax: 2, emin: 0, max: 6.0 },
+    // k/64 for |k| <= 127: an all-subnormal grid with 7 bits and emin 1.
+    Element { name: "int8", ebits: 0, mbits: 7, emax: 0, emin: 1, max: 127.0 / 64.0 },
+];
+
+impl Element {
+    fn bits(&self) -> u32 {
+        if self.ebits == 0 {
+            8
+        } else {
+            1 + self.ebits + self.mbits
+        }
+    }
+
+    fn grid(&self, scale_exp: i32) -> FloatGrid {
+        FloatGrid {
+            m: self.mbits,
+            emin: self.emin + scale_exp,
+            max: ldexp(self.max, scale_exp),
+            low: Low::Subnormal,
+            overflow: Overflow::Saturate,
+        }
+    }
+
+    fn is_int(&self) -> bool {
+        self.ebits == 0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleRule {
+    Floor,
+    Ceil,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mx {
+    elem: Element,
+    rule: ScaleRule,
+    block: usize,
+    round: Rounding,
+}
+
+const NAN_SCALE: u32 = 0xFF;
+
+impl Mx {
+    pub fn new(elem: &str, rule: ScaleRule) -> Result<Self, FormatError> {
+        let elem = *ELEMENTS.iter().find(|e| e.name == elem).ok_or_else(|| FormatError::OutOfRange {
+            family: "mx".into(),
+            param: "elem".into(),
+            value: elem.into(),
+            range: ELEMENTS.map(|e| e.name).join(" | "),
+        })?;
+        Ok(Mx { elem, rule, block: 32, round: Rounding::NearestEven })
+    }
+
+    pub fn element(&self) -> Element {
+        self.elem
+    }
+
+    /// The shared scale exponent for a block whose amax is `amax` (> 0).
+    pub fn scale_exp(&self, amax: f32) -> i32 {
+        let mut s = floor_log2(amax) - self.elem.emax;
+        if self.rule == ScaleRule::Ceil && amax > ldexp(self.elem.max, s) {
+            s += 1;
+        }
+        s.clamp(-127, (127 - self.elem.emax).min(127))
+    }
+
+    /// `Some(scale exponent)`, `None` for an all-zero block, `Err` for a NaN block.
+    fn unit_scale(&self, x: &[f32], clip: Option<Clip>) -> Result<(Option<i32>, Option<(f32, f32)>), ()> {
+        if has_nan(x) {
+            return Err(());
+        }
+        let amax = finite_amax(x);
+        let (amax, lim) = match clip {
+            Some(c) => (amax.min(c.alpha()), Some((-c.alpha(), c.alpha()))),
+            None => (amax, None),
+        };
+        Ok(((amax > 0.0).then(|| self.scale_exp(amax)), lim))
+    }
+
+    fn element_code(&self, grid: &FloatGrid, v: f32) -> u32 {
+        let sign_bit = 1u32 << (self.elem.bits() - 1);
+        if self.elem.is_int() {
+            let q = ldexp(v, -(grid.emin - self.elem.mbits as i32)) as i32;
+            return (q as u32) & 0xFF;
+        }
+        let sign = if v.is_sign_negative() { sign_bit } else { 0 };
+        let (binade, mant) = grid.decompose(v);
+        sign | (((binade + 1) as u32) << self.elem.mbits) | mant
+    }
+
+    fn element_value(&self, grid: &FloatGrid, c: u32) -> f32 {
+        if self.elem.is_int() {
+            let q = c as u8 as i8 as i32;
+            return ldexp(q as f32, grid.emin - self.elem.mbits as i32);
+        }
+        let negative = c >> (self.elem.bits() - 1) & 1 == 1;
+        let field = (c >> self.elem.mbits) & ((1 << self.elem.ebits) - 1);
+        let mant = c & ((1 << self.elem.mbits) - 1);
+        // E4M3's all-ones code is NaN; E5M2's top exponent holds Inf/NaN.
+        let special = match self.elem.name {
+            "fp8-e4m3" => field == 15 && mant == 7,
+            "fp8-e5m2" => field == 31,
+            _ => false,
+        };
+        let mag = if special { f32::NAN } else { grid.compose(field as i32 - 1, mant) };
+        if negative {
+            -mag
+        } else {
+            mag
+        }
+    }
+}
+
+impl Format for Mx {
+    fn describe(&self) -> String {
+        let mut d = format!("mx(elem={}", self.elem.name);
+        if self.rule == ScaleRule::Ceil {
+            d += ",scale=ceil";
+        }
+        if self.block != 32 {
+            d += &format!(",block={}", self.block);
+        }
+        with_round(d + ")", self.round)
+    }
+    fn family(&self) -> &'static str {
+        "mx"
+    }
+    fn code_bits(&self) -> u32 {
+        self.elem.bits()
+    }
+    fn meta_bits(&self) -> u32 {
+        8
+    }
+    fn meta_words(&self) -> usize {
+        1
+    }
+    fn block_len(&self) -> usize {
+        self.block
+    }
+    fn rounding(&self) -> Rounding {
+        self.round
+    }
+
+    fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        match self.unit_scale(x, clip) {
+            Err(()) => out.fill(f32::NAN),
+            Ok((None, _)) => crate::zeros_like(x, out, !self.elem.is_int()),
+            Ok((Some(s), lim)) => {
+                self.elem.grid(s).quantize(x, out, lim, self.round, ctx);
+                if self.elem.is_int() {
+                    out.iter_mut().for_each(|o| *o += 0.0); // one zero in two's complement
+                }
+            }
+        }
+    }
+
+    fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
+        let mut q = vec![0.0f32; x.len()];
+        self.quantize_unit(x, clip, ctx, &mut q);
+        match self.unit_scale(x, clip) {
+            Err(()) => {
+                meta[0] = NAN_SCALE;
+                codes.fill(0);
+            }
+            Ok((s, _)) => {
+                let s = s.unwrap_or(-127);
+                meta[0] = (s + 127) as u32;
+                let grid = self.elem.grid(s);
+                for (c, &v) in codes.iter_mut().zip(&q) {
+                    *c = self.element_code(&grid, v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]) {
+        if meta[0] == NAN_SCALE {
+            out.fill(f32::NAN);
+            return;
+        }
+        let grid = self.elem.grid(meta[0] as i32 - 127);
+        for (o, &c) in out.iter_mut().zip(codes) {
+            *o = self.element_value(&grid, c);
+        }
+    }
+
+    fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
+        match scale {
+            Scale::Max(a) if a.is_finite() && a > 0.0 => Ok(vec![(self.scale_exp(a) + 127) as u32]),
+            Scale::Fixed => Ok(vec![127]), // X = 1: the element format itself
+            _ => Err(FormatError::Unsupported {
+                format: self.describe(),
+                why: "the value table depends on the block's max|x|: give a positive --max X".into(),
+            }),
+        }
+    }
+}
+
+pub struct MxFamily;
+pub static FAMILY: MxFamily = MxFamily;
+
+impl Family for MxFamily {
+    fn name(&self) -> &'static str {
+        "mx"
+    }
+    fn summary(&self) -> &'static str {
+        "OCP Microscaling v1.0: FP8/FP6/FP4/INT8 elements sharing an E8M0 scale per block of 32"
+    }
+    fn params(&self) -> &'static [ParamDoc] {
+        &[
+            ParamDoc { name: "elem", default: "(required)", range: "fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8", help: "element type" },
+            ParamDoc { name: "scale", default: "floor", range: "floor | ceil", help: "shared-scale rule: OCP's floor, or ceil (amax never saturates)" },
+            ParamDoc { name: "block", default: "32", range: "1..=1048576", help: "elements per shared scale along the last axis" },
+            ROUND_DOC,
+        ]
+    }
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            Preset { name: "mxfp8-e4m3", params: "elem=fp8-e4m3", help: "MXFP8 (E4M3)" },
+            Preset { name: "mxfp8-e5m2", params: "elem=fp8-e5m2", help: "MXFP8 (E5M2)" },
+            Preset { name: "mxfp6-e3m2", params: "elem=fp6-e3m2", help: "MXFP6 (E3M2)" },
+            Preset { name: "mxfp6-e2m3", params: "elem=fp6-e2m3", help: "MXFP6 (E2M3)" },
+            Preset { name: "mxfp4", params: "elem=fp4-e2m1", help: "MXFP4 (E2M1)" },
+            Preset { name: "mxfp4-e2m1", params: "elem=fp4-e2m1", help: "MXFP4 (E2M1)" },
+            Preset { name: "mxint8", params: "elem=int8", help: "MXINT8" },
+        ]
+    }
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
+        let names = ELEMENTS.map(|e| e.name);
+        let elem = p.choice("elem", "", &names)?;
+        if elem.is_empty() {
+            return Err(FormatError::Missing { family: "mx".into(), param: "elem".into() });
+        }
+        let rule = match p.choice("scale", "floor", &["floor", "ceil"])? {
+            "floor" => ScaleRule::Floor,
+            _ => ScaleRule::Ceil,
+        };
+        let block = p.int("block", Some(32), 1, 1 << 20)? as usize;
+        let round = p.rounding()?;
+        let mut mx = Mx::new(elem, rule)?;
+        mx.block = block;
+        mx.round = round;
+        Ok(Box::new(mx))
+    }
+}

@@ -1,0 +1,262 @@
+//! Format descriptions: the string form `family(key=value,...)` and the same
+//! fields as a TOML/serde table `{ family = "...", key = value }`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FormatError;
+use crate::rounding::Rounding;
+
+/// One parameter value as written by a user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Float(x) => write!(f, "{x}"),
+            ParamValue::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl ParamValue {
+    /// Parse the text after `key=` in a description string.
+    pub fn parse(text: &str) -> ParamValue {
+        let t = text.trim();
+        if let Ok(i) = t.parse::<i64>() {
+            ParamValue::Int(i)
+        } else if let Ok(x) = t.parse::<f64>() {
+            ParamValue::Float(x)
+        } else if t == "true" || t == "false" {
+            ParamValue::Bool(t == "true")
+        } else {
+            ParamValue::Str(t.to_string())
+        }
+    }
+}
+
+/// A format as the user described it: a family (or preset) name and its
+/// parameters. [`crate::build`] turns it into a [`crate::Format`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormatSpec {
+    pub family: String,
+    #[serde(flatten)]
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+impl FormatSpec {
+    pub fn new(family: &str) -> Self {
+        FormatSpec { family: family.to_string(), params: BTreeMap::new() }
+    }
+}
+
+impl fmt::Display for FormatSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.family)?;
+        if !self.params.is_empty() {
+            let inner: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            write!(f, "({})", inner.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for FormatSpec {
+    type Err = FormatError;
+
+    /// `name` or `name(key=value, key=value)`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let bad = |why: &str| FormatError::Syntax { text: s.to_string(), why: why.to_string() };
+        let (name, args) = match s.find('(') {
+            None => (s, ""),
+            Some(open) => {
+                let inner = s[open + 1..].strip_suffix(')').ok_or_else(|| bad("missing closing `)`"))?;
+                (&s[..open], inner)
+            }
+        };
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(bad("expected a family name such as `adaptivfloat(n=8,e=3)`"));
+        }
+        let mut spec = FormatSpec::new(&name.to_ascii_lowercase());
+        for part in args.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').ok_or_else(|| bad(&format!("`{part}` is not `key=value`")))?;
+            let key = k.trim().to_string();
+            if spec.params.insert(key.clone(), ParamValue::parse(v)).is_some() {
+                return Err(bad(&format!("`{key}` given twice")));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// Documentation of one parameter, for `quantlab formats` and error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub range: &'static str,
+    pub help: &'static str,
+}
+
+/// The `round` parameter every family takes.
+pub const ROUND_DOC: ParamDoc = ParamDoc {
+    name: "round",
+    default: "nearest-even",
+    range: "nearest-even | nearest-away | toward-zero | stochastic",
+    help: "rounding mode",
+};
+
+/// Typed, range-checked access to a spec's parameters; `finish` rejects the
+/// keys nobody asked for.
+pub struct Params {
+    family: &'static str,
+    map: BTreeMap<String, ParamValue>,
+    known: Vec<&'static str>,
+}
+
+impl Params {
+    pub fn new(family: &'static str, map: BTreeMap<String, ParamValue>) -> Self {
+        Params { family, map, known: Vec::new() }
+    }
+
+    fn take(&mut self, key: &'static str) -> Option<ParamValue> {
+        self.known.push(key);
+        self.map.remove(key)
+    }
+
+    fn out_of_range(&self, key: &str, value: impl fmt::Display, range: impl fmt::Display) -> FormatError {
+        FormatError::OutOfRange {
+            family: self.family.to_string(),
+            param: key.to_string(),
+            value: value.to_string(),
+            range: range.to_string(),
+        }
+    }
+
+    /// An integer parameter within `lo..=hi`.
+    pub fn int(&mut self, key: &'static str, default: Option<i64>, lo: i64, hi: i64) -> Result<i64, FormatError> {
+        let v = match self.take(key) {
+            None => default.ok_or_else(|| FormatError::Missing { family: self.family.into(), param: key.into() })?,
+            Some(ParamValue::Int(i)) => i,
+            Some(ParamValue::Float(x)) if x.fract() == 0.0 && x.abs() < 1e15 => x as i64,
+            Some(other) => return Err(self.out_of_range(key, other, format!("an integer in {lo}..={hi}"))),
+        };
+        self.check_int(key, v, lo, hi)
+    }
+
+    /// An optional integer parameter (no default).
+    pub fn opt_int(&mut self, key: &'static str, lo: i64, hi: i64) -> Result<Option<i64>, FormatError> {
+        match self.map.contains_key(key) {
+            true => self.int(key, None, lo, hi).map(Some),
+            false => {
+                self.known.push(key);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Check a derived bound (e.g. `e <= n - 2`) with the parameter's name.
+    pub fn check_int(&self, key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, FormatError> {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.out_of_range(key, v, format!("{lo}..={hi}")))
+        }
+    }
+
+    pub fn float(&mut self, key: &'static str, default: f64, lo: f64, hi: f64) -> Result<f64, FormatError> {
+        let v = match self.take(key) {
+            None => default,
+            Some(ParamValue::Int(i)) => i as f64,
+            Some(ParamValue::Float(x)) => x,
+            Some(other) => return Err(self.out_of_range(key, other, format!("a number in [{lo}, {hi}]"))),
+        };
+        if v >= lo && v <= hi {
+            Ok(v)
+        } else {
+            Err(self.out_of_range(key, v, format!("[{lo}, {hi}]")))
+        }
+    }
+
+    pub fn flag(&mut self, key: &'static str, default: bool) -> Result<bool, FormatError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(ParamValue::Bool(b)) => Ok(b),
+            Some(ParamValue::Int(i @ (0 | 1))) => Ok(i == 1),
+            Some(other) => Err(self.out_of_range(key, other, "true | false")),
+        }
+    }
+
+    /// One of a fixed set of words.
+    pub fn choice(&mut self, key: &'static str, default: &'static str, options: &[&'static str]) -> Result<&'static str, FormatError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => {
+                let text = v.to_string();
+                options
+                    .iter()
+                    .copied()
+                    .find(|o| *o == text)
+                    .ok_or_else(|| self.out_of_range(key, text, options.join(" | ")))
+            }
+        }
+    }
+
+    pub fn rounding(&mut self) -> Result<Rounding, FormatError> {
+        let name = self.choice("round", "nearest-even", &Rounding::NAMES)?;
+        Ok(Rounding::from_name(name).expect("listed names parse"))
+    }
+
+    /// Reject any parameter no `take` asked for.
+    pub fn finish(self) -> Result<(), FormatError> {
+        match self.map.into_keys().next() {
+            None => Ok(()),
+            Some(key) => {
+                let mut known = self.known;
+                known.sort_unstable();
+                known.dedup();
+                Err(FormatError::UnknownParam { family: self.family.into(), param: key, known: known.join(", ") })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        let s: FormatSpec = "adaptivfloat(n=8, e=3, exp_bias=-7)".parse().unwrap();
+        assert_eq!(s.family, "adaptivfloat");
+        assert_eq!(s.params["exp_bias"], ParamValue::Int(-7));
+        assert_eq!(s.to_string(), "adaptivfloat(e=3,exp_bias=-7,n=8)");
+        let b: FormatSpec = "bf16".parse().unwrap();
+        assert!(b.params.is_empty());
+        let r: FormatSpec = "mx(elem=fp6-e3m2,scale=ceil)".parse().unwrap();
+        assert_eq!(r.params["elem"], ParamValue::Str("fp6-e3m2".into()));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_problem() {
+        for bad in ["int(bits=8", "int(bits)", "(n=3)", "int(bits=8,bits=4)"] {
+            let e = bad.parse::<FormatSpec>().unwrap_err().to_string();
+            assert!(e.contains(bad.trim()), "{e}");
+        }
+    }
+
+}

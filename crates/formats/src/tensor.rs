@@ -1,0 +1,380 @@
+//! Quantizing whole tensors: granularity splits a tensor into groups (one
+//! clip per group), a block format splits each group's rows into units (one
+//! scale per unit), and units run in parallel.
+//!
+//! Element stream order: groups in order, each group's elements in row-major
+//! order. Stochastic rounding is keyed by an element's position in that
+//! stream, so results are identical whatever the thread count.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{Clip, Format, FormatError, RoundCtx};
+
+/// A tensor's dimensions, outermost first.
+pub type Shape = [usize];
+
+/// How a tensor is split into groups that share a clip and a scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Granularity {
+    /// One group.
+    #[default]
+    Tensor,
+    /// One group per index along `axis` (0: output channels, or PipeEdge's
+    /// per-sample outer dimension).
+    Channel { axis: usize },
+    /// `size` consecutive elements of the last axis (rows are never crossed;
+    /// a row's last block may be shorter).
+    Block { size: usize },
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Granularity::Tensor => f.write_str("tensor"),
+            Granularity::Channel { axis } => write!(f, "channel:{axis}"),
+            Granularity::Block { size } => write!(f, "block:{size}"),
+        }
+    }
+}
+
+impl FromStr for Granularity {
+    type Err = String;
+
+    /// `tensor`, `channel`, `channel:AXIS`, `block:K`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("granularity `{s}` is not one of: tensor, channel, channel:AXIS, block:K (K >= 1)");
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (s.trim(), None),
+        };
+        let num = |a: Option<&str>| a.map(|a| a.parse::<usize>().map_err(|_| bad())).transpose();
+        match name {
+            "tensor" if arg.is_none() => Ok(Granularity::Tensor),
+            "channel" => Ok(Granularity::Channel { axis: num(arg)?.unwrap_or(0) }),
+            "block" => match num(arg)? {
+                Some(size) if size >= 1 => Ok(Granularity::Block { size }),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TensorError {
+    #[error("shape {shape:?} holds {expected} elements but the data has {actual}")]
+    ShapeMismatch { shape: Vec<usize>, expected: usize, actual: usize },
+    #[error("granularity channel:{axis} needs a tensor of rank > {axis}, but its shape is {shape:?}")]
+    BadAxis { axis: usize, shape: Vec<usize> },
+    #[error("encoded data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+/// Chooses a clip for each group (the clamp crate implements this).
+pub trait GroupClipper: Sync {
+    fn clip(&self, group: &[f32], format: &dyn Format) -> Option<Clip>;
+}
+
+/// A tensor's groups: `count` groups, group `g` made of `runs` contiguous
+/// runs of `run_len` elements starting at `first(g) + r * run_stride`.
+#[derive(Clone, Debug)]
+struct Plan {
+    numel: usize,
+    row_len: usize,
+    kind: PlanKind,
+}
+
+#[derive(Clone, Debug)]
+enum PlanKind {
+    /// Consecutive groups of `len` (the last may be shorter within each row
+    /// of `row`, for block granularity).
+    Contiguous { len: usize, row: usize },
+    /// Channel groups along an inner axis.
+    Strided { channels: usize, outer: usize, inner: usize },
+}
+
+impl Plan {
+    fn new(numel: usize, shape: &Shape, gran: Granularity) -> Result<Plan, TensorError> {
+        let expected: usize = shape.iter().product();
+        if expected != numel {
+            return Err(TensorError::ShapeMismatch { shape: shape.to_vec(), expected, actual: numel });
+        }
+        let last = shape.last().copied().unwrap_or(1).max(1);
+        let numel1 = numel.max(1);
+        Ok(match gran {
+            Granularity::Tensor => Plan { numel, row_len: last, kind: PlanKind::Contiguous { len: numel1, row: numel1 } },
+            Granularity::Block { size } => Plan { numel, row_len: size.min(last), kind: PlanKind::Contiguous { len: size.max(1), row: last } },
+            Granularity::Channel { axis } => {
+                if axis >= shape.len() {
+                    return Err(TensorError::BadAxis { axis, shape: shape.to_vec() });
+                }
+                let outer: usize = shape[..axis].iter().product();
+                let channels = shape[axis].max(1);
+                let inner: usize = shape[axis + 1..].iter().product();
+                let row_len = if axis + 1 == shape.len() { 1 } else { last };
+                if outer == 1 {
+                    let len = inner.max(1);
+                    Plan { numel, row_len, kind: PlanKind::Contiguous { len, row: numel1 } }
+                } else {
+                    Plan { numel, row_len, kind: PlanKind::Strided { channels, outer, inner } }
+                }
+            }
+        })
+    }
+
+    /// Contiguous groups as (start, len), in stream order.
+    fn contiguous_groups(&self, len: usize, row: usize) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        let mut row_start = 0;
+        while row_start < self.numel {
+            let row_end = (row_start + row).min(self.numel);
+            let mut s = row_start;
+            while s < row_end {
+                let l = len.min(row_end - s);
+                v.push((s, l));
+                s += l;
+            }
+            row_start = row_end;
+        }
+        v
+    }
+
+    /// Tensor positions of a strided group's elements, in stream order.
+    fn strided_positions(channels: usize, outer: usize, inner: usize, g: usize) -> impl Iterator<Item = usize> {
+        (0..outer).flat_map(move |o| {
+            let base = (o * channels + g) * inner;
+            base..base + inner
+        })
+    }
+}
+
+/// Number of scaling units in a group of `group_len` elements with rows of
+/// `row_len` and units of `block` (0: one unit per group).
+pub(crate) fn units_in_group(group_len: usize, row_len: usize, block: usize) -> usize {
+    if block == 0 || group_len == 0 {
+        return 1;
+    }
+    let row_len = row_len.min(group_len).max(1);
+    (group_len / row_len) * row_len.div_ceil(block) + (group_len % row_len).div_ceil(block)
+}
+
+/// Unit boundaries inside a group: (offset, len), in stream order.
+fn unit_ranges(group_len: usize, row_len: usize, block: usize) -> Vec<(usize, usize)> {
+    if block == 0 {
+        return vec![(0, group_len)];
+    }
+    let row_len = row_len.min(group_len).max(1);
+    let mut v = Vec::with_capacity(units_in_group(group_len, row_len, block));
+    let mut row = 0;
+    while row < group_len {
+        let end = (row + row_len).min(group_len);
+        let mut s = row;
+        while s < end {
+            let l = block.min(end - s);
+            v.push((s, l));
+            s += l;
+        }
+        row = end;
+    }
+    v
+}
+
+/// Fake-quantize one group (already contiguous) into `out`.
+fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usize, clipper: Option<&dyn GroupClipper>, ctx: RoundCtx) {
+    let clip = clipper.and_then(|c| c.clip(x, format));
+    let block = format.block_len();
+    if block == 0 || block >= x.len() {
+        format.quantize_unit(x, clip, ctx, out);
+        return;
+    }
+    let row_len = row_len.min(x.len()).max(1);
+    if row_len % block == 0 || block >= row_len && x.len() % row_len == 0 && row_len == block {
+        x.par_chunks(block).zip(out.par_chunks_mut(block)).enumerate().with_min_len(64).for_each(|(u, (xi, oi))| {
+            format.quantize_unit(xi, clip, ctx.offset((u * block) as u64), oi);
+        });
+    } else {
+        x.par_chunks(row_len).zip(out.par_chunks_mut(row_len)).enumerate().for_each(|(r, (xr, or))| {
+            for (k, (xi, oi)) in xr.chunks(block).zip(or.chunks_mut(block)).enumerate() {
+                format.quantize_unit(xi, clip, ctx.offset((r * row_len + k * block) as u64), oi);
+            }
+        });
+    }
+}
+
+/// Fake-quantize a tensor: quantize then dequantize every element, each
+/// group with its own clip (from `clipper`, or none) and each unit with its
+/// own scale. `seed` keys stochastic rounding.
+pub fn quantize(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clipper: Option<&dyn GroupClipper>, seed: u64) -> Result<Vec<f32>, TensorError> {
+    let plan = Plan::new(x.len(), shape, gran)?;
+    let mut out = vec![0.0f32; x.len()];
+    let ctx = RoundCtx::new(seed);
+    match plan.kind {
+        PlanKind::Contiguous { len, row } => {
+            let groups = plan.contiguous_groups(len, row);
+            let mut slices = Vec::with_capacity(groups.len());
+            let mut rest: &mut [f32] = &mut out;
+            for &(_, l) in &groups {
+                let (head, tail) = rest.split_at_mut(l);
+                slices.push(head);
+                rest = tail;
+            }
+            groups.par_iter().zip(slices.into_par_iter()).with_min_len(16).for_each(|(&(s, l), o)| {
+                quantize_group(format, &x[s..s + l], o, plan.row_len, clipper, ctx.offset(s as u64));
+            });
+        }
+        PlanKind::Strided { channels, outer, inner } => {
+            let group_len = outer * inner;
+            let results: Vec<Vec<f32>> = (0..channels)
+                .into_par_iter()
+                .map(|g| {
+                    let gathered: Vec<f32> = Plan::strided_positions(channels, outer, inner, g).map(|p| x[p]).collect();
+                    let mut o = vec![0.0f32; group_len];
+                    quantize_group(format, &gathered, &mut o, plan.row_len, clipper, ctx.offset((g * group_len) as u64));
+                    o
+                })
+                .collect();
+            for (g, r) in results.iter().enumerate() {
+                for (p, &v) in Plan::strided_positions(channels, outer, inner, g).zip(r) {
+                    out[p] = v;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A tensor's codes and metadata, in stream order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Encoded {
+    pub format: String,
+    pub shape: Vec<usize>,
+    pub granularity: Granularity,
+    pub code_bits: u32,
+    /// One code per element, stream order.
+    pub codes: Vec<u32>,
+    /// `meta_words` words per unit, stream order.
+    pub meta: Vec<u32>,
+    pub meta_words: usize,
+    /// Metadata bits per unit as the format counts them (wire size).
+    pub meta_bits: u32,
+}
+
+impl Encoded {
+    /// Bytes on the wire: packed codes plus the metadata as counted.
+    pub fn wire_bytes(&self) -> usize {
+        let units = if self.meta_words == 0 { 0 } else { self.meta.len() / self.meta_words };
+        crate::packing::packed_len(self.codes.len(), self.code_bits) * 4 + (units * self.meta_bits as usize).div_ceil(8)
+    }
+
+    pub fn bits_per_element(&self) -> f64 {
+        self.wire_bytes() as f64 * 8.0 / self.codes.len().max(1) as f64
+    }
+}
+
+/// Groups of a tensor as lists of tensor positions (stream order), for the
+/// sequential encode/decode paths.
+fn group_positions(plan: &Plan) -> Vec<Vec<usize>> {
+    match plan.kind {
+        PlanKind::Contiguous { len, row } => plan.contiguous_groups(len, row).into_iter().map(|(s, l)| (s..s + l).collect()).collect(),
+        PlanKind::Strided { channels, outer, inner } => (0..channels).map(|g| Plan::strided_positions(channels, outer, inner, g).collect()).collect(),
+    }
+}
+
+/// Encode a tensor to codes and metadata.
+pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clipper: Option<&dyn GroupClipper>, seed: u64) -> Result<Encoded, TensorError> {
+    let plan = Plan::new(x.len(), shape, gran)?;
+    let mw = format.meta_words();
+    let mut codes = Vec::with_capacity(x.len());
+    let mut meta = Vec::new();
+    let ctx = RoundCtx::new(seed);
+    for positions in group_positions(&plan) {
+        let group: Vec<f32> = positions.iter().map(|&p| x[p]).collect();
+        let clip = clipper.and_then(|c| c.clip(&group, format));
+        let base = codes.len();
+        for (off, len) in unit_ranges(group.len(), plan.row_len, format.block_len()) {
+            let mut c = vec![0u32; len];
+            let mut m = vec![0u32; mw];
+            format.encode_unit(&group[off..off + len], clip, ctx.offset((base + off) as u64), &mut c, &mut m)?;
+            codes.extend(c);
+            meta.extend(m);
+        }
+    }
+    Ok(Encoded {
+        format: format.describe(),
+        shape: shape.to_vec(),
+        granularity: gran,
+        code_bits: format.code_bits(),
+        codes,
+        meta,
+        meta_words: mw,
+        meta_bits: format.meta_bits(),
+    })
+}
+
+/// Decode codes and metadata back to a tensor (in its original layout).
+pub fn decode(format: &dyn Format, enc: &Encoded) -> Result<Vec<f32>, TensorError> {
+    let numel: usize = enc.shape.iter().product();
+    if enc.codes.len() != numel {
+        return Err(TensorError::Corrupt(format!("{} codes for shape {:?}", enc.codes.len(), enc.shape)));
+    }
+    let plan = Plan::new(numel, &enc.shape, enc.granularity)?;
+    let mw = format.meta_words();
+    let mut out = vec![0.0f32; numel];
+    let (mut ci, mut mi) = (0usize, 0usize);
+    for positions in group_positions(&plan) {
+        let mut vals = vec![0.0f32; positions.len()];
+        for (off, len) in unit_ranges(positions.len(), plan.row_len, format.block_len()) {
+            let m = enc.meta.get(mi..mi + mw).ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
+            format.decode_unit(&enc.codes[ci + off..ci + off + len], m, &mut vals[off..off + len]);
+            mi += mw;
+        }
+        ci += positions.len();
+        for (&p, v) in positions.iter().zip(vals) {
+            out[p] = v;
+        }
+    }
+    if mi != enc.meta.len() {
+        return Err(TensorError::Corrupt(format!("{} metadata words left over", enc.meta.len() - mi)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn granularity_parses_and_prints() {
+        for s in ["tensor", "channel:0", "channel:2", "block:32"] {
+            assert_eq!(s.parse::<Granularity>().unwrap().to_string(), s);
+        }
+        assert_eq!("channel".parse::<Granularity>().unwrap(), Granularity::Channel { axis: 0 });
+        for bad in ["block", "block:0", "chan", "tensor:1", "channel:x"] {
+            assert!(bad.parse::<Granularity>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unit_counts_match_ranges() {
+        for (g, r, b) in [(100, 10, 4), (64, 64, 32), (10, 3, 2), (7, 7, 0), (96, 32, 32), (5, 100, 2)] {
+            assert_eq!(unit_ranges(g, r, b).len(), units_in_group(g, r, b), "{g} {r} {b}");
+            assert_eq!(unit_ranges(g, r, b).iter().map(|u| u.1).sum::<usize>(), g);
+        }
+    }
+
+    #[test]
+    fn strided_groups_cover_every_position_once() {
+        let plan = Plan::new(24, &[2, 3, 4], Granularity::Channel { axis: 1 }).unwrap();
+        let mut all: Vec<usize> = group_positions(&plan).concat();
+        assert_eq!(group_positions(&plan)[1], vec![4, 5, 6, 7, 16, 17, 18, 19]);
+        all.sort();
+        assert_eq!(all, (0..24).collect::<Vec<_>>());
+    }
+}
