@@ -166,7 +166,7 @@ impl FloatGrid {
         for (o, &v) in out.iter_mut().zip(x) {
             let bits = pre(v).to_bits();
             let a = bits & !SIGN;
-            let normal = (a + half + ((a >> sh) & 1)) & !mask;
+            let normal = (a + half + kept_lsb(a, sh)) & !mask;
             let low = match below {
                 0 => ((f32::from_bits(a) + magic) - magic).to_bits(),
                 1 => {
@@ -217,12 +217,25 @@ impl FloatGrid {
     }
 }
 
+/// Parity of the integer significand that remains after cutting `sh` bits:
+/// a fraction bit, or, when every fraction bit is cut (`sh == 23`), the
+/// implicit leading one of a normal number. This is SPEC.md's
+/// `rne(M * 2^m)`: with `m = 0` a tie between `2^E` and `2^(E+1)` goes up.
+#[inline(always)]
+fn kept_lsb(a: u32, sh: u32) -> u32 {
+    if sh == 23 {
+        (a >> 23 != 0) as u32
+    } else {
+        (a >> sh) & 1
+    }
+}
+
 /// Round away the low `sh` (1..=23) bits of a magnitude pattern.
 #[inline(always)]
 fn round_low_bits(a: u32, sh: u32, mode: Rounding, random: u64) -> u32 {
     let mask = (1u32 << sh) - 1;
     let inc = match mode {
-        Rounding::NearestEven => (mask >> 1) + ((a >> sh) & 1),
+        Rounding::NearestEven => (mask >> 1) + kept_lsb(a, sh),
         Rounding::NearestAway => 1 << (sh - 1),
         Rounding::TowardZero => 0,
         Rounding::Stochastic => (random >> 32) as u32 & mask,

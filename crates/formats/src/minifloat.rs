@@ -59,7 +59,7 @@ impl Minifloat {
                 family: "minifloat".into(),
                 param: "e".into(),
                 value: e.to_string(),
-                range: "at least 2 with specials=ieee (the top field is reserved)".into(),
+                range: format!("a larger e: with e={e}, m={m} and specials={specials:?} no code is a finite non-zero value").to_lowercase(),
             });
         }
         let emin = 1 - bias;

@@ -186,24 +186,29 @@ fn unit_ranges(group_len: usize, row_len: usize, block: usize) -> Vec<(usize, us
     v
 }
 
-/// Fake-quantize one group (already contiguous) into `out`.
+/// Fake-quantize one group (already contiguous) into `out`, unit by unit.
 fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usize, clipper: Option<&dyn GroupClipper>, ctx: RoundCtx) {
     let clip = clipper.and_then(|c| c.clip(x, format));
     let block = format.block_len();
-    if block == 0 || block >= x.len() {
-        format.quantize_unit(x, clip, ctx, out);
-        return;
-    }
     let row_len = row_len.min(x.len()).max(1);
-    if row_len % block == 0 || block >= row_len && x.len() % row_len == 0 && row_len == block {
+    if block == 0 || x.len() <= block.min(row_len) {
+        format.quantize_unit(x, clip, ctx, out);
+    } else if row_len % block == 0 && x.len() % row_len == 0 {
+        // Every unit is exactly one block: split without bookkeeping.
         x.par_chunks(block).zip(out.par_chunks_mut(block)).enumerate().with_min_len(64).for_each(|(u, (xi, oi))| {
             format.quantize_unit(xi, clip, ctx.offset((u * block) as u64), oi);
         });
     } else {
-        x.par_chunks(row_len).zip(out.par_chunks_mut(row_len)).enumerate().for_each(|(r, (xr, or))| {
-            for (k, (xi, oi)) in xr.chunks(block).zip(or.chunks_mut(block)).enumerate() {
-                format.quantize_unit(xi, clip, ctx.offset((r * row_len + k * block) as u64), oi);
-            }
+        let ranges = unit_ranges(x.len(), row_len, block);
+        let mut slices = Vec::with_capacity(ranges.len());
+        let mut rest: &mut [f32] = out;
+        for &(_, l) in &ranges {
+            let (head, tail) = rest.split_at_mut(l);
+            slices.push(head);
+            rest = tail;
+        }
+        ranges.par_iter().zip(slices.into_par_iter()).with_min_len(64).for_each(|(&(off, l), o)| {
+            format.quantize_unit(&x[off..off + l], clip, ctx.offset(off as u64), o);
         });
     }
 }
