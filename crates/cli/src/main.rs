@@ -1,1 +1,65 @@
-fn main() {}
+//! The `quantlab` command: a thin layer over the library crates.
+//! Every failure prints one line on stderr and exits with status 2.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const ABOUT: &str = "Which low-precision number format keeps your tensors most faithful?";
+
+const LONG_ABOUT: &str = "\
+quantlab compares low-precision number formats (AdaptivFloat, integer, block float, \
+MX, minifloat/FP8, posit) on your tensors, exactly to the bit.
+
+A FORMAT is written `family(key=value,...)` or as a preset name, e.g.
+  adaptivfloat(n=8,e=3)   adaptivfloat(n=6,e=3,variant=ieee-like)   int(bits=4,mode=asymmetric)
+  bfp(bits=8,block=16)    mx(elem=fp6-e3m2,scale=ceil)   mxfp8-e4m3   mxint8
+  minifloat(e=4,m=3,bias=7,specials=none)   fp8-e4m3   bf16   posit(n=8,es=1)
+each with an optional round=nearest-even|nearest-away|toward-zero|stochastic.
+`quantlab formats` lists every family with its parameters, defaults and ranges.
+
+Start here:
+  quantlab compare                      AdaptivFloat vs INT vs BFP vs Float vs Posit at 4..8 bits
+  quantlab values 'adaptivfloat(n=4,e=2)' --max 1.0
+  quantlab quantize fp8-e4m3 weights.npy -o weights_q.npy --granularity channel";
+
+#[derive(Parser)]
+#[command(name = "quantlab", version, about = ABOUT, long_about = LONG_ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every format family with its parameters, defaults, ranges and presets.
+    Formats,
+    /// Print the representable non-negative values of a format (n <= 16), ascending, one per line.
+    Values(commands::ValuesArgs),
+    /// Fake-quantize an .npy tensor (quantize, then dequantize) and write f32 .npy of the same shape.
+    Quantize(commands::QuantizeArgs),
+    /// Decode a file written by `quantize --encode` back to f32 .npy.
+    Decode(commands::DecodeArgs),
+    /// Compare formats across bit widths on built-in synthetic data (RMSE and SQNR tables).
+    Compare(commands::CompareArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Formats => commands::formats(),
+        Command::Values(a) => commands::values(a),
+        Command::Quantize(a) => commands::quantize(a),
+        Command::Decode(a) => commands::decode(a),
+        Command::Compare(a) => commands::compare(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("quantlab: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -18,6 +18,7 @@
 
 pub mod adaptivfloat;
 pub mod bits;
+mod container;
 pub mod blockfloat;
 mod error;
 pub mod grid;

@@ -1,0 +1,242 @@
+//! One function per subcommand. Errors are returned as one-line messages.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use quantlab_formats::{self as formats, Encoded, Format, Granularity, Scale, FAMILIES};
+use quantlab_tensors::{read_npy, synthetic, write_npy};
+
+type Result<T> = std::result::Result<T, String>;
+
+fn parse_format(text: &str) -> Result<Box<dyn Format>> {
+    formats::parse(text).map_err(|e| e.to_string())
+}
+
+pub fn formats() -> Result<()> {
+    let mut s = String::new();
+    for f in FAMILIES {
+        let _ = writeln!(s, "{}: {}", f.name(), f.summary());
+        for p in f.params() {
+            let _ = writeln!(s, "    {:<11} default {:<13} range {}   ({})", p.name, p.default, p.range, p.help);
+        }
+        for p in f.presets() {
+            let _ = writeln!(s, "    preset {:<11} = {}({})   {}", p.name, f.name(), p.params, p.help);
+        }
+        s.push('\n');
+    }
+    s.push_str("Granularity (quantize --granularity): tensor | channel[:AXIS] (default axis 0) | block:K (K elements of the last axis)\n");
+    print!("{s}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ValuesArgs {
+    /// The format, e.g. 'adaptivfloat(n=4,e=2)' or fp8-e4m3.
+    format: String,
+    /// The scaling unit's max|x| (after clipping), for scaled formats; with --min, the range of an asymmetric integer.
+    #[arg(long, allow_negative_numbers = true)]
+    max: Option<f32>,
+    /// Lower end of an asymmetric integer's range (needs --max).
+    #[arg(long, allow_negative_numbers = true, requires = "max")]
+    min: Option<f32>,
+    /// An explicit AdaptivFloat exponent bias.
+    #[arg(long, allow_negative_numbers = true, conflicts_with_all = ["max", "min"])]
+    exp_bias: Option<i32>,
+}
+
+pub fn values(a: ValuesArgs) -> Result<()> {
+    let f = parse_format(&a.format)?;
+    if let Some(m) = a.max.filter(|m| !m.is_finite()) {
+        return Err(format!("--max {m} must be a finite number"));
+    }
+    let scale = match (a.min, a.max, a.exp_bias) {
+        (Some(lo), Some(hi), _) if lo >= hi => return Err(format!("--min {lo} must be below --max {hi}")),
+        (Some(lo), Some(hi), _) => Scale::Range(lo, hi),
+        (None, Some(m), _) => Scale::Max(m),
+        (_, _, Some(b)) => Scale::ExpBias(b),
+        _ => Scale::Fixed,
+    };
+    let vals = f.values(scale).map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(vals.len() * 12);
+    for v in vals {
+        let _ = writeln!(out, "{v}");
+    }
+    print!("{out}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct QuantizeArgs {
+    /// The format, e.g. 'adaptivfloat(n=8,e=3)'.
+    format: String,
+    /// Input .npy (f16, f32 or f64; C or Fortran order; any rank).
+    input: PathBuf,
+    /// Output .npy (f32, same shape).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// tensor | channel[:AXIS] | block:K — the groups that share a scale.
+    #[arg(long, default_value = "tensor")]
+    granularity: String,
+    /// Seed for round=stochastic.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the packed codes and per-group metadata (.qlab container; `quantlab decode` reads it).
+    #[arg(long, value_name = "OUT.qlab")]
+    encode: Option<PathBuf>,
+}
+
+pub fn quantize(a: QuantizeArgs) -> Result<()> {
+    let f = parse_format(&a.format)?;
+    let gran: Granularity = a.granularity.parse()?;
+    let t = read_npy(&a.input).map_err(|e| e.to_string())?;
+    let q = formats::quantize(&*f, &t.data, &t.shape, gran, None, a.seed).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    write_npy(&a.output, &t.shape, &q).map_err(|e| e.to_string())?;
+    let (rmse, sqnr) = errors(&t.data, &q);
+    let mut line = format!("{}: {} values ({}), {}, {gran}: rmse {rmse:.6e}, sqnr {sqnr:.2} dB", a.output.display(), t.numel(), t.dtype, f.describe());
+    if let Some(path) = a.encode {
+        let enc = formats::encode(&*f, &t.data, &t.shape, gran, None, a.seed).map_err(|e| format!("{}: cannot encode: {e}", a.input.display()))?;
+        std::fs::write(&path, enc.to_bytes()).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        let _ = write!(line, "; {}: {} bytes on the wire, {:.4} bits/element", path.display(), enc.wire_bytes(), enc.bits_per_element());
+    }
+    println!("{line}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct DecodeArgs {
+    /// A .qlab file written by `quantize --encode`.
+    input: PathBuf,
+    /// Output .npy (f32).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+pub fn decode(a: DecodeArgs) -> Result<()> {
+    let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: cannot open: {e}", a.input.display()))?;
+    let enc = Encoded::from_bytes(&bytes).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    let f = parse_format(&enc.format).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    let units = if enc.meta_words == 0 { 0 } else { enc.meta.len() / enc.meta_words };
+    if f.code_bits() != enc.code_bits || f.meta_words() != enc.meta_words || (f.meta_words() > 0 && units * f.meta_words() != enc.meta.len()) {
+        return Err(format!("{}: header does not match format {}", a.input.display(), enc.format));
+    }
+    let x = formats::decode(&*f, &enc).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    write_npy(&a.output, &enc.shape, &x).map_err(|e| e.to_string())?;
+    println!("{}: {} values decoded from {}", a.output.display(), x.len(), enc.format);
+    Ok(())
+}
+
+/// RMSE and SQNR (dB; +inf when exact) over finite inputs.
+fn errors(x: &[f32], q: &[f32]) -> (f64, f64) {
+    let (mut se, mut sx, mut n) = (0.0f64, 0.0f64, 0usize);
+    for (&a, &b) in x.iter().zip(q) {
+        if a.is_finite() {
+            let d = a as f64 - b as f64;
+            se += d * d;
+            sx += a as f64 * a as f64;
+            n += 1;
+        }
+    }
+    let rmse = (se / n.max(1) as f64).sqrt();
+    let sqnr = if se == 0.0 { f64::INFINITY } else { 10.0 * (sx / se).log10() };
+    (rmse, sqnr)
+}
+
+/// The AdaptivFloat paper's line-up (DAC'20 Fig. 4): Float e=4 (e=3 at 4
+/// bits), BFP, Uniform, Posit es=1 (es=0 at 4 bits), AdaptivFloat e=3.
+const PAPER_LINEUP: &str = "minifloat(e={e_float},m={m_float});bfp(bits={bits},block=16);int(bits={bits});posit(n={bits},es={es_posit});adaptivfloat(n={bits},e=3)";
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Format templates separated by `;`, with {bits} (and {e_float}, {m_float}, {es_posit}) filled per bit width.
+    #[arg(long, default_value = PAPER_LINEUP)]
+    formats: String,
+    /// Bit widths.
+    #[arg(long, value_delimiter = ',', default_value = "4,5,6,7,8")]
+    bits: Vec<u32>,
+    /// Synthetic distributions: normal, laplace, student-t (nu=8), uniform.
+    #[arg(long, value_delimiter = ',', default_value = "normal,laplace,student-t")]
+    data: Vec<String>,
+    /// Elements per tensor.
+    #[arg(long, default_value_t = 1 << 20)]
+    n: usize,
+    /// Seed of the synthetic data (and of stochastic rounding).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// tensor | channel[:AXIS] | block:K; the data is shaped [n/1024, 1024].
+    #[arg(long, default_value = "tensor")]
+    granularity: String,
+}
+
+fn fill_template(t: &str, bits: u32) -> String {
+    let e_float = if bits <= 4 { 3 } else { 4 };
+    t.replace("{bits}", &bits.to_string())
+        .replace("{e_float}", &e_float.to_string())
+        .replace("{m_float}", &(bits as i64 - 1 - e_float).to_string())
+        .replace("{es_posit}", if bits <= 4 { "0" } else { "1" })
+}
+
+pub fn compare(a: CompareArgs) -> Result<()> {
+    let gran: Granularity = a.granularity.parse()?;
+    if a.n == 0 {
+        return Err("--n must be at least 1".into());
+    }
+    let cols = 1024.min(a.n);
+    let n = a.n / cols * cols;
+    let shape = [n / cols, cols];
+    let templates: Vec<&str> = a.formats.split(';').map(str::trim).filter(|t| !t.is_empty()).collect();
+    // Validate everything before any work.
+    let mut grid = Vec::new();
+    for t in &templates {
+        let mut row = Vec::new();
+        for &b in &a.bits {
+            let desc = fill_template(t, b);
+            row.push(parse_format(&desc).map_err(|e| format!("{e} (from template `{t}` at {b} bits)"))?);
+        }
+        grid.push(row);
+    }
+    let dists: Vec<synthetic::Distribution> = a
+        .data
+        .iter()
+        .map(|d| synthetic::Distribution::standard(d).ok_or_else(|| format!("unknown distribution `{d}`; known: normal, laplace, student-t, uniform")))
+        .collect::<Result<_>>()?;
+    let header: Vec<String> = a.bits.iter().map(|b| format!("{b} bits")).collect();
+    for dist in dists {
+        let x = synthetic::generate(dist, n, a.seed)?;
+        let mut rmse = vec![vec![0.0; a.bits.len()]; templates.len()];
+        let mut sqnr = rmse.clone();
+        for (r, row) in grid.iter().enumerate() {
+            for (c, f) in row.iter().enumerate() {
+                let q = formats::quantize(&**f, &x, &shape, gran, None, a.seed).map_err(|e| e.to_string())?;
+                (rmse[r][c], sqnr[r][c]) = errors(&x, &q);
+            }
+        }
+        println!("## {} — {n} values, granularity {gran}, seed {}\n", dist.label(), a.seed);
+        println!("RMSE (lower is better; best per column in bold)\n");
+        print_table(&templates, &header, &rmse, |v| format!("{v:.3e}"), false);
+        println!("\nSQNR in dB (higher is better)\n");
+        print_table(&templates, &header, &sqnr, |v| format!("{v:.2}"), true);
+        println!();
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[&str], header: &[String], cells: &[Vec<f64>], show: impl Fn(f64) -> String, higher_better: bool) {
+    println!("| format | {} |", header.join(" | "));
+    println!("|---|{}", "---:|".repeat(header.len()));
+    for (r, name) in rows.iter().enumerate() {
+        let shown: Vec<String> = (0..header.len())
+            .map(|c| {
+                let col = cells.iter().map(|row| row[c]);
+                let best = if higher_better { col.fold(f64::NEG_INFINITY, f64::max) } else { col.fold(f64::INFINITY, f64::min) };
+                let s = show(cells[r][c]);
+                if cells[r][c] == best {
+                    format!("**{s}**")
+                } else {
+                    s
+                }
+            })
+            .collect();
+        println!("| `{}` | {} |", name.replace('|', "\\|"), shown.join(" | "));
+    }
+}

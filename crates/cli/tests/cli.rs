@@ -1,0 +1,113 @@
+//! End-to-end tests of the `quantlab` binary: exit status, one-line errors,
+//! outputs that round-trip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use quantlab_tensors::{read_npy, write_npy};
+
+fn quantlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("binary runs")
+}
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("quantlab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A failure: status 2, exactly one line on stderr containing `needle`, no panic.
+fn assert_fails(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(needle), "`{err}` lacks `{needle}`");
+    if !err.starts_with("error:") {
+        // our own errors (clap's usage errors carry a usage block)
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn values_lists_the_table() {
+    let out = quantlab(&["values", "adaptivfloat(n=4,e=2)", "--max", "1.0"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["0", "0.1875", "0.25", "0.375", "0.5", "0.75", "1", "1.5"]);
+    let e4m3 = String::from_utf8(quantlab(&["values", "fp8-e4m3"]).stdout).unwrap();
+    assert_eq!(e4m3.lines().last(), Some("448"));
+    assert_eq!(e4m3.lines().count(), 127);
+}
+
+#[test]
+fn formats_lists_every_family() {
+    let out = String::from_utf8(quantlab(&["formats"]).stdout).unwrap();
+    for fam in ["adaptivfloat:", "int:", "bfp:", "mx:", "minifloat:", "posit:", "preset mxint8", "preset bf16"] {
+        assert!(out.contains(fam), "{fam}");
+    }
+}
+
+#[test]
+fn quantize_encode_decode_round_trip() {
+    let d = dir();
+    let (input, out, enc, dec) = (d.join("x.npy"), d.join("q.npy"), d.join("x.qlab"), d.join("d.npy"));
+    let x: Vec<f32> = (0..4 * 6 * 8).map(|i| ((i * 37 % 101) as f32 - 50.0) / 9.0).collect();
+    write_npy(&input, &[4, 6, 8], &x).unwrap();
+    for (format, gran) in [("adaptivfloat(n=6,e=3)", "channel:1"), ("mxfp4", "tensor"), ("int(bits=3,mode=asymmetric)", "block:5"), ("posit(n=8,es=1)", "channel")] {
+        let o = quantlab(&["quantize", format, s(&input), "-o", s(&out), "--granularity", gran, "--encode", s(&enc)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary = String::from_utf8_lossy(&o.stdout);
+        assert!(summary.contains("bits/element") && summary.contains("sqnr"), "{summary}");
+        let q = read_npy(&out).unwrap();
+        assert_eq!(q.shape, [4, 6, 8]);
+        assert!(q.data.iter().zip(&x).any(|(a, b)| a != b), "{format}: nothing changed");
+        let o = quantlab(&["decode", s(&enc), "-o", s(&dec)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let back = read_npy(&dec).unwrap();
+        assert_eq!(back.shape, q.shape);
+        assert!(back.data.iter().zip(&q.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{format}: decode differs from quantize");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let d = dir();
+    let good = d.join("good.npy");
+    write_npy(&good, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    let junk = d.join("junk.npy");
+    std::fs::write(&junk, b"\x93NUMPY not really").unwrap();
+    let out = d.join("o.npy");
+    assert_fails(&quantlab(&["quantize", "int(bits=8)", s(&d.join("missing.npy")), "-o", s(&out)]), "missing.npy");
+    assert_fails(&quantlab(&["quantize", "int(bits=8)", s(&junk), "-o", s(&out)]), "junk.npy");
+    assert_fails(&quantlab(&["quantize", "int(bits=0)", s(&good), "-o", s(&out)]), "`bits` = 0");
+    assert_fails(&quantlab(&["quantize", "int(bits=8)", s(&good), "-o", s(&out), "--granularity", "channel:5"]), "channel:5");
+    assert_fails(&quantlab(&["quantize", "int(bits=8)", s(&good), "-o", s(&out), "--granularity", "rows"]), "granularity `rows`");
+    assert_fails(&quantlab(&["quantize", "int(bits=8)", s(&good), "-o", s(&d.join("no/such/dir/o.npy"))]), "cannot write");
+    assert_fails(&quantlab(&["values", "posit(n=16,es=4)"]), "`es` = 4");
+    assert_fails(&quantlab(&["values", "posit(n=32,es=1)"]), "`n` = 32");
+    assert_fails(&quantlab(&["values", "adaptivfloat(n=20,e=5)", "--max", "1"]), "at most 16 bits");
+    assert_fails(&quantlab(&["values", "int(bits=4)", "--max", "inf"]), "finite");
+    assert_fails(&quantlab(&["decode", s(&junk), "-o", s(&out)]), "bad magic");
+    assert_fails(&quantlab(&["compare", "--formats", "int(bits={bits}", "--n", "64"]), "closing");
+    assert_fails(&quantlab(&["compare", "--data", "cauchy", "--n", "64"]), "unknown distribution `cauchy`");
+    let usage = quantlab(&["quantize"]);
+    assert_eq!(usage.status.code(), Some(2));
+    // NaN in a format without a NaN code: encoding refuses, naming the reason.
+    let nan = d.join("nan.npy");
+    write_npy(&nan, &[3], &[1.0, f32::NAN, 2.0]).unwrap();
+    assert_fails(&quantlab(&["quantize", "int(bits=4,mode=asymmetric)", s(&nan), "-o", s(&out), "--encode", s(&d.join("n.qlab"))]), "NaN");
+}
+
+#[test]
+fn compare_prints_tables_with_a_best_cell_per_column() {
+    let out = quantlab(&["compare", "--n", "4096", "--bits", "4,8", "--data", "laplace"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("| `adaptivfloat(n={bits},e=3)` |"), "{text}");
+    // One bold (best) cell per column in each of the two tables.
+    assert_eq!(text.matches("**").count(), 2 * 2 * 2, "{text}");
+}
