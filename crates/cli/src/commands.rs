@@ -143,8 +143,8 @@ fn errors(x: &[f32], q: &[f32]) -> (f64, f64) {
 }
 
 /// The AdaptivFloat paper's line-up (DAC'20 Fig. 4): Float e=4 (e=3 at 4
-/// bits), BFP, Uniform, Posit es=1 (es=0 at 4 bits), AdaptivFloat e=3.
-const PAPER_LINEUP: &str = "minifloat(e={e_float},m={m_float});bfp(bits={bits},block=16);int(bits={bits});posit(n={bits},es={es_posit});adaptivfloat(n={bits},e=3)";
+/// bits), BFP (one exponent per group, the metadata AdaptivFloat has), Uniform, Posit es=1 (es=0 at 4 bits), AdaptivFloat e=3.
+const PAPER_LINEUP: &str = "minifloat(e={e_float},m={m_float});bfp(bits={bits});int(bits={bits});posit(n={bits},es={es_posit});adaptivfloat(n={bits},e=3)";
 
 #[derive(Args)]
 pub struct CompareArgs {

@@ -46,6 +46,8 @@ struct Unit {
     qmin: i32,
     qmax: i32,
     levels: f32,
+    /// `1/s`, or `levels/sf`: the estimate's multiplier.
+    inv: f32,
 }
 
 impl Unit {
@@ -57,13 +59,33 @@ impl Unit {
         }
     }
 
+    /// An index within one of the nearest (the exact choice is made against
+    /// the decoded neighbours, so a reciprocal multiply is precise enough).
     #[inline(always)]
     fn estimate(&self, v: f32) -> f32 {
-        match self.mode {
-            Mode::Symmetric => v / self.scale,
-            Mode::Asymmetric => (v - self.lo) / self.scale * self.levels,
+        let y = match self.mode {
+            Mode::Symmetric => v * self.inv,
+            Mode::Asymmetric => (v - self.lo) * self.inv,
+        };
+        rne_small(y.clamp(self.qmin as f32 - 1.0, self.qmax as f32 + 1.0))
+    }
+
+    /// Nearest-even index with one exact neighbour check: branch-free, so
+    /// the loop vectorises. Equals `index(v, NearestEven, _)`.
+    #[inline(always)]
+    fn index_nearest_even(&self, v: f32) -> i32 {
+        let v = clamp_keep_nan(v, self.clamp.0, self.clamp.1);
+        let q = (self.estimate(v) as i32).clamp(self.qmin, self.qmax);
+        let dq = self.dec(q);
+        let n = if v > dq { q + 1 } else { q - 1 };
+        let inside = n >= self.qmin && n <= self.qmax;
+        let (e0, e1) = ((v as f64 - dq as f64).abs(), (v as f64 - self.dec(n) as f64).abs());
+        let take = inside && (e1 < e0 || (e1 == e0 && n & 1 == 0));
+        if take {
+            n
+        } else {
+            q
         }
-        .round_ties_even()
     }
 
     /// Index of the table entry `v` rounds to (v not NaN).
@@ -73,8 +95,7 @@ impl Unit {
         if self.scale == 0.0 {
             return if self.mode == Mode::Symmetric { 0 } else { self.qmin };
         }
-        let est = self.estimate(v);
-        let mut q = if est.is_nan() { self.qmin } else { est.clamp(self.qmin as f32, self.qmax as f32) as i32 };
+        let mut q = (self.estimate(v) as i32).clamp(self.qmin, self.qmax);
         while q > self.qmin && self.dec(q) > v {
             q -= 1;
         }
@@ -138,14 +159,16 @@ impl Integer {
         let levels = self.levels();
         let s = if s.is_finite() && s > 0.0 { s } else { 0.0 };
         let bound = levels as f32 * s;
-        Unit { mode: Mode::Symmetric, scale: s, lo: 0.0, clamp: (-bound, bound), qmin: -levels, qmax: levels, levels: levels as f32 }
+        let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
+        Unit { mode: Mode::Symmetric, scale: s, lo: 0.0, clamp: (-bound, bound), qmin: -levels, qmax: levels, levels: levels as f32, inv }
     }
 
     fn asym_unit(&self, sf: f32, lo: f32) -> Unit {
         let levels = self.levels();
         let sf = if sf.is_finite() { sf.max(0.0) } else { f32::MAX };
         let hi = (levels as f32 / levels as f32) * sf + lo;
-        Unit { mode: Mode::Asymmetric, scale: sf, lo, clamp: (lo, hi), qmin: 0, qmax: levels, levels: levels as f32 }
+        let inv = if sf > 0.0 { levels as f32 / sf } else { 0.0 };
+        Unit { mode: Mode::Asymmetric, scale: sf, lo, clamp: (lo, hi), qmin: 0, qmax: levels, levels: levels as f32, inv }
     }
 
     fn unit_from_meta(&self, meta: &[u32]) -> Unit {
@@ -158,6 +181,14 @@ impl Integer {
     fn code_of(&self, q: i32) -> u32 {
         (q as u32) & ((1u64 << self.bits) - 1) as u32
     }
+}
+
+/// Round half to even for |y| <= 2^22 with one exact f32 add (no libm call:
+/// `round_ties_even` is a function call on baseline x86-64).
+#[inline(always)]
+fn rne_small(y: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    (y + MAGIC) - MAGIC
 }
 
 /// Finite minimum and maximum (0, 0 when there is no finite value).
@@ -211,6 +242,13 @@ impl Format for Integer {
 
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
         let unit = self.unit(x, clip);
+        if self.round == Rounding::NearestEven && unit.scale > 0.0 {
+            for (o, &v) in out.iter_mut().zip(x) {
+                let q = unit.dec(unit.index_nearest_even(v));
+                *o = if v.is_nan() { f32::NAN } else { q };
+            }
+            return;
+        }
         let stochastic = self.round == Rounding::Stochastic;
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
             let random = if stochastic { ctx.bits64(i) } else { 0 };

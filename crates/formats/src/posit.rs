@@ -12,7 +12,7 @@
 //! `es` is limited so that maxpos and minpos are normal f32 numbers, which
 //! makes decoding exact.
 
-use crate::bits::{floor_log2, ldexp, INF, SIGN};
+use crate::bits::{INF, SIGN};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, ROUND_DOC};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +46,14 @@ impl Posit {
     /// Code of a finite, positive magnitude.
     fn encode_magnitude(&self, a: f32, random: u64) -> u32 {
         let n = self.n as i32;
-        let e = floor_log2(a);
+        let bits = a.to_bits();
+        // Exponent and 23-bit fraction below the leading one (subnormals normalised).
+        let (e, frac) = if bits >= 0x0080_0000 {
+            ((bits >> 23) as i32 - 127, (bits & 0x7f_ffff) as u64)
+        } else {
+            let p = 31 - bits.leading_zeros() as i32; // position of the leading one
+            (p - 149, ((bits << (23 - p)) & 0x7f_ffff) as u64)
+        };
         let k = e >> self.es; // floor division
         if k > n - 2 {
             return self.maxpos_code();
@@ -55,11 +62,6 @@ impl Posit {
             return 1; // minpos: never round to zero
         }
         let exp = (e - (k << self.es)) as u64;
-        // Fraction: 23 bits below the leading one (subnormals normalised).
-        let frac = {
-            let norm = ldexp(a, -e); // in [1, 2), exact
-            (norm.to_bits() & 0x7f_ffff) as u64
-        };
         // Regime bits: k+1 ones then 0, or -k zeros then 1.
         let (regime, rlen) = if k >= 0 { (((1u64 << (k + 1)) - 1) << 1, k as u32 + 2) } else { (1u64, (-k) as u32 + 1) };
         let body = (((regime << self.es) | exp) << 23) | frac;
@@ -122,14 +124,11 @@ impl Posit {
         let exp = if self.es == 0 { 0 } else { rest >> (32 - self.es) };
         let fbits = rest_len.saturating_sub(self.es);
         let frac = if fbits == 0 { 0 } else { (rest << self.es) >> (32 - fbits) };
+        // 2^scale (1 + frac/2^fbits), built directly: the es limit keeps
+        // scale within f32's normal range and fbits <= 13.
         let scale = (k << self.es) + exp as i32;
-        let mant = 1.0 + frac as f64 / (1u64 << fbits) as f64;
-        let v = ldexp(mant as f32, scale);
-        if negative {
-            -v
-        } else {
-            v
-        }
+        let v = (((scale + 127) as u32) << 23) | (frac << (23 - fbits));
+        f32::from_bits(v | if negative { SIGN } else { 0 })
     }
 }
 

@@ -217,14 +217,23 @@ fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usiz
 /// group with its own clip (from `clipper`, or none) and each unit with its
 /// own scale. `seed` keys stochastic rounding.
 pub fn quantize(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clipper: Option<&dyn GroupClipper>, seed: u64) -> Result<Vec<f32>, TensorError> {
-    let plan = Plan::new(x.len(), shape, gran)?;
     let mut out = vec![0.0f32; x.len()];
+    quantize_into(format, x, shape, gran, clipper, seed, &mut out)?;
+    Ok(out)
+}
+
+/// [`quantize`] into a caller's buffer of the same length as `x`.
+pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clipper: Option<&dyn GroupClipper>, seed: u64, out: &mut [f32]) -> Result<(), TensorError> {
+    let plan = Plan::new(x.len(), shape, gran)?;
+    if out.len() != x.len() {
+        return Err(TensorError::ShapeMismatch { shape: shape.to_vec(), expected: x.len(), actual: out.len() });
+    }
     let ctx = RoundCtx::new(seed);
     match plan.kind {
         PlanKind::Contiguous { len, row } => {
             let groups = plan.contiguous_groups(len, row);
             let mut slices = Vec::with_capacity(groups.len());
-            let mut rest: &mut [f32] = &mut out;
+            let mut rest: &mut [f32] = out;
             for &(_, l) in &groups {
                 let (head, tail) = rest.split_at_mut(l);
                 slices.push(head);
@@ -252,7 +261,7 @@ pub fn quantize(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A tensor's codes and metadata, in stream order.
