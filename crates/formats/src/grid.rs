@@ -163,24 +163,27 @@ impl FloatGrid {
             Low::Flush { min } => (2, min.to_bits(), 0),
         };
         let boundary = if below == 0 { normal_from } else { low_min };
+        // Magnitude patterns fit in i31: signed compares order them and are
+        // native SIMD on every x86-64 (unsigned ones are not).
+        let (boundary, max, low_half) = (boundary as i32, max as i32, low_half as i32);
         for (o, &v) in out.iter_mut().zip(x) {
             let bits = pre(v).to_bits();
             let a = bits & !SIGN;
-            let normal = (a + half + kept_lsb(a, sh)) & !mask;
+            let normal = ((a + half + kept_lsb(a, sh)) & !mask) as i32;
             let low = match below {
-                0 => ((f32::from_bits(a) + magic) - magic).to_bits(),
+                0 => ((f32::from_bits(a) + magic) - magic).to_bits() as i32,
                 1 => {
-                    if a > low_half {
-                        low_min
+                    if a as i32 > low_half {
+                        low_min as i32
                     } else {
                         0
                     }
                 }
                 _ => 0,
             };
-            let r = if a >= boundary { normal } else { low };
-            let r = if r > max { max } else { r };
-            let r = if a > INF { QNAN } else { r | (bits & SIGN) };
+            let r = if a as i32 >= boundary { normal } else { low };
+            let r = if r > max { max } else { r } as u32;
+            let r = if a as i32 > INF as i32 { QNAN } else { r | (bits & SIGN) };
             *o = f32::from_bits(r);
         }
     }

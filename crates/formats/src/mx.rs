@@ -19,7 +19,7 @@
 //! Codes: FP elements `sign | exponent | mantissa` with the element's own
 //! bias; INT8 two's complement. Metadata: the E8M0 code `exp + 127` per block.
 
-use crate::bits::{finite_amax, floor_log2, has_nan, ldexp};
+use crate::bits::{finite_amax_and_nan, floor_log2, ldexp};
 use crate::grid::{FloatGrid, Low, Overflow};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
 
@@ -113,10 +113,10 @@ impl Mx {
 
     /// `Some(scale exponent)`, `None` for an all-zero block, `Err` for a NaN block.
     fn unit_scale(&self, x: &[f32], clip: Option<Clip>) -> Result<(Option<i32>, Option<(f32, f32)>), ()> {
-        if has_nan(x) {
+        let (amax, nan) = finite_amax_and_nan(x);
+        if nan {
             return Err(());
         }
-        let amax = finite_amax(x);
         let (amax, lim) = match clip {
             Some(c) => (amax.min(c.alpha()), Some((-c.alpha(), c.alpha()))),
             None => (amax, None),

@@ -20,6 +20,26 @@ pub struct Posit {
     n: u32,
     es: u32,
     round: Rounding,
+    /// Nearest-even rounding per f32 binade (indexed by the biased exponent).
+    table: Box<[Binade]>,
+}
+
+/// How nearest-even rounds every magnitude in one f32 binade `[2^E, 2^(E+1))`.
+/// Where the binade holds all `es` exponent bits and `fb >= 0` fraction bits,
+/// posits there are a float grid: round the f32 pattern's low `sh = 23 - fb`
+/// bits (a carry lands on `2^(E+1)`, the next posit). Where exponent bits are
+/// cut, every magnitude truncates to the same code: the result is its value
+/// `lo` or the next posit `hi`, split at the (n+1)-bit posit `thr`.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+struct Binade {
+    complete: bool,
+    sh: u32,
+    /// Code parity of `2^E` when `sh == 23` (no fraction bits kept).
+    lsb: u32,
+    lo: u32,
+    hi: u32,
+    thr: u32,
+    tie_up: bool,
 }
 
 impl Posit {
@@ -27,7 +47,64 @@ impl Posit {
         let p = Params::new("posit", Default::default());
         p.check_int("n", n as i64, 2, 16)?;
         p.check_int("es", es as i64, 0, Self::max_es(n) as i64)?;
-        Ok(Posit { n, es, round: Rounding::NearestEven })
+        Ok(Self::with(n, es, Rounding::NearestEven))
+    }
+
+    fn with(n: u32, es: u32, round: Rounding) -> Self {
+        let mut p = Posit { n, es, round, table: Box::new([]) };
+        p.table = p.build_table();
+        p
+    }
+
+    fn build_table(&self) -> Box<[Binade]> {
+        let n = self.n as i32;
+        let wider = Posit { n: self.n + 1, es: self.es, round: self.round, table: Box::new([]) };
+        let value = |c: u32| self.decode_code(c).to_bits();
+        let (minpos, maxpos) = (value(1), value(self.maxpos_code()));
+        let fixed = |v: u32| Binade { complete: false, lo: v, hi: v, ..Binade::default() };
+        (0..256i32)
+            .map(|b| {
+                let e = b - 127;
+                let k = e >> self.es;
+                if b == 0 || b == 255 || k < -(n - 2) {
+                    return fixed(minpos); // f32 subnormals (and below minpos)
+                }
+                if k > n - 2 {
+                    return fixed(maxpos);
+                }
+                let regime_len = if k >= 0 { k + 2 } else { 1 - k };
+                let avail = n - 1 - regime_len;
+                let pow2 = (b as u32) << 23;
+                let code = self.encode_magnitude::<2>(pow2, 0); // truncation: the binade's code
+                if avail >= self.es as i32 {
+                    let fb = (avail - self.es as i32) as u32;
+                    Binade { complete: true, sh: 23 - fb, lsb: code & 1, ..Binade::default() }
+                } else {
+                    let hi_code = (code + 1).min(self.maxpos_code());
+                    Binade { complete: false, sh: 0, lsb: 0, lo: value(code), hi: value(hi_code), thr: wider.decode_code(2 * code + 1).to_bits(), tie_up: code & 1 == 1 }
+                }
+            })
+            .collect()
+    }
+
+    /// Nearest-even through the binade table: scalar and branch-free.
+    fn quantize_nearest_even(&self, x: &[f32], clip: Option<(f32, f32)>, out: &mut [f32]) {
+        let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let table: &[Binade; 256] = self.table[..].try_into().expect("256 binades");
+        let (minpos, maxpos) = (table[0].lo as i32, self.decode_code(self.maxpos_code()).to_bits() as i32);
+        for (o, &v) in out.iter_mut().zip(x) {
+            let bits = crate::bits::clamp_keep_nan(v, lo, hi).to_bits();
+            let a = bits & !SIGN;
+            let t = &table[(a >> 23) as usize];
+            let mask = (1u32 << t.sh) - 1;
+            let lsb = if t.sh == 23 { t.lsb } else { (a >> t.sh) & 1 };
+            let on_grid = ((a + (mask >> 1) + lsb) & !mask) as i32;
+            let up = a > t.thr || (a == t.thr && t.tie_up);
+            let between = if up { t.hi } else { t.lo } as i32;
+            let r = if t.complete { on_grid } else { between }.clamp(minpos, maxpos) as u32;
+            let r = if a == 0 { 0 } else { r | (bits & SIGN) };
+            *o = if a >= INF { f32::NAN } else { f32::from_bits(r) };
+        }
     }
 
     /// Largest `es` with `2^es (n-2) <= 126`, so maxpos fits a normal f32.
@@ -43,92 +120,120 @@ impl Posit {
         self.nar() - 1
     }
 
-    /// Code of a finite, positive magnitude.
-    fn encode_magnitude(&self, a: f32, random: u64) -> u32 {
+    /// Code of a finite, positive magnitude pattern `a`, rounding with
+    /// `MODE` (a `Rounding as u8`). Branch-free apart from f32 subnormals:
+    /// the regime is chosen by selects on a clamped `k`, and 23 fraction bits
+    /// always overflow the at most 15 kept bits, so there is always a cut.
+    #[inline(always)]
+    fn encode_magnitude<const MODE: u8>(&self, a: u32, random: u64) -> u32 {
         let n = self.n as i32;
-        let bits = a.to_bits();
-        // Exponent and 23-bit fraction below the leading one (subnormals normalised).
-        let (e, frac) = if bits >= 0x0080_0000 {
-            ((bits >> 23) as i32 - 127, (bits & 0x7f_ffff) as u64)
+        let es = self.es;
+        // Exponent and 23-bit fraction below the leading one.
+        let (e, frac) = if a >= 0x0080_0000 {
+            ((a >> 23) as i32 - 127, (a & 0x7f_ffff) as u64)
         } else {
-            let p = 31 - bits.leading_zeros() as i32; // position of the leading one
-            (p - 149, ((bits << (23 - p)) & 0x7f_ffff) as u64)
+            let p = 31 - a.leading_zeros() as i32; // position of the leading one
+            (p - 149, ((a << (23 - p)) & 0x7f_ffff) as u64)
         };
-        let k = e >> self.es; // floor division
+        let k = e >> es; // floor division
+        let kc = k.clamp(-(n - 1), n - 1);
+        let exp = (e - (k << es)) as u64;
+        // Regime: kc+1 ones then 0 (length |kc|+2), or -kc zeros then 1
+        // (length |kc|+1); arithmetic selects, as the sign of k is random.
+        let ge = (kc >= 0) as u64;
+        let ka = kc.unsigned_abs();
+        let rlen = ka + 1 + ge as u32;
+        let regime = ge * ((1u64 << (ka + 2)) - 2) + (1 - ge);
+        let body = (((regime << es) | exp) << 23) | frac;
+        let sh = rlen + es + 23 - (self.n - 1); // >= 10
+        let code = body >> sh;
+        let cut = body & ((1u64 << sh) - 1);
+        let half = 1u64 << (sh - 1);
+        let up = match MODE {
+            0 => cut > half || (cut == half && code & 1 == 1),
+            1 => cut >= half,
+            2 => false,
+            _ => (random >> (64 - sh)) < cut,
+        };
+        let code = ((code + up as u64) as u32).clamp(1, self.maxpos_code());
+        // Beyond maxpos saturate; below minpos stay at minpos (never 0).
         if k > n - 2 {
-            return self.maxpos_code();
-        }
-        if k < -(n - 2) {
-            return 1; // minpos: never round to zero
-        }
-        let exp = (e - (k << self.es)) as u64;
-        // Regime bits: k+1 ones then 0, or -k zeros then 1.
-        let (regime, rlen) = if k >= 0 { (((1u64 << (k + 1)) - 1) << 1, k as u32 + 2) } else { (1u64, (-k) as u32 + 1) };
-        let body = (((regime << self.es) | exp) << 23) | frac;
-        let len = rlen + self.es + 23;
-        let keep = self.n - 1;
-        let (mut code, cut, cut_len) = if len > keep {
-            let sh = len - keep;
-            (body >> sh, body & ((1u64 << sh) - 1), sh)
-        } else {
-            (body << (keep - len), 0, 0)
-        };
-        if cut_len > 0 {
-            let half = 1u64 << (cut_len - 1);
-            let up = match self.round {
-                Rounding::NearestEven => cut > half || (cut == half && code & 1 == 1),
-                Rounding::NearestAway => cut >= half,
-                Rounding::TowardZero => false,
-                Rounding::Stochastic => (random >> (64 - cut_len)) < cut,
-            };
-            code += up as u64;
-        }
-        (code as u32).clamp(1, self.maxpos_code())
-    }
-
-    fn encode_value(&self, v: f32, random: u64) -> u32 {
-        let a = v.to_bits() & !SIGN;
-        if a >= INF {
-            return self.nar();
-        }
-        if a == 0 {
-            return 0;
-        }
-        let code = self.encode_magnitude(f32::from_bits(a), random);
-        if v < 0.0 {
-            code.wrapping_neg() & ((1u64 << self.n) - 1) as u32
+            self.maxpos_code()
+        } else if k < -(n - 2) {
+            1
         } else {
             code
         }
     }
 
+    #[inline(always)]
+    fn encode_value<const MODE: u8>(&self, v: f32, random: u64) -> u32 {
+        let a = v.to_bits() & !SIGN;
+        let code = self.encode_magnitude::<MODE>(a.max(1), random);
+        let m = 0u32.wrapping_sub(v.to_bits() >> 31); // all ones when negative
+        let signed = ((code ^ m).wrapping_sub(m)) & self.mask();
+        if a >= INF {
+            self.nar()
+        } else if a == 0 {
+            0
+        } else {
+            signed
+        }
+    }
+
+    fn mask(&self) -> u32 {
+        ((1u64 << self.n) - 1) as u32
+    }
+
+    #[inline(always)]
     fn decode_code(&self, c: u32) -> f32 {
-        let mask = ((1u64 << self.n) - 1) as u32;
-        let c = c & mask;
-        if c == 0 {
-            return 0.0;
-        }
-        if c == self.nar() {
-            return f32::NAN;
-        }
-        let negative = c & self.nar() != 0;
-        let mag = if negative { c.wrapping_neg() & mask } else { c };
+        let n1 = self.n - 1;
+        let c = c & self.mask();
+        let sign = (c >> n1) & 1;
+        let m = 0u32.wrapping_sub(sign);
+        let mag = ((c ^ m).wrapping_sub(m)) & self.mask();
         // Bits after the sign, left-aligned in a u32.
-        let body = mag << (32 - (self.n - 1));
+        let body = mag << (32 - n1);
         let first = body >> 31;
-        let run = if first == 1 { body.leading_ones() } else { body.leading_zeros() }.min(self.n - 1);
-        let k = if first == 1 { run as i32 - 1 } else { -(run as i32) };
-        let used = (run + 1).min(self.n - 1); // regime plus its terminator
-        let rest = if used >= 32 { 0 } else { body << used };
-        let rest_len = (self.n - 1).saturating_sub(used);
-        let exp = if self.es == 0 { 0 } else { rest >> (32 - self.es) };
+        let run = (body ^ 0u32.wrapping_sub(first)).leading_zeros().min(n1);
+        let f = first as i32;
+        let k = f * (2 * run as i32 - 1) - run as i32;
+        let used = (run + 1).min(n1); // regime plus its terminator
+        let rest = (body as u64) << (32 + used); // remaining bits at the top of a u64
+        let rest_len = n1 - used;
+        let exp = if self.es == 0 { 0 } else { (rest >> (64 - self.es)) as i32 };
         let fbits = rest_len.saturating_sub(self.es);
-        let frac = if fbits == 0 { 0 } else { (rest << self.es) >> (32 - fbits) };
+        let frac = ((rest << self.es) >> 1 >> (63 - fbits)) as u32 & ((1u32 << fbits) - 1);
         // 2^scale (1 + frac/2^fbits), built directly: the es limit keeps
         // scale within f32's normal range and fbits <= 13.
-        let scale = (k << self.es) + exp as i32;
+        let scale = (k << self.es) + exp;
         let v = (((scale + 127) as u32) << 23) | (frac << (23 - fbits));
-        f32::from_bits(v | if negative { SIGN } else { 0 })
+        let v = f32::from_bits(v | sign << 31);
+        if c == 0 {
+            0.0
+        } else if c == self.nar() {
+            f32::NAN
+        } else {
+            v
+        }
+    }
+
+    /// Fake-quantize with `MODE`: one flat loop the compiler can inline.
+    fn quantize_with<const MODE: u8>(&self, x: &[f32], clip: Option<(f32, f32)>, ctx: RoundCtx, out: &mut [f32]) {
+        let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+            let v = crate::bits::clamp_keep_nan(v, lo, hi);
+            let random = if MODE == 3 { ctx.bits64(i) } else { 0 };
+            *o = self.decode_code(self.encode_value::<MODE>(v, random));
+        }
+    }
+
+    fn encode_with<const MODE: u8>(&self, x: &[f32], clip: Option<(f32, f32)>, ctx: RoundCtx, codes: &mut [u32]) {
+        let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
+            let random = if MODE == 3 { ctx.bits64(i) } else { 0 };
+            *c = self.encode_value::<MODE>(crate::bits::clamp_keep_nan(v, lo, hi), random);
+        }
     }
 }
 
@@ -153,25 +258,22 @@ impl Format for Posit {
     }
 
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        let stochastic = self.round == Rounding::Stochastic;
-        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
-            let v = match clip {
-                Some(c) => crate::bits::clamp_keep_nan(v, c.lo, c.hi),
-                None => v,
-            };
-            let random = if stochastic { ctx.bits64(i) } else { 0 };
-            *o = self.decode_code(self.encode_value(v, random));
+        let clip = clip.map(|c| (c.lo, c.hi));
+        match self.round {
+            Rounding::NearestEven => self.quantize_nearest_even(x, clip, out),
+            Rounding::NearestAway => self.quantize_with::<1>(x, clip, ctx, out),
+            Rounding::TowardZero => self.quantize_with::<2>(x, clip, ctx, out),
+            Rounding::Stochastic => self.quantize_with::<3>(x, clip, ctx, out),
         }
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], _meta: &mut [u32]) -> Result<(), FormatError> {
-        let stochastic = self.round == Rounding::Stochastic;
-        for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
-            let v = match clip {
-                Some(cl) => crate::bits::clamp_keep_nan(v, cl.lo, cl.hi),
-                None => v,
-            };
-            *c = self.encode_value(v, if stochastic { ctx.bits64(i) } else { 0 });
+        let clip = clip.map(|c| (c.lo, c.hi));
+        match self.round {
+            Rounding::NearestEven => self.encode_with::<0>(x, clip, ctx, codes),
+            Rounding::NearestAway => self.encode_with::<1>(x, clip, ctx, codes),
+            Rounding::TowardZero => self.encode_with::<2>(x, clip, ctx, codes),
+            Rounding::Stochastic => self.encode_with::<3>(x, clip, ctx, codes),
         }
         Ok(())
     }
@@ -207,8 +309,7 @@ impl Family for PositFamily {
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
         let n = p.int("n", None, 2, 16)? as u32;
         let es = p.int("es", None, 0, 4)? as u32;
-        let mut f = Posit::new(n, es)?;
-        f.round = p.rounding()?;
-        Ok(Box::new(f))
+        let f = Posit::new(n, es)?;
+        Ok(Box::new(Posit::with(f.n, f.es, p.rounding()?)))
     }
 }
