@@ -48,31 +48,33 @@ pub fn ldexp(x: f32, k: i32) -> f32 {
     (x as f64 * p1 * p2) as f32
 }
 
-/// Largest finite |x| of a slice, ignoring NaN and ±Inf; 0 when there is none.
-#[inline]
-pub fn finite_amax(x: &[f32]) -> f32 {
-    // Integer max over magnitude patterns below INF: exact and branch-free.
-    // Magnitudes fit in i31, so signed compares (native in SSE2) order them.
-    let mut m = 0i32;
-    for &v in x {
-        let a = (v.to_bits() & !SIGN) as i32;
-        let a = if a < INF as i32 { a } else { 0 };
-        m = if a > m { a } else { m };
+crate::simd::kernel! {
+    /// Largest finite |x| of a slice, ignoring NaN and ±Inf; 0 when there is none.
+    pub fn finite_amax(x: &[f32]) -> f32 {
+        // Integer max over magnitude patterns below INF: exact and branch-free.
+        // Magnitudes fit in i31, so signed compares (native in SSE2) order them.
+        let mut m = 0i32;
+        for &v in x {
+            let a = (v.to_bits() & !SIGN) as i32;
+            let a = if a < INF as i32 { a } else { 0 };
+            m = if a > m { a } else { m };
+        }
+        f32::from_bits(m as u32)
     }
-    f32::from_bits(m as u32)
 }
 
-/// Largest finite |x| and whether a NaN is present, in one pass.
-#[inline]
-pub fn finite_amax_and_nan(x: &[f32]) -> (f32, bool) {
-    let (mut fin, mut all) = (0i32, 0i32);
-    for &v in x {
-        let a = (v.to_bits() & !SIGN) as i32;
-        all = if a > all { a } else { all };
-        let f = if a < INF as i32 { a } else { 0 };
-        fin = if f > fin { f } else { fin };
+crate::simd::kernel! {
+    /// Largest finite |x| and whether a NaN is present, in one pass.
+    pub fn finite_amax_and_nan(x: &[f32]) -> (f32, bool) {
+        let (mut fin, mut all) = (0i32, 0i32);
+        for &v in x {
+            let a = (v.to_bits() & !SIGN) as i32;
+            all = if a > all { a } else { all };
+            let f = if a < INF as i32 { a } else { 0 };
+            fin = if f > fin { f } else { fin };
+        }
+        (f32::from_bits(fin as u32), all > INF as i32)
     }
-    (f32::from_bits(fin as u32), all > INF as i32)
 }
 
 /// Whether a slice holds a NaN.

@@ -123,10 +123,7 @@ impl FloatGrid {
     pub fn quantize(&self, x: &[f32], out: &mut [f32], clip: Option<(f32, f32)>, mode: Rounding, ctx: RoundCtx) {
         debug_assert_eq!(x.len(), out.len());
         if mode == Rounding::NearestEven && self.fast_nearest_even() {
-            match clip {
-                None => self.quantize_ne(x, out, |v| v),
-                Some((lo, hi)) => self.quantize_ne(x, out, |v| crate::bits::clamp_keep_nan(v, lo, hi)),
-            }
+            quantize_nearest_even(self, x, out, clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY)));
             return;
         }
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
@@ -143,48 +140,6 @@ impl FloatGrid {
                 let r = self.round_magnitude(a, mode, random);
                 f32::from_bits(if r > INF { r } else { r | (bits & SIGN) })
             };
-        }
-    }
-
-    /// Branch-free nearest-even kernel (vectorises); see `fast_nearest_even`.
-    #[inline(always)]
-    fn quantize_ne(&self, x: &[f32], out: &mut [f32], pre: impl Fn(f32) -> f32) {
-        let sh = 23 - self.m;
-        let mask = (1u32 << sh) - 1;
-        let half = mask >> 1;
-        let max = self.max.to_bits();
-        let normal_from = pow2_bits(self.emin);
-        // Adding and removing 2^(emin - m + 23) rounds a magnitude below 2^emin
-        // to a multiple of 2^(emin - m), ties to even, in one exact f32 add.
-        let magic = pow2(self.emin - self.m as i32 + 23);
-        let (below, low_min, low_half) = match self.low {
-            Low::Subnormal => (0u8, 0u32, 0u32),
-            Low::Gap { min } => (1, min.to_bits(), (min * 0.5).to_bits()),
-            Low::Flush { min } => (2, min.to_bits(), 0),
-        };
-        let boundary = if below == 0 { normal_from } else { low_min };
-        // Magnitude patterns fit in i31: signed compares order them and are
-        // native SIMD on every x86-64 (unsigned ones are not).
-        let (boundary, max, low_half) = (boundary as i32, max as i32, low_half as i32);
-        for (o, &v) in out.iter_mut().zip(x) {
-            let bits = pre(v).to_bits();
-            let a = bits & !SIGN;
-            let normal = ((a + half + kept_lsb(a, sh)) & !mask) as i32;
-            let low = match below {
-                0 => ((f32::from_bits(a) + magic) - magic).to_bits() as i32,
-                1 => {
-                    if a as i32 > low_half {
-                        low_min as i32
-                    } else {
-                        0
-                    }
-                }
-                _ => 0,
-            };
-            let r = if a as i32 >= boundary { normal } else { low };
-            let r = if r > max { max } else { r } as u32;
-            let r = if a as i32 > INF as i32 { QNAN } else { r | (bits & SIGN) };
-            *o = f32::from_bits(r);
         }
     }
 
@@ -217,6 +172,49 @@ impl FloatGrid {
             (1.0 + mant as f64 / 2f64.powi(self.m as i32)) * 2f64.powi(self.emin + binade)
         };
         v as f32
+    }
+}
+
+crate::simd::kernel! {
+    /// Branch-free nearest-even kernel (vectorises); see `fast_nearest_even`.
+    fn quantize_nearest_even(g: &FloatGrid, x: &[f32], out: &mut [f32], clip: (f32, f32)) {
+        let sh = 23 - g.m;
+        let mask = (1u32 << sh) - 1;
+        let half = mask >> 1;
+        let max = g.max.to_bits();
+        let normal_from = pow2_bits(g.emin);
+        // Adding and removing 2^(emin - m + 23) rounds a magnitude below 2^emin
+        // to a multiple of 2^(emin - m), ties to even, in one exact f32 add.
+        let magic = pow2(g.emin - g.m as i32 + 23);
+        let (below, low_min, low_half) = match g.low {
+            Low::Subnormal => (0u8, 0u32, 0u32),
+            Low::Gap { min } => (1, min.to_bits(), (min * 0.5).to_bits()),
+            Low::Flush { min } => (2, min.to_bits(), 0),
+        };
+        let boundary = if below == 0 { normal_from } else { low_min };
+        // Magnitude patterns fit in i31: signed compares order them and are
+        // native SIMD on every x86-64 (unsigned ones are not).
+        let (boundary, max, low_half) = (boundary as i32, max as i32, low_half as i32);
+        for (o, &v) in out.iter_mut().zip(x) {
+            let bits = crate::bits::clamp_keep_nan(v, clip.0, clip.1).to_bits();
+            let a = bits & !SIGN;
+            let normal = ((a + half + kept_lsb(a, sh)) & !mask) as i32;
+            let low = match below {
+                0 => ((f32::from_bits(a) + magic) - magic).to_bits() as i32,
+                1 => {
+                    if a as i32 > low_half {
+                        low_min as i32
+                    } else {
+                        0
+                    }
+                }
+                _ => 0,
+            };
+            let r = if a as i32 >= boundary { normal } else { low };
+            let r = if r > max { max } else { r } as u32;
+            let r = if a as i32 > INF as i32 { QNAN } else { r | (bits & SIGN) };
+            *o = f32::from_bits(r);
+        }
     }
 }
 

@@ -70,24 +70,6 @@ impl Unit {
         rne_small(y.clamp(self.qmin as f32 - 1.0, self.qmax as f32 + 1.0))
     }
 
-    /// Nearest-even index with one exact neighbour check: branch-free, so
-    /// the loop vectorises. Equals `index(v, NearestEven, _)`.
-    #[inline(always)]
-    fn index_nearest_even(&self, v: f32) -> i32 {
-        let v = clamp_keep_nan(v, self.clamp.0, self.clamp.1);
-        let q = (self.estimate(v) as i32).clamp(self.qmin, self.qmax);
-        let dq = self.dec(q);
-        let n = if v > dq { q + 1 } else { q - 1 };
-        let inside = n >= self.qmin && n <= self.qmax;
-        let (e0, e1) = ((v as f64 - dq as f64).abs(), (v as f64 - self.dec(n) as f64).abs());
-        let take = inside && (e1 < e0 || (e1 == e0 && n & 1 == 0));
-        if take {
-            n
-        } else {
-            q
-        }
-    }
-
     /// Index of the table entry `v` rounds to (v not NaN).
     #[inline(always)]
     fn index(&self, v: f32, mode: Rounding, random: u64) -> i32 {
@@ -183,6 +165,7 @@ impl Integer {
     }
 }
 
+crate::simd::kernel! {
 /// The symmetric nearest-even loop, all in f32 so it vectorises four or eight
 /// wide. The distances `|v - q s|` are exact: `v` lies within a step of both
 /// candidates, so for non-zero candidates the two are within a factor of two
@@ -198,11 +181,40 @@ fn symmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
         let n = if c > dq { q + 1.0 } else { q - 1.0 };
         let dn = n * s;
         let (e0, e1) = ((c - dq).abs(), (c - dn).abs());
-        let n_even = (n as i32) & 1 == 0;
-        let take = n.abs() <= levels && (e1 < e0 || (e1 == e0 && n_even));
+        let take = n.abs() <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
         let r = if take { dn } else { dq } + 0.0;
         *o = if v.is_nan() { f32::NAN } else { r };
     }
+}
+}
+
+crate::simd::kernel! {
+/// The asymmetric nearest-even loop: indices kept as floats (a saturating
+/// `as i32` per lane would serialise the loop), distances compared in f64
+/// because candidates may straddle zero.
+fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
+    let (sf, lo, inv, levels) = (unit.scale, unit.lo, unit.inv, unit.levels);
+    let (bottom, top) = unit.clamp;
+    let dec = |q: f32| (q / levels) * sf + lo;
+    for (o, &v) in out.iter_mut().zip(x) {
+        let c = clamp_keep_nan(v, bottom, top);
+        let q = rne_small((c - lo) * inv).clamp(0.0, levels);
+        let dq = dec(q);
+        let n = if c > dq { q + 1.0 } else { q - 1.0 };
+        let dn = dec(n);
+        let (e0, e1) = ((c as f64 - dq as f64).abs(), (c as f64 - dn as f64).abs());
+        let take = n >= 0.0 && n <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
+        let r = if take { dn } else { dq };
+        *o = if v.is_nan() { f32::NAN } else { r };
+    }
+}
+}
+
+/// Whether an integer-valued float (|n| < 2^22) is even.
+#[inline(always)]
+fn is_even(n: f32) -> bool {
+    let half = n * 0.5;
+    rne_small(half) == half
 }
 
 /// Round half to even for |y| <= 2^22 with one exact f32 add (no libm call:
@@ -267,12 +279,7 @@ impl Format for Integer {
         if self.round == Rounding::NearestEven && unit.scale > 0.0 {
             match self.mode {
                 Mode::Symmetric => symmetric_nearest_even(&unit, x, out),
-                Mode::Asymmetric => {
-                    for (o, &v) in out.iter_mut().zip(x) {
-                        let q = unit.dec(unit.index_nearest_even(v));
-                        *o = if v.is_nan() { f32::NAN } else { q };
-                    }
-                }
+                Mode::Asymmetric => asymmetric_nearest_even(&unit, x, out),
             }
             return;
         }

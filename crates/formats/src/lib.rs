@@ -28,6 +28,8 @@ pub mod mx;
 pub mod packing;
 pub mod posit;
 pub mod rounding;
+#[macro_use]
+pub mod simd;
 mod spec;
 mod tensor;
 

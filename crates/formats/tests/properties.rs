@@ -310,3 +310,20 @@ proptest! {
         }
     }
 }
+
+/// The AVX2 and portable builds of every kernel give identical bits.
+#[test]
+fn simd_and_portable_paths_agree() {
+    let x = data(50_000, 8);
+    let shape = [50usize, 1000];
+    for d in FORMATS {
+        let f = fmt(d);
+        for gran in [Granularity::Tensor, Granularity::Block { size: 32 }] {
+            let wide = quantize(&*f, &x, &shape, gran, None, 1).unwrap();
+            quantlab_formats::simd::force_portable(true);
+            let narrow = quantize(&*f, &x, &shape, gran, None, 1).unwrap();
+            quantlab_formats::simd::force_portable(false);
+            assert!(wide.iter().zip(&narrow).all(|(a, b)| a.to_bits() == b.to_bits()), "{d} {gran}: SIMD and portable differ");
+        }
+    }
+}
