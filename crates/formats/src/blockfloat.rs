@@ -10,38 +10,42 @@
 //! ±Inf does not enter `E` and saturates. Metadata: `E` per block (8 bits
 //! counted, an i32 word stored).
 
-use crate::bits::{finite_amax, floor_log2, ldexp};
-use crate::grid::FloatGrid;
-use crate::{with_round, zeros_like, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, NO_SCALE, ROUND_DOC};
+use crate::bits::{floor_log2, ldexp};
+use crate::grid::{BlockRule, FloatGrid};
+use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, NO_SCALE, ROUND_DOC};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockFloat {
     bits: u32,
     block: usize,
     round: Rounding,
+    blocks: BlockRule,
 }
 
 impl BlockFloat {
     pub fn new(bits: u32, block: usize) -> Result<Self, FormatError> {
         Params::new("bfp", Default::default()).check_int("bits", bits as i64, 2, 16)?;
-        Ok(BlockFloat { bits, block, round: Rounding::NearestEven })
+        Ok(Self::with(bits, block, Rounding::NearestEven))
+    }
+
+    fn with(bits: u32, block: usize, round: Rounding) -> Self {
+        let qmax = (1u32 << (bits - 1)) - 1;
+        // At E = 0 the step is 2^-(bits-2); a block's grid is this one shifted
+        // by E = floor(log2 amax) binades.
+        let blocks = BlockRule {
+            base: FloatGrid::uniform(-(bits as i32 - 2), qmax),
+            offset: 0,
+            ceil: false,
+            smin: i32::MIN / 2,
+            smax: i32::MAX / 2,
+            nan_poisons_block: false,
+            signed_zero: false,
+        };
+        BlockFloat { bits, block, round, blocks }
     }
 
     fn qmax(&self) -> u32 {
         (1 << (self.bits - 1)) - 1
-    }
-
-    fn grid(&self, shared_exp: i32) -> FloatGrid {
-        FloatGrid::uniform(shared_exp - (self.bits as i32 - 2), self.qmax())
-    }
-
-    fn unit_exp(&self, x: &[f32], clip: Option<Clip>) -> (Option<i32>, Option<(f32, f32)>) {
-        let amax = finite_amax(x);
-        let (amax, lim) = match clip {
-            Some(c) => (amax.min(c.alpha()), Some((-c.alpha(), c.alpha()))),
-            None => (amax, None),
-        };
-        ((amax > 0.0).then(|| floor_log2(amax)), lim)
     }
 }
 
@@ -69,21 +73,17 @@ impl Format for BlockFloat {
     }
 
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        match self.unit_exp(x, clip) {
-            (None, _) => zeros_like(x, out, false),
-            (Some(e), lim) => {
-                self.grid(e).quantize(x, out, lim, self.round, ctx);
-                for o in out.iter_mut() {
-                    *o += 0.0; // two's complement has one zero: -0 becomes +0
-                }
-            }
-        }
+        self.blocks.quantize_blocks(x, out, x.len().max(1), clip.map(Clip::alpha), self.round, ctx);
+    }
+
+    fn quantize_blocks(&self, x: &[f32], block: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        self.blocks.quantize_blocks(x, out, block, clip.map(Clip::alpha), self.round, ctx);
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
         let mut q = vec![0.0f32; x.len()];
         self.quantize_unit(x, clip, ctx, &mut q);
-        let (e, _) = self.unit_exp(x, clip);
+        let e = self.blocks.block_scale(x, clip.map(Clip::alpha)).expect("BFP blocks are never poisoned");
         meta[0] = e.map_or(NO_SCALE, |e| e as u32);
         let step = e.unwrap_or(0) - (self.bits as i32 - 2);
         let mask = ((1u64 << self.bits) - 1) as u32;
@@ -138,6 +138,6 @@ impl Family for BlockFloatFamily {
         let bits = p.int("bits", None, 2, 16)? as u32;
         let block = p.int("block", Some(0), 0, 1 << 20)? as usize;
         let round = p.rounding()?;
-        Ok(Box::new(BlockFloat { bits, block, round }))
+        Ok(Box::new(BlockFloat::with(bits, block, round)))
     }
 }

@@ -218,6 +218,127 @@ crate::simd::kernel! {
     }
 }
 
+/// How a block format derives each block's grid from the block's largest
+/// finite magnitude `amax`: the grid `base` (at scale 2^0) shifted by
+/// `s = floor(log2 amax) + offset`, plus one when `ceil` and `amax` would
+/// exceed the shifted maximum, clamped to `[smin, smax]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockRule {
+    pub base: FloatGrid,
+    pub offset: i32,
+    pub ceil: bool,
+    pub smin: i32,
+    pub smax: i32,
+    /// A NaN anywhere makes the whole block NaN (MX's scale NaN).
+    pub nan_poisons_block: bool,
+    /// Keep the sign of zero results (sign-magnitude codes); two's complement
+    /// element codes have one zero, +0.
+    pub signed_zero: bool,
+}
+
+impl BlockRule {
+    /// The scale exponent for a block with this `amax` (> 0, finite).
+    pub fn scale_exp(&self, amax: f32) -> i32 {
+        let mut s = floor_log2(amax) + self.offset;
+        if self.ceil && amax > crate::bits::ldexp(self.base.max, s) {
+            s += 1;
+        }
+        s.clamp(self.smin, self.smax)
+    }
+
+    /// The base grid shifted by `s` binades.
+    pub fn grid(&self, s: i32) -> FloatGrid {
+        FloatGrid { emin: self.base.emin + s, max: crate::bits::ldexp(self.base.max, s), ..self.base }
+    }
+
+    /// Scale exponent of a block (`None`: nothing to scale by), or `Err` for
+    /// a block NaN poisons. `clip` bounds `amax`.
+    pub fn block_scale(&self, x: &[f32], alpha: Option<f32>) -> Result<Option<i32>, ()> {
+        let (amax, nan) = crate::bits::finite_amax_and_nan(x);
+        if nan && self.nan_poisons_block {
+            return Err(());
+        }
+        let amax = alpha.map_or(amax, |a| amax.min(a));
+        Ok((amax > 0.0).then(|| self.scale_exp(amax)))
+    }
+
+    /// Fake-quantize consecutive blocks of `block` elements (the last may be
+    /// shorter), each with its own scale; `alpha` clamps and bounds the scale.
+    pub fn quantize_blocks(&self, x: &[f32], out: &mut [f32], block: usize, alpha: Option<f32>, mode: Rounding, ctx: RoundCtx) {
+        if mode == Rounding::NearestEven && self.base.overflow == Overflow::Saturate && self.base.low == Low::Subnormal && self.base.m <= 22 {
+            quantize_blocks_nearest_even(self, x, out, block, alpha.unwrap_or(f32::INFINITY));
+            return;
+        }
+        for (u, (xi, oi)) in x.chunks(block).zip(out.chunks_mut(block)).enumerate() {
+            self.quantize_block_generic(xi, oi, alpha, mode, ctx.offset((u * block) as u64));
+        }
+    }
+
+    fn quantize_block_generic(&self, x: &[f32], out: &mut [f32], alpha: Option<f32>, mode: Rounding, ctx: RoundCtx) {
+        match self.block_scale(x, alpha) {
+            Err(()) => out.fill(f32::NAN),
+            Ok(None) => crate::zeros_like(x, out, self.signed_zero),
+            Ok(Some(s)) => {
+                self.grid(s).quantize(x, out, alpha.map(|a| (-a, a)), mode, ctx);
+                if !self.signed_zero {
+                    out.iter_mut().for_each(|o| *o += 0.0);
+                }
+            }
+        }
+    }
+}
+
+crate::simd::kernel! {
+    /// Nearest-even over many blocks in one call: per block, one pass for
+    /// amax, integer arithmetic for the shifted grid, one pass to round.
+    fn quantize_blocks_nearest_even(rule: &BlockRule, x: &[f32], out: &mut [f32], block: usize, alpha: f32) {
+        let base = &rule.base;
+        let m = base.m as i32;
+        let sh = 23 - base.m;
+        let mask = (1u32 << sh) - 1;
+        let half = mask >> 1;
+        let zero_fix = if rule.signed_zero { -0.0f32 } else { 0.0 }; // x + (-0.0) keeps -0
+        for (xi, oi) in x.chunks(block).zip(out.chunks_mut(block)) {
+            let (mut fin, mut all) = (0i32, 0i32);
+            for &v in xi {
+                let a = (v.to_bits() & !SIGN) as i32;
+                all = if a > all { a } else { all };
+                let f = if a < INF as i32 { a } else { 0 };
+                fin = if f > fin { f } else { fin };
+            }
+            let amax = f32::from_bits(fin as u32).min(alpha);
+            if all > INF as i32 && rule.nan_poisons_block {
+                oi.fill(f32::NAN);
+                continue;
+            }
+            if amax == 0.0 {
+                crate::zeros_like(xi, oi, rule.signed_zero);
+                continue;
+            }
+            let s = rule.scale_exp(amax);
+            let emin = base.emin + s;
+            if emin < -125 || emin - m + 23 > 127 {
+                // Extreme scales: the exact generic path.
+                rule.quantize_block_generic(xi, oi, (alpha < f32::INFINITY).then_some(alpha), Rounding::NearestEven, RoundCtx::default());
+                continue;
+            }
+            let max = (base.max.to_bits() as i32 + (s << 23)).min(0x7f7f_ffff);
+            let normal_from = pow2_bits(emin) as i32;
+            let magic = pow2(emin - m + 23);
+            for (o, &v) in oi.iter_mut().zip(xi) {
+                let bits = crate::bits::clamp_keep_nan(v, -alpha, alpha).to_bits();
+                let a = bits & !SIGN;
+                let normal = ((a + half + kept_lsb(a, sh)) & !mask) as i32;
+                let low = ((f32::from_bits(a) + magic) - magic).to_bits() as i32;
+                let r = if a as i32 >= normal_from { normal } else { low };
+                let r = if r > max { max } else { r } as u32;
+                let r = f32::from_bits(r | (bits & SIGN)) + zero_fix;
+                *o = if a as i32 > INF as i32 { f32::NAN } else { r };
+            }
+        }
+    }
+}
+
 /// Parity of the integer significand that remains after cutting `sh` bits:
 /// a fraction bit, or, when every fraction bit is cut (`sh == 23`), the
 /// implicit leading one of a normal number. This is SPEC.md's

@@ -100,6 +100,15 @@ pub trait Format: Send + Sync + fmt::Debug {
     }
     /// Fake-quantize (quantize then dequantize) one scaling unit.
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]);
+    /// Fake-quantize consecutive units of `block` elements (the last may be
+    /// shorter) that share `clip`; `ctx` is the first unit's. Block formats
+    /// override this with a fused loop; the result must equal calling
+    /// `quantize_unit` on each unit.
+    fn quantize_blocks(&self, x: &[f32], block: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        for (u, (xi, oi)) in x.chunks(block.max(1)).zip(out.chunks_mut(block.max(1))).enumerate() {
+            self.quantize_unit(xi, clip, ctx.offset((u * block) as u64), oi);
+        }
+    }
     /// Encode one unit: `codes[i]` holds element `i`'s code in its low
     /// `code_bits` bits; `meta` receives `meta_words` words. Errors where the
     /// format has no code for an input (NaN in a format without NaN).

@@ -19,8 +19,8 @@
 //! Codes: FP elements `sign | exponent | mantissa` with the element's own
 //! bias; INT8 two's complement. Metadata: the E8M0 code `exp + 127` per block.
 
-use crate::bits::{finite_amax_and_nan, floor_log2, ldexp};
-use crate::grid::{FloatGrid, Low, Overflow};
+use crate::bits::ldexp;
+use crate::grid::{BlockRule, FloatGrid, Low, Overflow};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
 
 /// An MX element type.
@@ -83,6 +83,7 @@ pub struct Mx {
     rule: ScaleRule,
     block: usize,
     round: Rounding,
+    blocks: BlockRule,
 }
 
 const NAN_SCALE: u32 = 0xFF;
@@ -95,7 +96,16 @@ impl Mx {
             value: elem.into(),
             range: ELEMENTS.map(|e| e.name).join(" | "),
         })?;
-        Ok(Mx { elem, rule, block: 32, round: Rounding::NearestEven })
+        let blocks = BlockRule {
+            base: elem.grid(0),
+            offset: -elem.emax,
+            ceil: rule == ScaleRule::Ceil,
+            smin: -127,
+            smax: 127 - elem.emax,
+            nan_poisons_block: true,
+            signed_zero: !elem.is_int(),
+        };
+        Ok(Mx { elem, rule, block: 32, round: Rounding::NearestEven, blocks })
     }
 
     pub fn element(&self) -> Element {
@@ -104,24 +114,7 @@ impl Mx {
 
     /// The shared scale exponent for a block whose amax is `amax` (> 0).
     pub fn scale_exp(&self, amax: f32) -> i32 {
-        let mut s = floor_log2(amax) - self.elem.emax;
-        if self.rule == ScaleRule::Ceil && amax > ldexp(self.elem.max, s) {
-            s += 1;
-        }
-        s.clamp(-127, (127 - self.elem.emax).min(127))
-    }
-
-    /// `Some(scale exponent)`, `None` for an all-zero block, `Err` for a NaN block.
-    fn unit_scale(&self, x: &[f32], clip: Option<Clip>) -> Result<(Option<i32>, Option<(f32, f32)>), ()> {
-        let (amax, nan) = finite_amax_and_nan(x);
-        if nan {
-            return Err(());
-        }
-        let (amax, lim) = match clip {
-            Some(c) => (amax.min(c.alpha()), Some((-c.alpha(), c.alpha()))),
-            None => (amax, None),
-        };
-        Ok(((amax > 0.0).then(|| self.scale_exp(amax)), lim))
+        self.blocks.scale_exp(amax)
     }
 
     fn element_code(&self, grid: &FloatGrid, v: f32) -> u32 {
@@ -189,30 +182,25 @@ impl Format for Mx {
     }
 
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        match self.unit_scale(x, clip) {
-            Err(()) => out.fill(f32::NAN),
-            Ok((None, _)) => crate::zeros_like(x, out, !self.elem.is_int()),
-            Ok((Some(s), lim)) => {
-                self.elem.grid(s).quantize(x, out, lim, self.round, ctx);
-                if self.elem.is_int() {
-                    out.iter_mut().for_each(|o| *o += 0.0); // one zero in two's complement
-                }
-            }
-        }
+        self.blocks.quantize_blocks(x, out, x.len().max(1), clip.map(Clip::alpha), self.round, ctx);
+    }
+
+    fn quantize_blocks(&self, x: &[f32], block: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        self.blocks.quantize_blocks(x, out, block, clip.map(Clip::alpha), self.round, ctx);
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
         let mut q = vec![0.0f32; x.len()];
         self.quantize_unit(x, clip, ctx, &mut q);
-        match self.unit_scale(x, clip) {
+        match self.blocks.block_scale(x, clip.map(Clip::alpha)) {
             Err(()) => {
                 meta[0] = NAN_SCALE;
                 codes.fill(0);
             }
-            Ok((s, _)) => {
+            Ok(s) => {
                 let s = s.unwrap_or(-127);
                 meta[0] = (s + 127) as u32;
-                let grid = self.elem.grid(s);
+                let grid = self.blocks.grid(s);
                 for (c, &v) in codes.iter_mut().zip(&q) {
                     *c = self.element_code(&grid, v);
                 }
@@ -226,7 +214,7 @@ impl Format for Mx {
             out.fill(f32::NAN);
             return;
         }
-        let grid = self.elem.grid(meta[0] as i32 - 127);
+        let grid = self.blocks.grid(meta[0] as i32 - 127);
         for (o, &c) in out.iter_mut().zip(codes) {
             *o = self.element_value(&grid, c);
         }

@@ -194,9 +194,10 @@ fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usiz
     if block == 0 || x.len() <= block.min(row_len) {
         format.quantize_unit(x, clip, ctx, out);
     } else if row_len % block == 0 && x.len() % row_len == 0 {
-        // Every unit is exactly one block: split without bookkeeping.
-        x.par_chunks(block).zip(out.par_chunks_mut(block)).enumerate().with_min_len(64).for_each(|(u, (xi, oi))| {
-            format.quantize_unit(xi, clip, ctx.offset((u * block) as u64), oi);
+        // Every unit is exactly one block: hand out runs of whole blocks.
+        let run = block * (8192 / block).max(1);
+        x.par_chunks(run).zip(out.par_chunks_mut(run)).enumerate().for_each(|(r, (xi, oi))| {
+            format.quantize_blocks(xi, block, clip, ctx.offset((r * run) as u64), oi);
         });
     } else {
         let ranges = unit_ranges(x.len(), row_len, block);
