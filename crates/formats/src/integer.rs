@@ -172,11 +172,15 @@ crate::simd::kernel! {
 /// (Sterbenz), and a zero candidate subtracts nothing; where a candidate is
 /// farther than that, rounding is monotone and keeps the strict order.
 fn symmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
-    let (s, inv, bound) = (unit.scale, unit.inv, unit.clamp.1);
+    let (s, inv) = (unit.scale, unit.inv);
     let levels = unit.qmax as f32;
+    // No clamp of `v` is needed: clamping `q` to ±levels saturates, and for
+    // |v| beyond the range (±Inf included) the outward neighbour is out of
+    // range, so `q = ±levels` stands.
     for (o, &v) in out.iter_mut().zip(x) {
-        let c = clamp_keep_nan(v, -bound, bound);
-        let q = rne_small(c * inv).clamp(-levels, levels);
+        let c = v;
+        let q = rne_small(c * inv);
+        let q = if q > levels { levels } else if q < -levels { -levels } else { q };
         let dq = q * s;
         let n = if c > dq { q + 1.0 } else { q - 1.0 };
         let dn = n * s;
@@ -195,10 +199,12 @@ crate::simd::kernel! {
 fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
     let (sf, lo, inv, levels) = (unit.scale, unit.lo, unit.inv, unit.levels);
     let (bottom, top) = unit.clamp;
-    let dec = |q: f32| (q / levels) * sf + lo;
+    let inv_levels = 1.0 / levels as f64;
+    let dec = |q: f32| index_over_levels(q, inv_levels) * sf + lo;
     for (o, &v) in out.iter_mut().zip(x) {
         let c = clamp_keep_nan(v, bottom, top);
-        let q = rne_small((c - lo) * inv).clamp(0.0, levels);
+        let q = rne_small((c - lo) * inv);
+        let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
         let dq = dec(q);
         let n = if c > dq { q + 1.0 } else { q - 1.0 };
         let dn = dec(n);
@@ -208,6 +214,16 @@ fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
         *o = if v.is_nan() { f32::NAN } else { r };
     }
 }
+}
+
+/// `fl32(q / levels)` for integer `0 <= q <= levels = 2^b - 1 < 2^16`,
+/// without a division: `q/levels` is never an f32 tie and lies at least
+/// 2^-40 (relative) from every f32 rounding midpoint, while the f64 product
+/// errs by under 2^-51, so rounding it to f32 gives the correctly rounded
+/// quotient (checked exhaustively in the tests).
+#[inline(always)]
+fn index_over_levels(q: f32, inv_levels: f64) -> f32 {
+    (q as f64 * inv_levels) as f32
 }
 
 /// Whether an integer-valued float (|n| < 2^22) is even.
@@ -225,19 +241,26 @@ fn rne_small(y: f32) -> f32 {
     (y + MAGIC) - MAGIC
 }
 
-/// Finite minimum and maximum (0, 0 when there is no finite value).
-fn finite_min_max(x: &[f32]) -> (f32, f32) {
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for &v in x {
-        if v.to_bits() & !SIGN < INF {
-            lo = lo.min(v);
-            hi = hi.max(v);
+crate::simd::kernel! {
+    /// Finite minimum and maximum (0, 0 when there is no finite value).
+    /// Reduced over order-preserving integer keys of the f32 patterns, which
+    /// vectorise exactly (float min/max reductions do not, without fast-math).
+    fn finite_min_max(x: &[f32]) -> (f32, f32) {
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for &v in x {
+            let b = v.to_bits() as i32;
+            let key = b ^ ((b >> 31) & 0x7fff_ffff); // monotone in v, -0 < +0
+            let finite = (b & 0x7fff_ffff) < INF as i32;
+            let (kl, kh) = if finite { (key, key) } else { (i32::MAX, i32::MIN) };
+            lo = if kl < lo { kl } else { lo };
+            hi = if kh > hi { kh } else { hi };
         }
-    }
-    if lo > hi {
-        (0.0, 0.0)
-    } else {
-        (lo, hi)
+        let value = |k: i32| f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32);
+        if lo > hi {
+            (0.0, 0.0)
+        } else {
+            (value(lo), value(hi))
+        }
     }
 }
 
@@ -375,5 +398,30 @@ impl Family for IntegerFamily {
         }
         let round = p.rounding()?;
         Ok(Box::new(Integer { bits: bits as u32, mode, round }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finite_min_max_ignores_non_finite_and_orders_signs() {
+        assert_eq!(finite_min_max(&[3.0, -2.5, f32::NAN, f32::INFINITY, 0.5, f32::NEG_INFINITY]), (-2.5, 3.0));
+        assert_eq!(finite_min_max(&[-1e-40, -7.0, -3.0]), (-7.0, -1e-40));
+        assert_eq!(finite_min_max(&[f32::NAN]), (0.0, 0.0));
+        assert_eq!(finite_min_max(&[]), (0.0, 0.0));
+    }
+
+    #[test]
+    fn reciprocal_product_equals_division_for_every_code() {
+        for bits in 1..=16u32 {
+            let levels = ((1u32 << bits) - 1) as f32;
+            let inv = 1.0 / levels as f64;
+            for q in 0..=(1u32 << bits) - 1 {
+                let q = q as f32;
+                assert_eq!(index_over_levels(q, inv).to_bits(), (q / levels).to_bits(), "bits={bits} q={q}");
+            }
+        }
     }
 }

@@ -119,6 +119,11 @@ fn check(name: &str, f: &dyn Format, anchors: &[f32], t: &[Entry], mode: Roundin
     let ps = probes(t, lo_bound, hi_bound);
     assert!(!ps.is_empty(), "{name}: no probes");
     let got = run(f, anchors, &ps);
+    // The portable build of the kernels must give the same bits.
+    quantlab_formats::simd::set_max_level(quantlab_formats::simd::Level::Portable);
+    let portable = run(f, anchors, &ps);
+    quantlab_formats::simd::set_max_level(quantlab_formats::simd::Level::Avx512);
+    assert!(got.iter().zip(&portable).all(|(a, b)| a.to_bits() == b.to_bits()), "{name} {mode}: portable kernels differ");
     let mut bad = 0;
     for (&x, &g) in ps.iter().zip(&got) {
         let want = match flush_below {

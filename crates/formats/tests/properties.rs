@@ -311,19 +311,26 @@ proptest! {
     }
 }
 
-/// The AVX2 and portable builds of every kernel give identical bits.
+/// The portable, AVX2 and AVX-512 builds of every kernel give identical bits.
 #[test]
 fn simd_and_portable_paths_agree() {
+    use quantlab_formats::simd::{set_max_level, Level};
     let x = data(50_000, 8);
     let shape = [50usize, 1000];
     for d in FORMATS {
         let f = fmt(d);
-        for gran in [Granularity::Tensor, Granularity::Block { size: 32 }] {
-            let wide = quantize(&*f, &x, &shape, gran, None, 1).unwrap();
-            quantlab_formats::simd::force_portable(true);
-            let narrow = quantize(&*f, &x, &shape, gran, None, 1).unwrap();
-            quantlab_formats::simd::force_portable(false);
-            assert!(wide.iter().zip(&narrow).all(|(a, b)| a.to_bits() == b.to_bits()), "{d} {gran}: SIMD and portable differ");
+        for gran in [Granularity::Tensor, Granularity::Block { size: 32 }, Granularity::Channel { axis: 0 }] {
+            let run = |level| {
+                set_max_level(level);
+                let r = quantize(&*f, &x, &shape, gran, None, 1).unwrap();
+                set_max_level(Level::Avx512);
+                r
+            };
+            let best = run(Level::Avx512);
+            for level in [Level::Avx2, Level::Portable] {
+                let other = run(level);
+                assert!(best.iter().zip(&other).all(|(a, b)| a.to_bits() == b.to_bits()), "{d} {gran}: {level:?} differs from the widest path");
+            }
         }
     }
 }
