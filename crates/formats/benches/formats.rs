@@ -4,7 +4,8 @@
 //! back from criterion's saved estimates.
 //!
 //! Run: `cargo bench -p quantlab-formats --bench formats`
-//! (a quicker look: `-- --quick`; one family: `-- adaptivfloat`).
+//! (a quicker look: `-- --quick`; one family: `-- adaptivfloat`). Set
+//! `QUANTLAB_SIMD=portable` or `avx2` to cap the kernels' instruction set.
 
 use std::hint::black_box;
 
@@ -37,6 +38,12 @@ fn normal_data(n: usize) -> Vec<f32> {
 }
 
 fn main() {
+    use quantlab_formats::simd::{set_max_level, Level};
+    match std::env::var("QUANTLAB_SIMD").as_deref() {
+        Ok("portable") => set_max_level(Level::Portable),
+        Ok("avx2") => set_max_level(Level::Avx2),
+        _ => {}
+    }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let x = normal_data(N);
     let mut out = vec![0.0f32; N];
