@@ -116,7 +116,7 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: cannot open: {e}", a.input.display()))?;
     let enc = Encoded::from_bytes(&bytes).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let f = parse_format(&enc.format).map_err(|e| format!("{}: {e}", a.input.display()))?;
-    let units = if enc.meta_words == 0 { 0 } else { enc.meta.len() / enc.meta_words };
+    let units = enc.meta.len().checked_div(enc.meta_words).unwrap_or(0);
     if f.code_bits() != enc.code_bits || f.meta_words() != enc.meta_words || (f.meta_words() > 0 && units * f.meta_words() != enc.meta.len()) {
         return Err(format!("{}: header does not match format {}", a.input.display(), enc.format));
     }

@@ -123,7 +123,7 @@ impl AdaptivFloat {
         self.grid_for_exp_max(exp_max.clamp(-100_000, 100_000) as i32).0
     }
 
-    fn unit_grid(&self, x: &[f32], clip: Option<Clip>) -> Option<(FloatGrid, i32, Option<(f32, f32)>)> {
+    fn unit_grid(&self, x: &[f32], clip: Option<Clip>) -> Option<UnitGrid> {
         let (amax, lim) = match clip {
             Some(c) => (c.alpha(), Some((-c.alpha(), c.alpha()))),
             None => (finite_amax(x), None),
@@ -138,6 +138,9 @@ impl AdaptivFloat {
         }
     }
 }
+
+/// A unit's grid, its stored exponent bias, and the clamp range if clipped.
+type UnitGrid = (FloatGrid, i32, Option<(f32, f32)>);
 
 fn p_range(param: &str, v: impl std::fmt::Display, range: &str) -> FormatError {
     FormatError::OutOfRange { family: "adaptivfloat".into(), param: param.into(), value: v.to_string(), range: range.into() }

@@ -11,7 +11,7 @@
 //! counted, an i32 word stored).
 
 use crate::bits::{floor_log2, ldexp};
-use crate::grid::{BlockRule, FloatGrid};
+use crate::grid::{BlockRule, BlockScale, FloatGrid};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, NO_SCALE, ROUND_DOC};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -83,7 +83,10 @@ impl Format for BlockFloat {
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
         let mut q = vec![0.0f32; x.len()];
         self.quantize_unit(x, clip, ctx, &mut q);
-        let e = self.blocks.block_scale(x, clip.map(Clip::alpha)).expect("BFP blocks are never poisoned");
+        let e = match self.blocks.block_scale(x, clip.map(Clip::alpha)) {
+            BlockScale::Exp(e) => Some(e),
+            BlockScale::Empty | BlockScale::Poisoned => None, // BFP never poisons
+        };
         meta[0] = e.map_or(NO_SCALE, |e| e as u32);
         let step = e.unwrap_or(0) - (self.bits as i32 - 2);
         let mask = ((1u64 << self.bits) - 1) as u32;

@@ -19,7 +19,7 @@ const MAGIC: &[u8; 8] = b"QLABENC1";
 impl Encoded {
     /// Serialize to the `.qlab` container.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let units = if self.meta_words == 0 { 0 } else { self.meta.len() / self.meta_words };
+        let units = self.meta.len().checked_div(self.meta_words).unwrap_or(0);
         let shape: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
         let header = format!(
             "format={}\nshape={}\ngranularity={}\ncode_bits={}\ncount={}\nmeta_words={}\nmeta_bits={}\nunits={}\n",

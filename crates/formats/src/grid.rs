@@ -164,6 +164,25 @@ impl FloatGrid {
         }
     }
 
+    /// IEEE-style code `sign | field | mant` of a grid value, with `ebits`
+    /// exponent bits: field 0 holds zero and the subnormals, field `k + 1`
+    /// the binade `2^(emin + k)`. Specials are the caller's business.
+    pub fn ieee_code(&self, v: f32, ebits: u32) -> u32 {
+        let sign = (v.is_sign_negative() as u32) << (ebits + self.m);
+        let (binade, mant) = self.decompose(v);
+        sign | (((binade + 1) as u32) << self.m) | mant
+    }
+
+    /// `(negative, field, mant)` of an IEEE-style code, and its value read as
+    /// an ordinary number (field 0 subnormal).
+    pub fn ieee_value(&self, c: u32, ebits: u32) -> (bool, u32, u32, f32) {
+        let negative = (c >> (ebits + self.m)) & 1 == 1;
+        let field = (c >> self.m) & ((1u32 << ebits) - 1);
+        let mant = c & ((1u32 << self.m) - 1);
+        let mag = self.compose(field as i32 - 1, mant);
+        (negative, field, mant, if negative { -mag } else { mag })
+    }
+
     /// Inverse of [`decompose`](Self::decompose).
     pub fn compose(&self, binade: i32, mant: u32) -> f32 {
         let v = if binade < 0 {
@@ -201,13 +220,7 @@ crate::simd::kernel! {
             let normal = ((a + half + kept_lsb(a, sh)) & !mask) as i32;
             let low = match below {
                 0 => ((f32::from_bits(a) + magic) - magic).to_bits() as i32,
-                1 => {
-                    if a as i32 > low_half {
-                        low_min as i32
-                    } else {
-                        0
-                    }
-                }
+                1 if a as i32 > low_half => low_min as i32,
                 _ => 0,
             };
             let r = if a as i32 >= boundary { normal } else { low };
@@ -216,6 +229,17 @@ crate::simd::kernel! {
             *o = f32::from_bits(r);
         }
     }
+}
+
+/// What a block's values say about its scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockScale {
+    /// A NaN made the whole block NaN.
+    Poisoned,
+    /// No finite non-zero value: the block quantizes to zeros.
+    Empty,
+    /// The scale exponent.
+    Exp(i32),
 }
 
 /// How a block format derives each block's grid from the block's largest
@@ -251,15 +275,18 @@ impl BlockRule {
         FloatGrid { emin: self.base.emin + s, max: crate::bits::ldexp(self.base.max, s), ..self.base }
     }
 
-    /// Scale exponent of a block (`None`: nothing to scale by), or `Err` for
-    /// a block NaN poisons. `clip` bounds `amax`.
-    pub fn block_scale(&self, x: &[f32], alpha: Option<f32>) -> Result<Option<i32>, ()> {
+    /// A block's scale; `alpha` (a clip) bounds `amax`.
+    pub fn block_scale(&self, x: &[f32], alpha: Option<f32>) -> BlockScale {
         let (amax, nan) = crate::bits::finite_amax_and_nan(x);
         if nan && self.nan_poisons_block {
-            return Err(());
+            return BlockScale::Poisoned;
         }
         let amax = alpha.map_or(amax, |a| amax.min(a));
-        Ok((amax > 0.0).then(|| self.scale_exp(amax)))
+        if amax > 0.0 {
+            BlockScale::Exp(self.scale_exp(amax))
+        } else {
+            BlockScale::Empty
+        }
     }
 
     /// Fake-quantize consecutive blocks of `block` elements (the last may be
@@ -276,9 +303,9 @@ impl BlockRule {
 
     fn quantize_block_generic(&self, x: &[f32], out: &mut [f32], alpha: Option<f32>, mode: Rounding, ctx: RoundCtx) {
         match self.block_scale(x, alpha) {
-            Err(()) => out.fill(f32::NAN),
-            Ok(None) => crate::zeros_like(x, out, self.signed_zero),
-            Ok(Some(s)) => {
+            BlockScale::Poisoned => out.fill(f32::NAN),
+            BlockScale::Empty => crate::zeros_like(x, out, self.signed_zero),
+            BlockScale::Exp(s) => {
                 self.grid(s).quantize(x, out, alpha.map(|a| (-a, a)), mode, ctx);
                 if !self.signed_zero {
                     out.iter_mut().for_each(|o| *o += 0.0);
@@ -421,7 +448,7 @@ mod tests {
     #[test]
     fn decompose_round_trips() {
         let g = e4m3();
-        for &v in &[0.0f32, 2f32.powi(-9), 0.0136718750, 1.0, 1.125, 448.0, 0.5] {
+        for &v in &[0.0f32, 2f32.powi(-9), 0.013_671_875, 1.0, 1.125, 448.0, 0.5] {
             let (b, m) = g.decompose(v);
             assert_eq!(g.compose(b, m), v);
         }

@@ -19,7 +19,7 @@
 //! `toward-zero` picks the neighbour on zero's side of `x`, `nearest-away`
 //! breaks a tie away from zero. NaN stays NaN; ±Inf clamps to the range.
 
-use crate::bits::{clamp_keep_nan, finite_amax, INF, SIGN};
+use crate::bits::{clamp_keep_nan, finite_amax, INF};
 use crate::rounding::bernoulli;
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, ROUND_DOC};
 
@@ -148,7 +148,7 @@ impl Integer {
     fn asym_unit(&self, sf: f32, lo: f32) -> Unit {
         let levels = self.levels();
         let sf = if sf.is_finite() { sf.max(0.0) } else { f32::MAX };
-        let hi = (levels as f32 / levels as f32) * sf + lo;
+        let hi = sf + lo; // dec(levels): levels/levels is exactly 1
         let inv = if sf > 0.0 { levels as f32 / sf } else { 0.0 };
         Unit { mode: Mode::Asymmetric, scale: sf, lo, clamp: (lo, hi), qmin: 0, qmax: levels, levels: levels as f32, inv }
     }

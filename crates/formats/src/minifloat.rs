@@ -151,19 +151,16 @@ impl Format for Minifloat {
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], _meta: &mut [u32]) -> Result<(), FormatError> {
         let mut q = vec![0.0f32; x.len()];
         self.quantize_unit(x, clip, ctx, &mut q);
-        let sign_bit = 1u32 << (self.e + self.m);
         for (c, &v) in codes.iter_mut().zip(&q) {
-            let sign = if v.is_sign_negative() { sign_bit } else { 0 };
             *c = if v.is_nan() {
                 self.nan_code().ok_or_else(|| FormatError::Unsupported {
                     format: self.describe(),
                     why: "the result holds NaN, which this format has no code for".into(),
                 })?
             } else if v.is_infinite() {
-                sign | (((1u32 << self.e) - 1) << self.m)
+                ((v < 0.0) as u32) << (self.e + self.m) | (((1u32 << self.e) - 1) << self.m)
             } else {
-                let (binade, mant) = self.grid.decompose(v);
-                sign | (((binade + 1) as u32) << self.m) | mant
+                self.grid.ieee_code(v, self.e)
             };
         }
         Ok(())
@@ -172,24 +169,25 @@ impl Format for Minifloat {
     fn decode_unit(&self, codes: &[u32], _meta: &[u32], out: &mut [f32]) {
         let top = (1u32 << self.e) - 1;
         for (o, &c) in out.iter_mut().zip(codes) {
-            let negative = c >> (self.e + self.m) & 1 == 1;
-            let field = (c >> self.m) & top;
-            let mant = c & ((1u32 << self.m) - 1);
+            let (negative, field, mant, v) = self.grid.ieee_value(c, self.e);
             let all_ones = field == top && mant == (1u32 << self.m) - 1;
-            let mag = if self.specials == Specials::Fn && all_ones {
+            *o = if self.specials == Specials::Fn && all_ones {
                 f32::NAN
             } else if self.specials == Specials::Ieee && field == top {
-                if mant == 0 {
-                    f32::INFINITY
-                } else {
-                    f32::NAN
+                match (mant, negative) {
+                    (0, false) => f32::INFINITY,
+                    (0, true) => f32::NEG_INFINITY,
+                    _ => f32::NAN,
                 }
             } else if field == 0 && !self.subnormals {
-                0.0
+                if negative {
+                    -0.0
+                } else {
+                    0.0
+                }
             } else {
-                self.grid.compose(field as i32 - 1, mant)
+                v
             };
-            *o = if negative { -mag } else { mag };
         }
     }
 

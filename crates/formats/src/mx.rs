@@ -20,7 +20,7 @@
 //! bias; INT8 two's complement. Metadata: the E8M0 code `exp + 127` per block.
 
 use crate::bits::ldexp;
-use crate::grid::{BlockRule, FloatGrid, Low, Overflow};
+use crate::grid::{BlockRule, BlockScale, FloatGrid, Low, Overflow};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
 
 /// An MX element type.
@@ -118,14 +118,11 @@ impl Mx {
     }
 
     fn element_code(&self, grid: &FloatGrid, v: f32) -> u32 {
-        let sign_bit = 1u32 << (self.elem.bits() - 1);
         if self.elem.is_int() {
             let q = ldexp(v, -(grid.emin - self.elem.mbits as i32)) as i32;
             return (q as u32) & 0xFF;
         }
-        let sign = if v.is_sign_negative() { sign_bit } else { 0 };
-        let (binade, mant) = grid.decompose(v);
-        sign | (((binade + 1) as u32) << self.elem.mbits) | mant
+        grid.ieee_code(v, self.elem.ebits)
     }
 
     fn element_value(&self, grid: &FloatGrid, c: u32) -> f32 {
@@ -133,20 +130,17 @@ impl Mx {
             let q = c as u8 as i8 as i32;
             return ldexp(q as f32, grid.emin - self.elem.mbits as i32);
         }
-        let negative = c >> (self.elem.bits() - 1) & 1 == 1;
-        let field = (c >> self.elem.mbits) & ((1 << self.elem.ebits) - 1);
-        let mant = c & ((1 << self.elem.mbits) - 1);
+        let (_, field, mant, v) = grid.ieee_value(c, self.elem.ebits);
         // E4M3's all-ones code is NaN; E5M2's top exponent holds Inf/NaN.
         let special = match self.elem.name {
             "fp8-e4m3" => field == 15 && mant == 7,
             "fp8-e5m2" => field == 31,
             _ => false,
         };
-        let mag = if special { f32::NAN } else { grid.compose(field as i32 - 1, mant) };
-        if negative {
-            -mag
+        if special {
+            f32::NAN
         } else {
-            mag
+            v
         }
     }
 }
@@ -193,12 +187,12 @@ impl Format for Mx {
         let mut q = vec![0.0f32; x.len()];
         self.quantize_unit(x, clip, ctx, &mut q);
         match self.blocks.block_scale(x, clip.map(Clip::alpha)) {
-            Err(()) => {
+            BlockScale::Poisoned => {
                 meta[0] = NAN_SCALE;
                 codes.fill(0);
             }
-            Ok(s) => {
-                let s = s.unwrap_or(-127);
+            scale => {
+                let s = if let BlockScale::Exp(s) = scale { s } else { -127 };
                 meta[0] = (s + 127) as u32;
                 let grid = self.blocks.grid(s);
                 for (c, &v) in codes.iter_mut().zip(&q) {

@@ -35,7 +35,7 @@ pub fn to_le_bytes(words: &[u32]) -> Vec<u8> {
 /// Little-endian bytes back to words; `None` when the length is not a
 /// multiple of 4.
 pub fn from_le_bytes(bytes: &[u8]) -> Option<Vec<u32>> {
-    (bytes.len() % 4 == 0).then(|| bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    bytes.len().is_multiple_of(4).then(|| bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 #[cfg(test)]

@@ -186,6 +186,18 @@ fn unit_ranges(group_len: usize, row_len: usize, block: usize) -> Vec<(usize, us
     v
 }
 
+/// Split `out` into consecutive disjoint slices of the given lengths.
+fn split_lengths(out: &mut [f32], lengths: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
+    let mut slices = Vec::with_capacity(lengths.size_hint().0);
+    let mut rest = out;
+    for l in lengths {
+        let (head, tail) = rest.split_at_mut(l);
+        slices.push(head);
+        rest = tail;
+    }
+    slices
+}
+
 /// Fake-quantize one group (already contiguous) into `out`, unit by unit.
 fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usize, clipper: Option<&dyn GroupClipper>, ctx: RoundCtx) {
     let clip = clipper.and_then(|c| c.clip(x, format));
@@ -193,7 +205,7 @@ fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usiz
     let row_len = row_len.min(x.len()).max(1);
     if block == 0 || x.len() <= block.min(row_len) {
         format.quantize_unit(x, clip, ctx, out);
-    } else if row_len % block == 0 && x.len() % row_len == 0 {
+    } else if row_len.is_multiple_of(block) && x.len().is_multiple_of(row_len) {
         // Every unit is exactly one block: hand out runs of whole blocks.
         let run = block * (8192 / block).max(1);
         x.par_chunks(run).zip(out.par_chunks_mut(run)).enumerate().for_each(|(r, (xi, oi))| {
@@ -201,13 +213,7 @@ fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usiz
         });
     } else {
         let ranges = unit_ranges(x.len(), row_len, block);
-        let mut slices = Vec::with_capacity(ranges.len());
-        let mut rest: &mut [f32] = out;
-        for &(_, l) in &ranges {
-            let (head, tail) = rest.split_at_mut(l);
-            slices.push(head);
-            rest = tail;
-        }
+        let slices = split_lengths(out, ranges.iter().map(|r| r.1));
         ranges.par_iter().zip(slices.into_par_iter()).with_min_len(64).for_each(|(&(off, l), o)| {
             format.quantize_unit(&x[off..off + l], clip, ctx.offset(off as u64), o);
         });
@@ -233,13 +239,7 @@ pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granul
     match plan.kind {
         PlanKind::Contiguous { len, row } => {
             let groups = plan.contiguous_groups(len, row);
-            let mut slices = Vec::with_capacity(groups.len());
-            let mut rest: &mut [f32] = out;
-            for &(_, l) in &groups {
-                let (head, tail) = rest.split_at_mut(l);
-                slices.push(head);
-                rest = tail;
-            }
+            let slices = split_lengths(out, groups.iter().map(|g| g.1));
             groups.par_iter().zip(slices.into_par_iter()).with_min_len(16).for_each(|(&(s, l), o)| {
                 quantize_group(format, &x[s..s + l], o, plan.row_len, clipper, ctx.offset(s as u64));
             });
@@ -284,7 +284,7 @@ pub struct Encoded {
 impl Encoded {
     /// Bytes on the wire: packed codes plus the metadata as counted.
     pub fn wire_bytes(&self) -> usize {
-        let units = if self.meta_words == 0 { 0 } else { self.meta.len() / self.meta_words };
+        let units = self.meta.len().checked_div(self.meta_words).unwrap_or(0);
         crate::packing::packed_len(self.codes.len(), self.code_bits) * 4 + (units * self.meta_bits as usize).div_ceil(8)
     }
 
