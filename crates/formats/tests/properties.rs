@@ -334,3 +334,29 @@ fn simd_and_portable_paths_agree() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Damaged containers give an error (or decode), never a panic.
+    #[test]
+    fn damaged_containers_never_panic(flips in prop::collection::vec((0usize..400, any::<u8>()), 1..6), cut in 0usize..400, which in 0..FORMATS.len()) {
+        let f = fmt(FORMATS[which]);
+        let x = data(96, 2);
+        let enc = encode(&*f, &x, &[3, 32], Granularity::Channel { axis: 0 }, None, 0);
+        prop_assume!(enc.is_ok());
+        let mut bytes = enc.unwrap().to_bytes();
+        for (at, v) in flips {
+            let n = bytes.len();
+            bytes[at % n] ^= v;
+        }
+        bytes.truncate(bytes.len().min(cut.max(12)));
+        if let Ok(e) = quantlab_formats::Encoded::from_bytes(&bytes) {
+            if let Ok(g) = parse(&e.format) {
+                if g.code_bits() == e.code_bits && g.meta_words() == e.meta_words {
+                    let _ = decode(&*g, &e);
+                }
+            }
+        }
+    }
+}
