@@ -37,8 +37,8 @@ use std::fmt;
 
 pub use error::FormatError;
 pub use rounding::{RoundCtx, Rounding};
-pub use spec::{FormatSpec, ParamDoc, ParamValue, Params, ROUND_DOC};
-pub use tensor::{decode, encode, quantize, quantize_into, Encoded, Granularity, GroupClipper, Shape, TensorError};
+pub use spec::{FormatSpec, ParamDoc, ParamValue, Params, Spec, ROUND_DOC};
+pub use tensor::{decode, encode, quantize, quantize_group, quantize_into, Encoded, Granularity, GroupClipper, GroupView, Shape, TensorError};
 
 /// A clip range applied to a group before quantizing: values outside
 /// `[lo, hi]` are clamped, and scaled formats derive their scale from it.

@@ -47,22 +47,24 @@ impl ParamValue {
     }
 }
 
-/// A format as the user described it: a family (or preset) name and its
-/// parameters. [`crate::build`] turns it into a [`crate::Format`].
+/// A description as the user wrote it: a family (or preset) name and its
+/// parameters, as `name(key=value,...)` or a serde/TOML table
+/// `{ family = "name", key = value }`. [`crate::build`] turns one into a
+/// [`crate::Format`]; the clamp crate reads clipping strategies the same way.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FormatSpec {
+pub struct Spec {
     pub family: String,
     #[serde(flatten)]
     pub params: BTreeMap<String, ParamValue>,
 }
 
-impl FormatSpec {
+impl Spec {
     pub fn new(family: &str) -> Self {
-        FormatSpec { family: family.to_string(), params: BTreeMap::new() }
+        Spec { family: family.to_string(), params: BTreeMap::new() }
     }
 }
 
-impl fmt::Display for FormatSpec {
+impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.family)?;
         if !self.params.is_empty() {
@@ -73,7 +75,7 @@ impl fmt::Display for FormatSpec {
     }
 }
 
-impl FromStr for FormatSpec {
+impl FromStr for Spec {
     type Err = FormatError;
 
     /// `name` or `name(key=value, key=value)`.
@@ -91,7 +93,7 @@ impl FromStr for FormatSpec {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(bad("expected a family name such as `adaptivfloat(n=8,e=3)`"));
         }
-        let mut spec = FormatSpec::new(&name.to_ascii_lowercase());
+        let mut spec = Spec::new(&name.to_ascii_lowercase());
         for part in args.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| bad(&format!("`{part}` is not `key=value`")))?;
             let key = k.trim().to_string();
@@ -102,6 +104,9 @@ impl FromStr for FormatSpec {
         Ok(spec)
     }
 }
+
+/// A [`Spec`] that describes a number format.
+pub type FormatSpec = Spec;
 
 /// Documentation of one parameter, for `quantlab formats` and error messages.
 #[derive(Clone, Copy, Debug)]
@@ -192,6 +197,22 @@ impl Params {
         }
     }
 
+    /// A number satisfying `valid`, described as `range` in errors (for
+    /// open intervals such as `(0, 100]`); `default: None` makes it required.
+    pub fn float_where(&mut self, key: &'static str, default: Option<f64>, valid: fn(f64) -> bool, range: &'static str) -> Result<f64, FormatError> {
+        let v = match self.take(key) {
+            None => default.ok_or_else(|| FormatError::Missing { family: self.family.into(), param: key.into() })?,
+            Some(ParamValue::Int(i)) => i as f64,
+            Some(ParamValue::Float(x)) => x,
+            Some(other) => return Err(self.out_of_range(key, other, range)),
+        };
+        if valid(v) {
+            Ok(v)
+        } else {
+            Err(self.out_of_range(key, v, range))
+        }
+    }
+
     pub fn flag(&mut self, key: &'static str, default: bool) -> Result<bool, FormatError> {
         match self.take(key) {
             None => Ok(default),
@@ -241,20 +262,20 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        let s: FormatSpec = "adaptivfloat(n=8, e=3, exp_bias=-7)".parse().unwrap();
+        let s: Spec = "adaptivfloat(n=8, e=3, exp_bias=-7)".parse().unwrap();
         assert_eq!(s.family, "adaptivfloat");
         assert_eq!(s.params["exp_bias"], ParamValue::Int(-7));
         assert_eq!(s.to_string(), "adaptivfloat(e=3,exp_bias=-7,n=8)");
-        let b: FormatSpec = "bf16".parse().unwrap();
+        let b: Spec = "bf16".parse().unwrap();
         assert!(b.params.is_empty());
-        let r: FormatSpec = "mx(elem=fp6-e3m2,scale=ceil)".parse().unwrap();
+        let r: Spec = "mx(elem=fp6-e3m2,scale=ceil)".parse().unwrap();
         assert_eq!(r.params["elem"], ParamValue::Str("fp6-e3m2".into()));
     }
 
     #[test]
     fn syntax_errors_name_the_problem() {
         for bad in ["int(bits=8", "int(bits)", "(n=3)", "int(bits=8,bits=4)"] {
-            let e = bad.parse::<FormatSpec>().unwrap_err().to_string();
+            let e = bad.parse::<Spec>().unwrap_err().to_string();
             assert!(e.contains(bad.trim()), "{e}");
         }
     }

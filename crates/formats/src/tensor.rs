@@ -77,9 +77,21 @@ pub enum TensorError {
     Format(#[from] FormatError),
 }
 
+/// One group as a clipping strategy sees it.
+#[derive(Clone, Copy)]
+pub struct GroupView<'a> {
+    /// Position of the group in stream order.
+    pub index: usize,
+    pub values: &'a [f32],
+    /// Length of the group's rows (the last axis within the group), which
+    /// decides where block formats put their block boundaries.
+    pub row_len: usize,
+    pub format: &'a dyn Format,
+}
+
 /// Chooses a clip for each group (the clamp crate implements this).
 pub trait GroupClipper: Sync {
-    fn clip(&self, group: &[f32], format: &dyn Format) -> Option<Clip>;
+    fn clip(&self, group: GroupView<'_>) -> Option<Clip>;
 }
 
 /// A tensor's groups: `count` groups, group `g` made of `runs` contiguous
@@ -198,9 +210,10 @@ fn split_lengths(out: &mut [f32], lengths: impl Iterator<Item = usize>) -> Vec<&
     slices
 }
 
-/// Fake-quantize one group (already contiguous) into `out`, unit by unit.
-fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usize, clipper: Option<&dyn GroupClipper>, ctx: RoundCtx) {
-    let clip = clipper.and_then(|c| c.clip(x, format));
+/// Fake-quantize one group (already contiguous, rows of `row_len`) into
+/// `out` with a given clip, unit by unit: exactly what [`quantize`] does to
+/// each group, so clipping strategies can evaluate candidate clips.
+pub fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
     let block = format.block_len();
     let row_len = row_len.min(x.len()).max(1);
     if block == 0 || x.len() <= block.min(row_len) {
@@ -240,8 +253,10 @@ pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granul
         PlanKind::Contiguous { len, row } => {
             let groups = plan.contiguous_groups(len, row);
             let slices = split_lengths(out, groups.iter().map(|g| g.1));
-            groups.par_iter().zip(slices.into_par_iter()).with_min_len(16).for_each(|(&(s, l), o)| {
-                quantize_group(format, &x[s..s + l], o, plan.row_len, clipper, ctx.offset(s as u64));
+            groups.par_iter().enumerate().zip(slices.into_par_iter()).with_min_len(16).for_each(|((g, &(s, l)), o)| {
+                let values = &x[s..s + l];
+                let clip = clipper.and_then(|c| c.clip(GroupView { index: g, values, row_len: plan.row_len, format }));
+                quantize_group(format, values, o, plan.row_len, clip, ctx.offset(s as u64));
             });
         }
         PlanKind::Strided { channels, outer, inner } => {
@@ -251,7 +266,8 @@ pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granul
                 .map(|g| {
                     let gathered: Vec<f32> = Plan::strided_positions(channels, outer, inner, g).map(|p| x[p]).collect();
                     let mut o = vec![0.0f32; group_len];
-                    quantize_group(format, &gathered, &mut o, plan.row_len, clipper, ctx.offset((g * group_len) as u64));
+                    let clip = clipper.and_then(|c| c.clip(GroupView { index: g, values: &gathered, row_len: plan.row_len, format }));
+                    quantize_group(format, &gathered, &mut o, plan.row_len, clip, ctx.offset((g * group_len) as u64));
                     o
                 })
                 .collect();
@@ -309,9 +325,9 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
     let mut codes = Vec::with_capacity(x.len());
     let mut meta = Vec::new();
     let ctx = RoundCtx::new(seed);
-    for positions in group_positions(&plan) {
+    for (g, positions) in group_positions(&plan).into_iter().enumerate() {
         let group: Vec<f32> = positions.iter().map(|&p| x[p]).collect();
-        let clip = clipper.and_then(|c| c.clip(&group, format));
+        let clip = clipper.and_then(|c| c.clip(GroupView { index: g, values: &group, row_len: plan.row_len, format }));
         let base = codes.len();
         for (off, len) in unit_ranges(group.len(), plan.row_len, format.block_len()) {
             let mut c = vec![0u32; len];

@@ -1,0 +1,166 @@
+//! # quantlab-clamp
+//!
+//! Clipping strategies: given one group of values and the format it will be
+//! quantized with, choose the clip range, either a symmetric bound `alpha` or
+//! `[lo, hi]`. Values outside are clamped, and scaled formats take their
+//! scale from the clip (`../shared/SPEC.md`, "Clipping strategies"; Banner
+//! et al. 2019 "ACIQ"; PipeEdge's `clamp_op.py`).
+//!
+//! Every strategy works with every format, per tensor, channel or block: a
+//! [`Clamper`] is a [`quantlab_formats::GroupClipper`] and records what it
+//! chose for each group. Adding a strategy is one new file with a
+//! [`StrategyFamily`] and one line in [`STRATEGIES`].
+//!
+//! ## What "M bits" means
+//! ACIQ's closed forms model a uniform quantizer with `2^M` bins on
+//! `[-alpha, alpha]`. M is the format's code width (`Format::code_bits`):
+//! exact for integers, an approximation for float-like formats (AdaptivFloat,
+//! minifloat, block float, MX, posit), whose grids are not uniform. For those,
+//! `mse` (which measures the actual format) and `percentile` are the sound
+//! choices; the ACIQ rules are offered so the comparison can be made.
+
+pub mod math;
+pub mod stats;
+
+mod aciq_gauss;
+mod aciq_gelu;
+mod aciq_laplace;
+mod kl;
+mod mse;
+mod none;
+mod percentile;
+mod pipeedge_auto;
+mod ratio;
+
+use std::fmt;
+use std::sync::Mutex;
+
+use quantlab_formats::{Clip, Format, FormatError, GroupClipper, GroupView, ParamDoc, Params, Spec};
+
+pub use stats::GroupStats;
+
+/// A clipping strategy.
+pub trait Strategy: Send + Sync + fmt::Debug {
+    /// Canonical description; parses back to an equal strategy.
+    fn describe(&self) -> String;
+    /// The clip for one group, `None` to leave the group's own range.
+    /// `stats` summarise the group's finite values (there is at least one).
+    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip>;
+}
+
+/// One family of strategies: name, documentation, constructor.
+pub trait StrategyFamily: Sync {
+    fn name(&self) -> &'static str;
+    fn summary(&self) -> &'static str;
+    fn params(&self) -> &'static [ParamDoc];
+    fn build(&self, params: &mut Params) -> Result<Box<dyn Strategy>, FormatError>;
+}
+
+/// The registry: every strategy quantlab knows.
+pub static STRATEGIES: &[&dyn StrategyFamily] = &[
+    &none::FAMILY,
+    &aciq_laplace::FAMILY,
+    &aciq_gauss::FAMILY,
+    &aciq_gelu::FAMILY,
+    &pipeedge_auto::FAMILY,
+    &percentile::FAMILY,
+    &mse::FAMILY,
+    &kl::FAMILY,
+    &ratio::FAMILY,
+];
+
+/// Build a strategy from its description.
+pub fn build(spec: &Spec) -> Result<Box<dyn Strategy>, FormatError> {
+    let family = STRATEGIES.iter().find(|f| f.name() == spec.family).ok_or_else(|| FormatError::UnknownFamily {
+        name: spec.family.clone(),
+        known: STRATEGIES.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
+    })?;
+    let mut p = Params::new(family.name(), spec.params.clone());
+    let strategy = family.build(&mut p)?;
+    p.finish()?;
+    Ok(strategy)
+}
+
+/// Parse and build in one step: `none`, `aciq-laplace(estimator=std)`,
+/// `percentile(p=99.99)`, `mse`, `kl`, `ratio(r=0.8)`, `pipeedge-auto`.
+pub fn parse(text: &str) -> Result<Box<dyn Strategy>, FormatError> {
+    build(&text.parse()?)
+}
+
+/// The bit width M that ACIQ's closed forms use for `format`.
+pub fn aciq_bits(format: &dyn Format) -> u32 {
+    format.code_bits()
+}
+
+/// A symmetric clip, or `None` when `alpha` is not a usable positive bound
+/// (an all-equal group has no spread: it is left unclipped rather than
+/// collapsed to zero).
+pub(crate) fn symmetric(alpha: f64) -> Option<Clip> {
+    (alpha.is_finite() && alpha > 0.0).then(|| Clip::symmetric(alpha as f32))
+}
+
+/// What a strategy chose for one group, as the results table shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Chosen {
+    pub group: usize,
+    /// The clip applied, `None` when the group kept its own range.
+    pub clip: Option<Clip>,
+    /// The range the format actually used: the clip, or the group's
+    /// min/max (`alpha` = max|x| for symmetric formats).
+    pub range: Clip,
+    pub symmetric: bool,
+    pub nan: usize,
+    pub inf: usize,
+}
+
+impl fmt::Display for Chosen {
+    /// `alpha=<value>` for symmetric formats, `lo=<value> hi=<value>` otherwise.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.symmetric {
+            write!(f, "alpha={}", self.range.alpha())
+        } else {
+            write!(f, "lo={} hi={}", self.range.lo, self.range.hi)
+        }
+    }
+}
+
+/// Applies a strategy to every group and records the choices. Groups with no
+/// finite value, or whose finite values are all equal, are left unclipped.
+pub struct Clamper<'a> {
+    strategy: &'a dyn Strategy,
+    chosen: Mutex<Vec<Chosen>>,
+}
+
+impl<'a> Clamper<'a> {
+    pub fn new(strategy: &'a dyn Strategy) -> Self {
+        Clamper { strategy, chosen: Mutex::new(Vec::new()) }
+    }
+
+    /// The choices so far, in group order.
+    pub fn chosen(&self) -> Vec<Chosen> {
+        let mut v = self.chosen.lock().expect("no panics while holding the lock").clone();
+        v.sort_by_key(|c| c.group);
+        v
+    }
+}
+
+impl GroupClipper for Clamper<'_> {
+    fn clip(&self, group: GroupView<'_>) -> Option<Clip> {
+        let stats = GroupStats::of(group.values);
+        // A group whose finite values are all equal has no spread to trade
+        // against rounding: it is never clipped, so it keeps its value.
+        let clip = if stats.count == 0 || stats.min == stats.max { None } else { self.strategy.choose(group, &stats) };
+        let symmetric = !group.format.asymmetric();
+        let own = if symmetric { Clip::symmetric(stats.amax) } else { Clip { lo: stats.min.min(stats.max), hi: stats.max.max(stats.min) } };
+        let own = if stats.count == 0 { Clip { lo: 0.0, hi: 0.0 } } else { own };
+        let range = match clip {
+            None => own,
+            Some(c) if symmetric => Clip::symmetric(c.alpha()),
+            // Asymmetric formats use the data range cut to the clip.
+            Some(c) => Clip { lo: own.lo.clamp(c.lo, c.hi), hi: own.hi.clamp(c.lo, c.hi) },
+        };
+        let record = Chosen { group: group.index, clip, range, symmetric, nan: stats.nan, inf: stats.inf };
+        self.chosen.lock().expect("no panics while holding the lock").push(record);
+        clip
+    }
+}
