@@ -72,6 +72,7 @@ pub static STRATEGIES: &[&dyn StrategyFamily] = &[
 /// Build a strategy from its description.
 pub fn build(spec: &Spec) -> Result<Box<dyn Strategy>, FormatError> {
     let family = STRATEGIES.iter().find(|f| f.name() == spec.family).ok_or_else(|| FormatError::UnknownFamily {
+        kind: "clipping strategy",
         name: spec.family.clone(),
         known: STRATEGIES.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
     })?;

@@ -4,13 +4,31 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use quantlab_formats::{self as formats, Encoded, Format, Granularity, Scale, FAMILIES};
+use quantlab_clamp::{Clamper, Strategy, STRATEGIES};
+use quantlab_formats::{self as formats, Encoded, Format, Granularity, GroupClipper, Scale, FAMILIES};
 use quantlab_tensors::{read_npy, synthetic, write_npy};
 
 type Result<T> = std::result::Result<T, String>;
 
 fn parse_format(text: &str) -> Result<Box<dyn Format>> {
     formats::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_strategy(text: &str) -> Result<Box<dyn Strategy>> {
+    quantlab_clamp::parse(text).map_err(|e| e.to_string())
+}
+
+pub fn strategies() -> Result<()> {
+    let mut s = String::new();
+    for f in STRATEGIES {
+        let _ = writeln!(s, "{}: {}", f.name(), f.summary());
+        for p in f.params() {
+            let _ = writeln!(s, "    {:<11} default {:<13} range {}   ({})", p.name, p.default, p.range, p.help);
+        }
+    }
+    s.push_str("\nACIQ rules take M = the format's code width; for non-uniform formats prefer mse or percentile.\n");
+    print!("{s}");
+    Ok(())
 }
 
 pub fn formats() -> Result<()> {
@@ -81,6 +99,9 @@ pub struct QuantizeArgs {
     /// Seed for round=stochastic.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Clipping strategy applied per group, e.g. aciq-laplace, percentile(p=99.9), mse (`quantlab strategies`).
+    #[arg(long, default_value = "none")]
+    clamp: String,
     /// Also write the packed codes and per-group metadata (.qlab container; `quantlab decode` reads it).
     #[arg(long, value_name = "OUT.qlab")]
     encode: Option<PathBuf>,
@@ -88,18 +109,51 @@ pub struct QuantizeArgs {
 
 pub fn quantize(a: QuantizeArgs) -> Result<()> {
     let f = parse_format(&a.format)?;
+    let strategy = parse_strategy(&a.clamp)?;
     let gran: Granularity = a.granularity.parse()?;
     let t = read_npy(&a.input).map_err(|e| e.to_string())?;
-    let q = formats::quantize(&*f, &t.data, &t.shape, gran, None, a.seed).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    let clamper = Clamper::new(&*strategy);
+    let q = formats::quantize(&*f, &t.data, &t.shape, gran, Some(&clamper), a.seed).map_err(|e| format!("{}: {e}", a.input.display()))?;
     write_npy(&a.output, &t.shape, &q).map_err(|e| e.to_string())?;
     let (rmse, sqnr) = errors(&t.data, &q);
-    let mut line = format!("{}: {} values ({}), {}, {gran}: rmse {rmse:.6e}, sqnr {sqnr:.2} dB", a.output.display(), t.numel(), t.dtype, f.describe());
+    let mut line = format!("{}: {} values ({}), {}, {gran}, clamp {}: rmse {rmse:.6e}, sqnr {sqnr:.2} dB", a.output.display(), t.numel(), t.dtype, f.describe(), strategy.describe());
     if let Some(path) = a.encode {
-        let enc = formats::encode(&*f, &t.data, &t.shape, gran, None, a.seed).map_err(|e| format!("{}: cannot encode: {e}", a.input.display()))?;
+        let enc = formats::encode(&*f, &t.data, &t.shape, gran, Some(&Clamper::new(&*strategy)), a.seed).map_err(|e| format!("{}: cannot encode: {e}", a.input.display()))?;
         std::fs::write(&path, enc.to_bytes()).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
         let _ = write!(line, "; {}: {} bytes on the wire, {:.4} bits/element", path.display(), enc.wire_bytes(), enc.bits_per_element());
     }
     println!("{line}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ClampArgs {
+    /// The strategy, e.g. aciq-laplace, 'percentile(p=99.9)', mse.
+    strategy: String,
+    /// Input .npy.
+    input: PathBuf,
+    /// The format the clip is for (ACIQ takes M from its width; mse measures it).
+    #[arg(long)]
+    format: String,
+    /// tensor | channel[:AXIS] | block:K
+    #[arg(long, default_value = "tensor")]
+    granularity: String,
+}
+
+/// One line per group, in group order: `alpha=<value>` (symmetric formats)
+/// or `lo=<value> hi=<value>` (asymmetric).
+pub fn clamp(a: ClampArgs) -> Result<()> {
+    let strategy = parse_strategy(&a.strategy)?;
+    let f = parse_format(&a.format)?;
+    let gran: Granularity = a.granularity.parse()?;
+    let t = read_npy(&a.input).map_err(|e| e.to_string())?;
+    let clamper = Clamper::new(&*strategy);
+    formats::quantize(&*f, &t.data, &t.shape, gran, Some(&clamper as &dyn GroupClipper), 0).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    let mut out = String::new();
+    for c in clamper.chosen() {
+        let _ = writeln!(out, "{c}");
+    }
+    print!("{out}");
     Ok(())
 }
 
@@ -166,6 +220,9 @@ pub struct CompareArgs {
     /// tensor | channel[:AXIS] | block:K; the data is shaped [n/1024, 1024].
     #[arg(long, default_value = "tensor")]
     granularity: String,
+    /// Clipping strategy for every format (`quantlab strategies`).
+    #[arg(long, default_value = "none")]
+    clamp: String,
 }
 
 fn fill_template(t: &str, bits: u32) -> String {
@@ -178,6 +235,7 @@ fn fill_template(t: &str, bits: u32) -> String {
 
 pub fn compare(a: CompareArgs) -> Result<()> {
     let gran: Granularity = a.granularity.parse()?;
+    let strategy = parse_strategy(&a.clamp)?;
     if a.n == 0 {
         return Err("--n must be at least 1".into());
     }
@@ -207,11 +265,12 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         let mut sqnr = rmse.clone();
         for (r, row) in grid.iter().enumerate() {
             for (c, f) in row.iter().enumerate() {
-                let q = formats::quantize(&**f, &x, &shape, gran, None, a.seed).map_err(|e| e.to_string())?;
+                let clamper = Clamper::new(&*strategy);
+                let q = formats::quantize(&**f, &x, &shape, gran, Some(&clamper), a.seed).map_err(|e| e.to_string())?;
                 (rmse[r][c], sqnr[r][c]) = errors(&x, &q);
             }
         }
-        println!("## {} — {n} values, granularity {gran}, seed {}\n", dist.label(), a.seed);
+        println!("## {} — {n} values, granularity {gran}, clamp {}, seed {}\n", dist.label(), strategy.describe(), a.seed);
         println!("RMSE (lower is better; best per column in bold)\n");
         print_table(&templates, &header, &rmse, |v| format!("{v:.3e}"), false);
         println!("\nSQNR in dB (higher is better)\n");

@@ -20,10 +20,16 @@ A FORMAT is written `family(key=value,...)` or as a preset name, e.g.
 each with an optional round=nearest-even|nearest-away|toward-zero|stochastic.
 `quantlab formats` lists every family with its parameters, defaults and ranges.
 
+A clipping STRATEGY chooses each group's clip range: none, aciq-laplace[(estimator=std)],
+aciq-gauss, aciq-gelu, pipeedge-auto, percentile(p=99.99), mse[(sample=N)], kl, ratio(r=0.8).
+`quantlab strategies` lists them.
+
 Start here:
   quantlab compare                      AdaptivFloat vs INT vs BFP vs Float vs Posit at 4..8 bits
   quantlab values 'adaptivfloat(n=4,e=2)' --max 1.0
-  quantlab quantize fp8-e4m3 weights.npy -o weights_q.npy --granularity channel";
+  quantlab quantize fp8-e4m3 weights.npy -o weights_q.npy --granularity channel
+  quantlab quantize 'int(bits=4)' acts.npy -o acts_q.npy --clamp aciq-laplace --granularity channel
+  quantlab clamp mse acts.npy --format 'adaptivfloat(n=6,e=3)'";
 
 #[derive(Parser)]
 #[command(name = "quantlab", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -36,12 +42,16 @@ struct Cli {
 enum Command {
     /// List every format family with its parameters, defaults, ranges and presets.
     Formats,
+    /// List every clipping strategy with its parameters.
+    Strategies,
     /// Print the representable non-negative values of a format (n <= 16), ascending, one per line.
     Values(commands::ValuesArgs),
     /// Fake-quantize an .npy tensor (quantize, then dequantize) and write f32 .npy of the same shape.
     Quantize(commands::QuantizeArgs),
     /// Decode a file written by `quantize --encode` back to f32 .npy.
     Decode(commands::DecodeArgs),
+    /// Print the clip a strategy chooses for each group of an .npy tensor (alpha=..., or lo=... hi=...).
+    Clamp(commands::ClampArgs),
     /// Compare formats across bit widths on built-in synthetic data (RMSE and SQNR tables).
     Compare(commands::CompareArgs),
 }
@@ -50,9 +60,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Formats => commands::formats(),
+        Command::Strategies => commands::strategies(),
         Command::Values(a) => commands::values(a),
         Command::Quantize(a) => commands::quantize(a),
         Command::Decode(a) => commands::decode(a),
+        Command::Clamp(a) => commands::clamp(a),
         Command::Compare(a) => commands::compare(a),
     };
     match result {

@@ -111,3 +111,30 @@ fn compare_prints_tables_with_a_best_cell_per_column() {
     // One bold (best) cell per column in each of the two tables.
     assert_eq!(text.matches("**").count(), 2 * 2 * 2, "{text}");
 }
+
+#[test]
+fn clamp_prints_one_line_per_group_and_quantize_applies_it() {
+    let d = dir();
+    let input = d.join("acts.npy");
+    let x: Vec<f32> = (0..3 * 256).map(|i| ((i * 7919 % 1000) as f32 / 100.0 - 5.0).powi(3) / 25.0).collect();
+    write_npy(&input, &[3, 256], &x).unwrap();
+    let out = quantlab(&["clamp", "aciq-laplace", s(&input), "--format", "int(bits=4)", "--granularity", "channel"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.lines().all(|l| l.starts_with("alpha=") && l[6..].parse::<f32>().is_ok()), "{text}");
+    let out = quantlab(&["clamp", "none", s(&input), "--format", "int(bits=4,mode=asymmetric)"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (lo, hi) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    assert_eq!(text.trim(), format!("lo={lo} hi={hi}"));
+    // Clipping changes the result; the summary names the strategy.
+    let (q1, q2) = (d.join("q1.npy"), d.join("q2.npy"));
+    assert!(quantlab(&["quantize", "int(bits=4)", s(&input), "-o", s(&q1)]).status.success());
+    let o = quantlab(&["quantize", "int(bits=4)", s(&input), "-o", s(&q2), "--clamp", "percentile(p=90)"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("clamp percentile(p=90)"));
+    assert_ne!(read_npy(&q1).unwrap().data, read_npy(&q2).unwrap().data);
+    assert_fails(&quantlab(&["clamp", "percentile(p=120)", s(&input), "--format", "int(bits=4)"]), "(0, 100]");
+    assert_fails(&quantlab(&["quantize", "int(bits=4)", s(&input), "-o", s(&q2), "--clamp", "median"]), "unknown clipping strategy `median`");
+    let listed = String::from_utf8(quantlab(&["strategies"]).stdout).unwrap();
+    assert!(listed.contains("aciq-laplace:") && listed.contains("kl:") && listed.contains("pipeedge-auto:"));
+}

@@ -6,8 +6,9 @@ use thiserror::Error;
 pub enum FormatError {
     #[error("cannot read format `{text}`: {why}")]
     Syntax { text: String, why: String },
-    #[error("unknown format family `{name}`; known: {known}")]
-    UnknownFamily { name: String, known: String },
+    /// `kind` is what was looked up: "format family", "clipping strategy".
+    #[error("unknown {kind} `{name}`; known: {known}")]
+    UnknownFamily { kind: &'static str, name: String, known: String },
     #[error("{family}: missing parameter `{param}`")]
     Missing { family: String, param: String },
     #[error("{family}: parameter `{param}` = {value} is out of range; valid: {range}")]

@@ -190,7 +190,7 @@ pub fn build(spec: &FormatSpec) -> Result<Box<dyn Format>, FormatError> {
     }
     let mut known: Vec<&str> = FAMILIES.iter().map(|f| f.name()).collect();
     known.extend(FAMILIES.iter().flat_map(|f| f.presets().iter().map(|p| p.name)));
-    Err(FormatError::UnknownFamily { name: spec.family.clone(), known: known.join(", ") })
+    Err(FormatError::UnknownFamily { kind: "format family", name: spec.family.clone(), known: known.join(", ") })
 }
 
 fn build_with(family: &dyn Family, params: std::collections::BTreeMap<String, ParamValue>) -> Result<Box<dyn Format>, FormatError> {
