@@ -39,6 +39,9 @@ use quantlab_formats::{Clip, Format, FormatError, GroupClipper, GroupView, Param
 
 pub use stats::GroupStats;
 
+/// Most quantization passes the `mse` strategy makes over a group.
+pub const MSE_PASSES: usize = mse::COARSE + mse::REFINE;
+
 /// A clipping strategy.
 pub trait Strategy: Send + Sync + fmt::Debug {
     /// Canonical description; parses back to an equal strategy.

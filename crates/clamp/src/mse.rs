@@ -34,15 +34,34 @@ fn candidate(t: f64, stats: &GroupStats, asymmetric: bool) -> Clip {
 /// Mean squared error of quantizing `x` (rows of `row_len`) with `clip`.
 pub fn quantization_mse(group: GroupView<'_>, x: &[f32], row_len: usize, clip: Clip, scratch: &mut [f32]) -> f64 {
     quantize_group(group.format, x, scratch, row_len, Some(clip), RoundCtx::default());
-    let (mut se, mut n) = (0.0f64, 0usize);
-    for (&a, &q) in x.iter().zip(scratch.iter()) {
-        if a.is_finite() {
-            let d = a as f64 - q as f64;
-            se += d * d;
-            n += 1;
-        }
-    }
+    let (se, n) = squared_error(x, scratch);
     se / n.max(1) as f64
+}
+
+quantlab_formats::kernel! {
+    /// Sum of squared differences over finite `x`, and their count, in eight
+    /// f64 lanes (fixed order, vectorises).
+    fn squared_error(x: &[f32], q: &[f32]) -> (f64, usize) {
+        const LANES: usize = 8;
+        let (mut se, mut n) = ([0.0f64; LANES], [0u64; LANES]);
+        let mut lane = |i: usize, a: f32, b: f32| {
+            let finite = a.is_finite();
+            let d = if finite { a as f64 - b as f64 } else { 0.0 };
+            se[i] += d * d;
+            n[i] += finite as u64;
+        };
+        let (xc, qc) = (x.chunks_exact(LANES), q.chunks_exact(LANES));
+        let (xt, qt) = (xc.remainder(), qc.remainder());
+        for (a, b) in xc.zip(qc) {
+            for i in 0..LANES {
+                lane(i, a[i], b[i]);
+            }
+        }
+        for (i, (&a, &b)) in xt.iter().zip(qt).enumerate() {
+            lane(i, a, b);
+        }
+        (se.iter().sum(), n.iter().sum::<u64>() as usize)
+    }
 }
 
 /// Evenly spaced whole segments (units of `seg` elements) of about `want` elements.

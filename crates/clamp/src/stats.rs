@@ -22,33 +22,17 @@ pub struct GroupStats {
 }
 
 impl GroupStats {
-    /// Two passes (mean first, then deviations) in f64 for accuracy.
+    /// Two passes (mean first, then deviations), accumulated in f64 over
+    /// eight independent lanes: a fixed summation order (deterministic) that
+    /// vectorises.
     pub fn of(x: &[f32]) -> GroupStats {
-        let (mut count, mut nan, mut inf) = (0usize, 0usize, 0usize);
-        let (mut min, mut max, mut sum, mut sum_sq) = (f32::INFINITY, f32::NEG_INFINITY, 0.0f64, 0.0f64);
-        for &v in x {
-            if v.is_nan() {
-                nan += 1;
-            } else if v.is_infinite() {
-                inf += 1;
-            } else {
-                count += 1;
-                min = min.min(v);
-                max = max.max(v);
-                sum += v as f64;
-                sum_sq += v as f64 * v as f64;
-            }
-        }
+        let first = first_pass(x);
+        let (count, nan, inf, min, max, sum, sum_sq) = first;
         if count == 0 {
             return GroupStats { nan, inf, ..GroupStats::default() };
         }
         let mean = sum / count as f64;
-        let (mut abs_dev, mut sq_dev) = (0.0f64, 0.0f64);
-        for &v in x.iter().filter(|v| v.is_finite()) {
-            let d = v as f64 - mean;
-            abs_dev += d.abs();
-            sq_dev += d * d;
-        }
+        let (abs_dev, sq_dev) = deviations(x, mean);
         GroupStats {
             count,
             nan,
@@ -65,6 +49,70 @@ impl GroupStats {
 
     pub fn std(&self) -> f64 {
         self.var.sqrt()
+    }
+}
+
+const LANES: usize = 8;
+
+quantlab_formats::kernel! {
+    /// Finite count, NaN and Inf counts, finite min and max, sum, sum of squares.
+    fn first_pass(x: &[f32]) -> (usize, usize, usize, f32, f32, f64, f64) {
+        let (mut cnt, mut nan, mut inf) = ([0u64; LANES], [0u64; LANES], [0u64; LANES]);
+        let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
+        let (mut sum, mut sq) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        let mut lane = |i: usize, v: f32| {
+            let finite = v.is_finite();
+            cnt[i] += finite as u64;
+            nan[i] += v.is_nan() as u64;
+            inf[i] += v.is_infinite() as u64;
+            let f = if finite { v } else { 0.0 };
+            lo[i] = if finite && v < lo[i] { v } else { lo[i] };
+            hi[i] = if finite && v > hi[i] { v } else { hi[i] };
+            sum[i] += f as f64;
+            sq[i] += f as f64 * f as f64;
+        };
+        for c in chunks {
+            for (i, &v) in c.iter().enumerate() {
+                lane(i, v);
+            }
+        }
+        for (i, &v) in tail.iter().enumerate() {
+            lane(i, v);
+        }
+        (
+            cnt.iter().sum::<u64>() as usize,
+            nan.iter().sum::<u64>() as usize,
+            inf.iter().sum::<u64>() as usize,
+            lo.iter().copied().fold(f32::INFINITY, f32::min),
+            hi.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            sum.iter().sum(),
+            sq.iter().sum(),
+        )
+    }
+}
+
+quantlab_formats::kernel! {
+    /// Sums of |x - mean| and (x - mean)^2 over finite values.
+    fn deviations(x: &[f32], mean: f64) -> (f64, f64) {
+        let (mut abs, mut sq) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        let mut lane = |i: usize, v: f32| {
+            let d = if v.is_finite() { v as f64 - mean } else { 0.0 };
+            abs[i] += d.abs();
+            sq[i] += d * d;
+        };
+        for c in chunks {
+            for (i, &v) in c.iter().enumerate() {
+                lane(i, v);
+            }
+        }
+        for (i, &v) in tail.iter().enumerate() {
+            lane(i, v);
+        }
+        (abs.iter().sum(), sq.iter().sum())
     }
 }
 

@@ -140,3 +140,57 @@ fn percentile_kl_and_ratio_choose_sensible_bounds() {
     let k8 = choose("kl", "int(bits=8)", &x).range.alpha();
     assert!(k4 < k8 && k8 <= amax && k4 > 1.0, "kl chose {k4} (4 bits) and {k8} (8 bits) of {amax}");
 }
+
+/// A format that counts how often it is asked to quantize.
+#[derive(Debug)]
+struct Counting {
+    inner: Box<dyn quantlab_formats::Format>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl quantlab_formats::Format for Counting {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn family(&self) -> &'static str {
+        self.inner.family()
+    }
+    fn code_bits(&self) -> u32 {
+        self.inner.code_bits()
+    }
+    fn meta_bits(&self) -> u32 {
+        self.inner.meta_bits()
+    }
+    fn meta_words(&self) -> usize {
+        self.inner.meta_words()
+    }
+    fn rounding(&self) -> quantlab_formats::Rounding {
+        self.inner.rounding()
+    }
+    fn quantize_unit(&self, x: &[f32], clip: Option<quantlab_formats::Clip>, ctx: quantlab_formats::RoundCtx, out: &mut [f32]) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.quantize_unit(x, clip, ctx, out)
+    }
+    fn encode_unit(&self, x: &[f32], clip: Option<quantlab_formats::Clip>, ctx: quantlab_formats::RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), quantlab_formats::FormatError> {
+        self.inner.encode_unit(x, clip, ctx, codes, meta)
+    }
+    fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]) {
+        self.inner.decode_unit(codes, meta, out)
+    }
+    fn meta_for(&self, scale: quantlab_formats::Scale) -> Result<Vec<u32>, quantlab_formats::FormatError> {
+        self.inner.meta_for(scale)
+    }
+}
+
+#[test]
+fn mse_search_costs_at_most_38_passes() {
+    let x = generate(Distribution::Normal { mean: 0.0, std: 1.0 }, 50_000, 5).unwrap();
+    for fmt in ["int(bits=4)", "adaptivfloat(n=5,e=2)"] {
+        let f = Counting { inner: format(fmt).unwrap(), calls: Default::default() };
+        let s = parse("mse").unwrap();
+        let c = Clamper::new(&*s);
+        c.clip(GroupView { index: 0, values: &x, row_len: x.len(), format: &f });
+        let passes = f.calls.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(passes <= quantlab_clamp::MSE_PASSES && passes >= 30, "{fmt}: {passes} passes");
+    }
+}

@@ -30,8 +30,9 @@ fn allowed(level: Level) -> bool {
     MAX_LEVEL.load(Ordering::Relaxed) >= level as u8
 }
 
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn use_avx2() -> bool {
+pub fn use_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         allowed(Level::Avx2) && std::is_x86_feature_detected!("avx2")
@@ -42,8 +43,9 @@ pub(crate) fn use_avx2() -> bool {
     }
 }
 
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn use_avx512() -> bool {
+pub fn use_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         allowed(Level::Avx512) && std::is_x86_feature_detected!("avx512f")
@@ -54,7 +56,9 @@ pub(crate) fn use_avx512() -> bool {
     }
 }
 
-/// `kernel! { fn name(args) -> Ret { body } }`: a dispatched kernel.
+/// `kernel! { fn name(args) -> Ret { body } }`: a dispatched kernel. Other
+/// quantlab crates use it as `quantlab_formats::kernel!`.
+#[macro_export]
 macro_rules! kernel {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
@@ -80,4 +84,4 @@ macro_rules! kernel {
         }
     };
 }
-pub(crate) use kernel;
+pub use kernel;
