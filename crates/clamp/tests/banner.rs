@@ -41,42 +41,35 @@ fn chosen_alpha(name: &str, fmt: &str, x: &[f32]) -> f64 {
     c.clip(GroupView { index: 0, values: x, row_len: x.len(), format: &*f }).map(|c| c.alpha() as f64).unwrap()
 }
 
+/// Simulated MSE against the closed form at a few clips around Banner's
+/// factor, the `mse` search against the closed form's optimum, and the ACIQ
+/// rule's estimate of the scale (b or sigma, both 1 here).
+fn check_against_closed_form(x: &[f32], closed: fn(f64, f64, u32) -> f64, factor: fn(u32) -> f64, aciq: &str) {
+    for bits in [3u32, 4, 8] {
+        let m = |a: f64, m: u32| closed(a, 1.0, m);
+        for k in [0.5, 0.8, 1.0, 1.3] {
+            let alpha = k * factor(bits);
+            let (sim, model) = (simulated_mse(x, bits, alpha), int_closed_form(m, alpha, bits));
+            assert!((sim / model - 1.0).abs() < TOLERANCE, "{aciq} M={bits} alpha={alpha:.3}: simulated {sim:.3e}, closed form {model:.3e}");
+        }
+        let (opt, _) = golden_min(|a| int_closed_form(m, a, bits), 0.1, 30.0, 1e-6);
+        let found = chosen_alpha("mse", &format!("int(bits={bits})"), x);
+        assert!((found / opt - 1.0).abs() < 0.08, "{aciq} M={bits}: mse chose {found:.3}, optimum {opt:.3}");
+        let rule = chosen_alpha(aciq, &format!("int(bits={bits})"), x);
+        assert!((rule / factor(bits) - 1.0).abs() < 0.01, "{aciq} M={bits}: scale estimate off");
+    }
+}
+
 #[test]
 fn laplace_simulation_matches_banner() {
     let x = generate(Distribution::Laplace { loc: 0.0, scale: 1.0 }, N, 11).unwrap();
-    for bits in [3u32, 4, 8] {
-        let m = |a: f64, m: u32| laplace_mse(a, 1.0, m);
-        for k in [0.5, 0.8, 1.0, 1.3] {
-            let alpha = k * laplace_factor(bits);
-            let (sim, model) = (simulated_mse(&x, bits, alpha), int_closed_form(m, alpha, bits));
-            assert!((sim / model - 1.0).abs() < TOLERANCE, "M={bits} alpha={alpha:.3}: simulated {sim:.3e}, closed form {model:.3e}");
-        }
-        // The MSE search lands near the optimum of the (integer-grid) closed form.
-        let (opt, _) = golden_min(|a| int_closed_form(m, a, bits), 0.1, 30.0, 1e-6);
-        let found = chosen_alpha("mse", &format!("int(bits={bits})"), &x);
-        assert!((found / opt - 1.0).abs() < 0.08, "M={bits}: mse chose {found:.3}, optimum {opt:.3}");
-        // and Banner's own rule is close to that too.
-        let aciq = chosen_alpha("aciq-laplace", &format!("int(bits={bits})"), &x);
-        assert!((aciq / laplace_factor(bits) - 1.0).abs() < 0.01, "M={bits}: b estimate off");
-    }
+    check_against_closed_form(&x, laplace_mse, laplace_factor, "aciq-laplace");
 }
 
 #[test]
 fn gauss_simulation_matches_banner() {
     let x = generate(Distribution::Normal { mean: 0.0, std: 1.0 }, N, 12).unwrap();
-    for bits in [3u32, 4, 8] {
-        let m = |a: f64, m: u32| gauss_mse(a, 1.0, m);
-        for k in [0.7, 1.0, 1.3] {
-            let alpha = k * gauss_factor(bits);
-            let (sim, model) = (simulated_mse(&x, bits, alpha), int_closed_form(m, alpha, bits));
-            assert!((sim / model - 1.0).abs() < TOLERANCE, "M={bits} alpha={alpha:.3}: simulated {sim:.3e}, closed form {model:.3e}");
-        }
-        let (opt, _) = golden_min(|a| int_closed_form(m, a, bits), 0.1, 20.0, 1e-6);
-        let found = chosen_alpha("mse", &format!("int(bits={bits})"), &x);
-        assert!((found / opt - 1.0).abs() < 0.08, "M={bits}: mse chose {found:.3}, optimum {opt:.3}");
-        let aciq = chosen_alpha("aciq-gauss", &format!("int(bits={bits})"), &x);
-        assert!((aciq / gauss_factor(bits) - 1.0).abs() < 0.01, "M={bits}: sigma estimate off");
-    }
+    check_against_closed_form(&x, gauss_mse, gauss_factor, "aciq-gauss");
 }
 
 /// The MSE search never does worse than no clipping, in any family.
