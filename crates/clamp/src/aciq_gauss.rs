@@ -2,7 +2,7 @@
 //! minimising the closed-form Gaussian MSE (computed, any M); `sigma` is the
 //! sample standard deviation.
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::math::gauss_factor;
 use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};
@@ -32,7 +32,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[]
     }
-    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         Ok(Box::new(AciqGauss))
     }
 }

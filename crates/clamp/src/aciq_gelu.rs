@@ -3,7 +3,7 @@
 //! (their small negative tail is left alone): the clip is `[min(x), alpha]`,
 //! which symmetric formats read as `max(|min|, alpha)`.
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::math::gelu_factor;
 use crate::{aciq_bits, GroupStats, Strategy, StrategyFamily};
@@ -40,7 +40,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[]
     }
-    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         Ok(Box::new(AciqGelu))
     }
 }

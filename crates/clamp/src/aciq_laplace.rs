@@ -2,7 +2,7 @@
 //! estimated as `mean|x - mean(x)|` (`mean-abs`, ACIQ) or `sqrt(var / 2)`
 //! (`std`, PipeEdge, with the sample variance as `torch.std`).
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::math::laplace_factor;
 use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};
@@ -52,7 +52,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[ParamDoc { name: "estimator", default: "mean-abs", range: "mean-abs | std", help: "b = mean|x-mean| (ACIQ) or sqrt(var/2) (PipeEdge)" }]
     }
-    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         let estimator = match p.choice("estimator", "mean-abs", &["mean-abs", "std"])? {
             "mean-abs" => Estimator::MeanAbs,
             _ => Estimator::Std,

@@ -7,7 +7,7 @@
 //! M is the format's code width; at 12 bits or more there are at least as
 //! many levels as bins and nothing is clipped.
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};
 
@@ -93,7 +93,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[]
     }
-    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         Ok(Box::new(Kl))
     }
 }

@@ -35,7 +35,7 @@ mod ratio;
 use std::fmt;
 use std::sync::Mutex;
 
-use quantlab_formats::{Clip, Format, FormatError, GroupClipper, GroupView, ParamDoc, Params, Spec};
+use quantlab_formats::{Clip, Format, SpecError, GroupClipper, GroupView, ParamDoc, Params, Spec};
 
 pub use stats::GroupStats;
 
@@ -56,7 +56,7 @@ pub trait StrategyFamily: Sync {
     fn name(&self) -> &'static str;
     fn summary(&self) -> &'static str;
     fn params(&self) -> &'static [ParamDoc];
-    fn build(&self, params: &mut Params) -> Result<Box<dyn Strategy>, FormatError>;
+    fn build(&self, params: &mut Params) -> Result<Box<dyn Strategy>, SpecError>;
 }
 
 /// The registry: every strategy quantlab knows.
@@ -73,8 +73,8 @@ pub static STRATEGIES: &[&dyn StrategyFamily] = &[
 ];
 
 /// Build a strategy from its description.
-pub fn build(spec: &Spec) -> Result<Box<dyn Strategy>, FormatError> {
-    let family = STRATEGIES.iter().find(|f| f.name() == spec.family).ok_or_else(|| FormatError::UnknownFamily {
+pub fn build(spec: &Spec) -> Result<Box<dyn Strategy>, SpecError> {
+    let family = STRATEGIES.iter().find(|f| f.name() == spec.family).ok_or_else(|| SpecError::UnknownFamily {
         kind: "clipping strategy",
         name: spec.family.clone(),
         known: STRATEGIES.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
@@ -87,7 +87,7 @@ pub fn build(spec: &Spec) -> Result<Box<dyn Strategy>, FormatError> {
 
 /// Parse and build in one step: `none`, `aciq-laplace(estimator=std)`,
 /// `percentile(p=99.99)`, `mse`, `kl`, `ratio(r=0.8)`, `pipeedge-auto`.
-pub fn parse(text: &str) -> Result<Box<dyn Strategy>, FormatError> {
+pub fn parse(text: &str) -> Result<Box<dyn Strategy>, SpecError> {
     build(&text.parse()?)
 }
 

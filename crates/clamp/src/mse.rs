@@ -10,7 +10,7 @@
 //! larger than N are searched on evenly spaced whole units (rows, or blocks
 //! of the format) totalling about N elements.
 
-use quantlab_formats::{quantize_group, Clip, FormatError, GroupView, ParamDoc, Params, RoundCtx};
+use quantlab_formats::{quantize_group, Clip, SpecError, GroupView, ParamDoc, Params, RoundCtx};
 
 use crate::{GroupStats, Strategy, StrategyFamily};
 
@@ -152,7 +152,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[ParamDoc { name: "sample", default: "0 (all)", range: "0..=2^40", help: "search on a subsample of about this many elements" }]
     }
-    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         let sample = p.int("sample", Some(0), 0, 1 << 40)? as usize;
         Ok(Box::new(MseSearch { sample }))
     }

@@ -1,6 +1,6 @@
 //! `none`: no clipping; the format uses the group's min/max.
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::{GroupStats, Strategy, StrategyFamily};
 
@@ -29,7 +29,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[]
     }
-    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         Ok(Box::new(NoClip))
     }
 }

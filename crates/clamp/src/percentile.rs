@@ -2,7 +2,7 @@
 //! p in (0, 100], interpolated linearly between order statistics as NumPy's
 //! default (`index = p/100 * (n-1)`). Found by selection, O(n).
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::{symmetric, GroupStats, Strategy, StrategyFamily};
 
@@ -47,7 +47,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[ParamDoc { name: "p", default: "99.99", range: "(0, 100]", help: "percentile of |x|" }]
     }
-    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         let pct = p.float_where("p", Some(99.99), |v| v > 0.0 && v <= 100.0, "(0, 100]")?;
         Ok(Box::new(Percentile { p: pct }))
     }

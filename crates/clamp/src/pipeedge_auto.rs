@@ -1,7 +1,7 @@
 //! `pipeedge-auto`: PipeEdge's choice between its two rules: `aciq-laplace`
 //! with the `std` estimator when `min(x) < 0.2`, else `aciq-gelu`.
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::aciq_gelu::AciqGelu;
 use crate::aciq_laplace::{AciqLaplace, Estimator};
@@ -52,7 +52,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[]
     }
-    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, _p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         Ok(Box::new(PipeEdgeAuto))
     }
 }

@@ -1,6 +1,6 @@
 //! `ratio(r)`: `alpha = r * max|x|`, `r` in (0, 1].
 
-use quantlab_formats::{Clip, FormatError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
 
 use crate::{symmetric, GroupStats, Strategy, StrategyFamily};
 
@@ -31,7 +31,7 @@ impl StrategyFamily for Family {
     fn params(&self) -> &'static [ParamDoc] {
         &[ParamDoc { name: "r", default: "(required)", range: "(0, 1]", help: "fraction of max|x|" }]
     }
-    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, FormatError> {
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Strategy>, SpecError> {
         let r = p.float_where("r", None, |r| r > 0.0 && r <= 1.0, "(0, 1]")?;
         Ok(Box::new(Ratio { r }))
     }

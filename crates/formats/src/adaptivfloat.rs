@@ -76,7 +76,7 @@ impl AdaptivFloat {
             None => None,
             Some(b) => Some(p.check_int("exp_bias", b, -149 + m as i64, 127 - span)? as i32),
         };
-        let round = p.rounding()?;
+        let round = crate::rounding_param(p)?;
         Ok(AdaptivFloat { n: n as u32, e: e as u32, m, exp_bias, variant, round })
     }
 
@@ -143,7 +143,7 @@ impl AdaptivFloat {
 type UnitGrid = (FloatGrid, i32, Option<(f32, f32)>);
 
 fn p_range(param: &str, v: impl std::fmt::Display, range: &str) -> FormatError {
-    FormatError::OutOfRange { family: "adaptivfloat".into(), param: param.into(), value: v.to_string(), range: range.into() }
+    quantlab_spec::SpecError::OutOfRange { family: "adaptivfloat".into(), param: param.into(), value: v.to_string(), range: range.into() }.into()
 }
 
 impl Format for AdaptivFloat {

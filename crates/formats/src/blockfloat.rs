@@ -140,7 +140,7 @@ impl Family for BlockFloatFamily {
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
         let bits = p.int("bits", None, 2, 16)? as u32;
         let block = p.int("block", Some(0), 0, 1 << 20)? as usize;
-        let round = p.rounding()?;
+        let round = crate::rounding_param(p)?;
         Ok(Box::new(BlockFloat::with(bits, block, round)))
     }
 }

@@ -396,7 +396,7 @@ impl Family for IntegerFamily {
         if mode == Mode::Symmetric {
             p.check_int("bits", bits, 2, 16)?;
         }
-        let round = p.rounding()?;
+        let round = crate::rounding_param(p)?;
         Ok(Box::new(Integer { bits: bits as u32, mode, round }))
     }
 }

@@ -30,14 +30,30 @@ pub mod posit;
 pub mod rounding;
 #[macro_use]
 pub mod simd;
-mod spec;
 mod tensor;
 
 use std::fmt;
 
 pub use error::FormatError;
 pub use rounding::{RoundCtx, Rounding};
-pub use spec::{FormatSpec, ParamDoc, ParamValue, Params, Spec, ROUND_DOC};
+pub use quantlab_spec::{ParamDoc, ParamValue, Params, Spec, SpecError};
+
+/// A [`Spec`] that describes a number format.
+pub type FormatSpec = Spec;
+
+/// The `round` parameter every family takes.
+pub const ROUND_DOC: ParamDoc = ParamDoc {
+    name: "round",
+    default: "nearest-even",
+    range: "nearest-even | nearest-away | toward-zero | stochastic",
+    help: "rounding mode",
+};
+
+/// Read the `round` parameter.
+pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
+    let name = p.choice("round", "nearest-even", &Rounding::NAMES)?;
+    Ok(Rounding::from_name(name).expect("listed names parse"))
+}
 pub use tensor::{decode, encode, quantize, quantize_group, quantize_into, Encoded, Granularity, GroupClipper, GroupView, Shape, TensorError};
 
 /// A clip range applied to a group before quantizing: values outside
@@ -190,7 +206,7 @@ pub fn build(spec: &FormatSpec) -> Result<Box<dyn Format>, FormatError> {
     }
     let mut known: Vec<&str> = FAMILIES.iter().map(|f| f.name()).collect();
     known.extend(FAMILIES.iter().flat_map(|f| f.presets().iter().map(|p| p.name)));
-    Err(FormatError::UnknownFamily { kind: "format family", name: spec.family.clone(), known: known.join(", ") })
+    Err(SpecError::UnknownFamily { kind: "format family", name: spec.family.clone(), known: known.join(", ") }.into())
 }
 
 fn build_with(family: &dyn Family, params: std::collections::BTreeMap<String, ParamValue>) -> Result<Box<dyn Format>, FormatError> {

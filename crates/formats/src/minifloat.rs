@@ -55,12 +55,13 @@ impl Minifloat {
             Specials::None => (top_field, (1u32 << m) - 1),
         };
         if max_field < 1 {
-            return Err(FormatError::OutOfRange {
+            return Err(quantlab_spec::SpecError::OutOfRange {
                 family: "minifloat".into(),
                 param: "e".into(),
                 value: e.to_string(),
                 range: format!("a larger e: with e={e}, m={m} and specials={specials:?} no code is a finite non-zero value").to_lowercase(),
-            });
+            }
+            .into());
         }
         let emin = 1 - bias;
         let emax = max_field - bias;
@@ -239,7 +240,7 @@ impl Family for MinifloatFamily {
             _ => Specials::None,
         };
         let saturate = p.flag("saturate", true)?;
-        let round = p.rounding()?;
+        let round = crate::rounding_param(p)?;
         let mut f = Minifloat::new(e, m, bias, subnormals, specials, saturate)?;
         f.round = round;
         Ok(Box::new(f))

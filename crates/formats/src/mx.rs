@@ -90,7 +90,7 @@ const NAN_SCALE: u32 = 0xFF;
 
 impl Mx {
     pub fn new(elem: &str, rule: ScaleRule) -> Result<Self, FormatError> {
-        let elem = *ELEMENTS.iter().find(|e| e.name == elem).ok_or_else(|| FormatError::OutOfRange {
+        let elem = *ELEMENTS.iter().find(|e| e.name == elem).ok_or_else(|| quantlab_spec::SpecError::OutOfRange {
             family: "mx".into(),
             param: "elem".into(),
             value: elem.into(),
@@ -259,14 +259,14 @@ impl Family for MxFamily {
         let names = ELEMENTS.map(|e| e.name);
         let elem = p.choice("elem", "", &names)?;
         if elem.is_empty() {
-            return Err(FormatError::Missing { family: "mx".into(), param: "elem".into() });
+            return Err(quantlab_spec::SpecError::Missing { family: "mx".into(), param: "elem".into() }.into());
         }
         let rule = match p.choice("scale", "floor", &["floor", "ceil"])? {
             "floor" => ScaleRule::Floor,
             _ => ScaleRule::Ceil,
         };
         let block = p.int("block", Some(32), 1, 1 << 20)? as usize;
-        let round = p.rounding()?;
+        let round = crate::rounding_param(p)?;
         let mut mx = Mx::new(elem, rule)?;
         mx.block = block;
         mx.round = round;

@@ -310,6 +310,6 @@ impl Family for PositFamily {
         let n = p.int("n", None, 2, 16)? as u32;
         let es = p.int("es", None, 0, 4)? as u32;
         let f = Posit::new(n, es)?;
-        Ok(Box::new(Posit::with(f.n, f.es, p.rounding()?)))
+        Ok(Box::new(Posit::with(f.n, f.es, crate::rounding_param(p)?)))
     }
 }

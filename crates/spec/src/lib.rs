@@ -1,14 +1,33 @@
-//! Format descriptions: the string form `family(key=value,...)` and the same
-//! fields as a TOML/serde table `{ family = "...", key = value }`.
+//! # quantlab-spec
+//!
+//! The description language shared by quantlab's number formats, clipping
+//! strategies and data sources: `name(key=value,...)` as a string, or the
+//! same fields as a TOML/serde table `{ family = "name", key = value }`.
+//! [`Params`] gives typed, range-checked access and rejects unknown keys, so
+//! every error names the parameter and its valid range.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
-use crate::error::FormatError;
-use crate::rounding::Rounding;
+/// Why a description cannot be read or built.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum SpecError {
+    #[error("cannot read `{text}`: {why}")]
+    Syntax { text: String, why: String },
+    /// `kind` is what was looked up: "format family", "clipping strategy".
+    #[error("unknown {kind} `{name}`; known: {known}")]
+    UnknownFamily { kind: &'static str, name: String, known: String },
+    #[error("{family}: missing parameter `{param}`")]
+    Missing { family: String, param: String },
+    #[error("{family}: parameter `{param}` = {value} is out of range; valid: {range}")]
+    OutOfRange { family: String, param: String, value: String, range: String },
+    #[error("{family} has no parameter `{param}`; its parameters: {known}")]
+    UnknownParam { family: String, param: String, known: String },
+}
 
 /// One parameter value as written by a user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,8 +68,8 @@ impl ParamValue {
 
 /// A description as the user wrote it: a family (or preset) name and its
 /// parameters, as `name(key=value,...)` or a serde/TOML table
-/// `{ family = "name", key = value }`. [`crate::build`] turns one into a
-/// [`crate::Format`]; the clamp crate reads clipping strategies the same way.
+/// `{ family = "name", key = value }`. Each crate's `build` turns one into
+/// its own object (a format, a strategy, a data source).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub family: String,
@@ -76,12 +95,12 @@ impl fmt::Display for Spec {
 }
 
 impl FromStr for Spec {
-    type Err = FormatError;
+    type Err = SpecError;
 
     /// `name` or `name(key=value, key=value)`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let bad = |why: &str| FormatError::Syntax { text: s.to_string(), why: why.to_string() };
+        let bad = |why: &str| SpecError::Syntax { text: s.to_string(), why: why.to_string() };
         let (name, args) = match s.find('(') {
             None => (s, ""),
             Some(open) => {
@@ -105,9 +124,6 @@ impl FromStr for Spec {
     }
 }
 
-/// A [`Spec`] that describes a number format.
-pub type FormatSpec = Spec;
-
 /// Documentation of one parameter, for `quantlab formats` and error messages.
 #[derive(Clone, Copy, Debug)]
 pub struct ParamDoc {
@@ -116,14 +132,6 @@ pub struct ParamDoc {
     pub range: &'static str,
     pub help: &'static str,
 }
-
-/// The `round` parameter every family takes.
-pub const ROUND_DOC: ParamDoc = ParamDoc {
-    name: "round",
-    default: "nearest-even",
-    range: "nearest-even | nearest-away | toward-zero | stochastic",
-    help: "rounding mode",
-};
 
 /// Typed, range-checked access to a spec's parameters; `finish` rejects the
 /// keys nobody asked for.
@@ -143,8 +151,8 @@ impl Params {
         self.map.remove(key)
     }
 
-    fn out_of_range(&self, key: &str, value: impl fmt::Display, range: impl fmt::Display) -> FormatError {
-        FormatError::OutOfRange {
+    fn out_of_range(&self, key: &str, value: impl fmt::Display, range: impl fmt::Display) -> SpecError {
+        SpecError::OutOfRange {
             family: self.family.to_string(),
             param: key.to_string(),
             value: value.to_string(),
@@ -153,9 +161,9 @@ impl Params {
     }
 
     /// An integer parameter within `lo..=hi`.
-    pub fn int(&mut self, key: &'static str, default: Option<i64>, lo: i64, hi: i64) -> Result<i64, FormatError> {
+    pub fn int(&mut self, key: &'static str, default: Option<i64>, lo: i64, hi: i64) -> Result<i64, SpecError> {
         let v = match self.take(key) {
-            None => default.ok_or_else(|| FormatError::Missing { family: self.family.into(), param: key.into() })?,
+            None => default.ok_or_else(|| SpecError::Missing { family: self.family.into(), param: key.into() })?,
             Some(ParamValue::Int(i)) => i,
             Some(ParamValue::Float(x)) if x.fract() == 0.0 && x.abs() < 1e15 => x as i64,
             Some(other) => return Err(self.out_of_range(key, other, format!("an integer in {lo}..={hi}"))),
@@ -164,7 +172,7 @@ impl Params {
     }
 
     /// An optional integer parameter (no default).
-    pub fn opt_int(&mut self, key: &'static str, lo: i64, hi: i64) -> Result<Option<i64>, FormatError> {
+    pub fn opt_int(&mut self, key: &'static str, lo: i64, hi: i64) -> Result<Option<i64>, SpecError> {
         match self.map.contains_key(key) {
             true => self.int(key, None, lo, hi).map(Some),
             false => {
@@ -175,7 +183,7 @@ impl Params {
     }
 
     /// Check a derived bound (e.g. `e <= n - 2`) with the parameter's name.
-    pub fn check_int(&self, key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, FormatError> {
+    pub fn check_int(&self, key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, SpecError> {
         if (lo..=hi).contains(&v) {
             Ok(v)
         } else {
@@ -183,7 +191,7 @@ impl Params {
         }
     }
 
-    pub fn float(&mut self, key: &'static str, default: f64, lo: f64, hi: f64) -> Result<f64, FormatError> {
+    pub fn float(&mut self, key: &'static str, default: f64, lo: f64, hi: f64) -> Result<f64, SpecError> {
         let v = match self.take(key) {
             None => default,
             Some(ParamValue::Int(i)) => i as f64,
@@ -199,9 +207,9 @@ impl Params {
 
     /// A number satisfying `valid`, described as `range` in errors (for
     /// open intervals such as `(0, 100]`); `default: None` makes it required.
-    pub fn float_where(&mut self, key: &'static str, default: Option<f64>, valid: fn(f64) -> bool, range: &'static str) -> Result<f64, FormatError> {
+    pub fn float_where(&mut self, key: &'static str, default: Option<f64>, valid: fn(f64) -> bool, range: &'static str) -> Result<f64, SpecError> {
         let v = match self.take(key) {
-            None => default.ok_or_else(|| FormatError::Missing { family: self.family.into(), param: key.into() })?,
+            None => default.ok_or_else(|| SpecError::Missing { family: self.family.into(), param: key.into() })?,
             Some(ParamValue::Int(i)) => i as f64,
             Some(ParamValue::Float(x)) => x,
             Some(other) => return Err(self.out_of_range(key, other, range)),
@@ -213,7 +221,7 @@ impl Params {
         }
     }
 
-    pub fn flag(&mut self, key: &'static str, default: bool) -> Result<bool, FormatError> {
+    pub fn flag(&mut self, key: &'static str, default: bool) -> Result<bool, SpecError> {
         match self.take(key) {
             None => Ok(default),
             Some(ParamValue::Bool(b)) => Ok(b),
@@ -223,7 +231,7 @@ impl Params {
     }
 
     /// One of a fixed set of words.
-    pub fn choice(&mut self, key: &'static str, default: &'static str, options: &[&'static str]) -> Result<&'static str, FormatError> {
+    pub fn choice(&mut self, key: &'static str, default: &'static str, options: &[&'static str]) -> Result<&'static str, SpecError> {
         match self.take(key) {
             None => Ok(default),
             Some(v) => {
@@ -237,20 +245,15 @@ impl Params {
         }
     }
 
-    pub fn rounding(&mut self) -> Result<Rounding, FormatError> {
-        let name = self.choice("round", "nearest-even", &Rounding::NAMES)?;
-        Ok(Rounding::from_name(name).expect("listed names parse"))
-    }
-
     /// Reject any parameter no `take` asked for.
-    pub fn finish(self) -> Result<(), FormatError> {
+    pub fn finish(self) -> Result<(), SpecError> {
         match self.map.into_keys().next() {
             None => Ok(()),
             Some(key) => {
                 let mut known = self.known;
                 known.sort_unstable();
                 known.dedup();
-                Err(FormatError::UnknownParam { family: self.family.into(), param: key, known: known.join(", ") })
+                Err(SpecError::UnknownParam { family: self.family.into(), param: key, known: known.join(", ") })
             }
         }
     }
