@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use quantlab_clamp::{Clamper, Strategy, STRATEGIES};
 use quantlab_formats::{self as formats, Encoded, Format, Granularity, GroupClipper, Scale, FAMILIES};
-use quantlab_tensors::{read_npy, synthetic, write_npy};
+use quantlab_tensors::stats::TensorStats;
+use quantlab_tensors::{read_npy, synthetic, write_npy, NameFilter, Source};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -208,8 +209,9 @@ pub struct CompareArgs {
     /// Bit widths.
     #[arg(long, value_delimiter = ',', default_value = "4,5,6,7,8")]
     bits: Vec<u32>,
-    /// Synthetic distributions: normal, laplace, student-t (nu=8), uniform.
-    #[arg(long, value_delimiter = ',', default_value = "normal,laplace,student-t")]
+    /// Synthetic distributions separated by `;`: normal, laplace, student-t(nu=8), uniform,
+    /// lognormal, gelu, relu, mixture(base=normal,outlier_scale=10,fraction=0.01), with parameters.
+    #[arg(long, value_delimiter = ';', default_value = "normal;laplace;student-t")]
     data: Vec<String>,
     /// Elements per tensor.
     #[arg(long, default_value_t = 1 << 20)]
@@ -253,11 +255,7 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         }
         grid.push(row);
     }
-    let dists: Vec<synthetic::Distribution> = a
-        .data
-        .iter()
-        .map(|d| synthetic::Distribution::standard(d).ok_or_else(|| format!("unknown distribution `{d}`; known: normal, laplace, student-t, uniform")))
-        .collect::<Result<_>>()?;
+    let dists: Vec<synthetic::Distribution> = a.data.iter().map(|d| synthetic::Distribution::parse(d).map_err(|e| e.to_string())).collect::<Result<_>>()?;
     let header: Vec<String> = a.bits.iter().map(|b| format!("{b} bits")).collect();
     for dist in dists {
         let x = synthetic::generate(dist, n, a.seed)?;
@@ -298,4 +296,52 @@ fn print_table(rows: &[&str], header: &[String], cells: &[Vec<f64>], show: impl 
             .collect();
         println!("| `{}` | {} |", name.replace('|', "\\|"), shown.join(" | "));
     }
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// An .npy file, a .safetensors file, or a model folder (sharded with model.safetensors.index.json, or not).
+    path: PathBuf,
+    /// Only tensors whose names match (`*` any run, `?` one character); repeatable.
+    #[arg(long)]
+    include: Vec<String>,
+    /// Leave out tensors whose names match; repeatable.
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// A JSON array, one object per tensor, instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn inspect(a: InspectArgs) -> Result<()> {
+    let filter = NameFilter { include: a.include, exclude: a.exclude };
+    let (tensors, skipped) = Source::from_path(&a.path, filter).load().map_err(|e| e.to_string())?;
+    let stats: Vec<TensorStats> = tensors.iter().map(TensorStats::of).collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    let mut out = String::new();
+    let w = stats.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(
+        out,
+        "{:<w$} {:<9} {:<14} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "name", "dtype", "shape", "elements", "min", "max", "mean", "std", "ex.kurt", "amax/std", "zeros"
+    );
+    for s in &stats {
+        let shape = format!("{:?}", s.shape);
+        let _ = writeln!(
+            out,
+            "{:<w$} {:<9} {:<14} {:>10} {:>10.4} {:>10.4} {:>10.3e} {:>9.4} {:>9.2} {:>9.2} {:>6.2}%",
+            s.name, s.dtype, shape, s.elements, s.min, s.max, s.mean, s.std, s.excess_kurtosis, s.amax_over_std, 100.0 * s.zero_fraction
+        );
+    }
+    let total: usize = stats.iter().map(|s| s.elements).sum();
+    let (lo, hi) = stats.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), s| (l.min(s.min), h.max(s.max)));
+    let _ = writeln!(out, "total: {} tensors, {total} elements, values in [{lo:.4}, {hi:.4}]", stats.len());
+    for (name, why) in skipped {
+        let _ = writeln!(out, "skipped {name}: {why}");
+    }
+    print!("{out}");
+    Ok(())
 }

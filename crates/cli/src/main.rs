@@ -29,7 +29,8 @@ Start here:
   quantlab values 'adaptivfloat(n=4,e=2)' --max 1.0
   quantlab quantize fp8-e4m3 weights.npy -o weights_q.npy --granularity channel
   quantlab quantize 'int(bits=4)' acts.npy -o acts_q.npy --clamp aciq-laplace --granularity channel
-  quantlab clamp mse acts.npy --format 'adaptivfloat(n=6,e=3)'";
+  quantlab clamp mse acts.npy --format 'adaptivfloat(n=6,e=3)'
+  quantlab inspect data/minilm --include 'encoder.*.weight'   (after scripts/fetch-minilm.sh)";
 
 #[derive(Parser)]
 #[command(name = "quantlab", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -54,6 +55,8 @@ enum Command {
     Clamp(commands::ClampArgs),
     /// Compare formats across bit widths on built-in synthetic data (RMSE and SQNR tables).
     Compare(commands::CompareArgs),
+    /// Summarise the tensors of an .npy file, a safetensors file or a model folder.
+    Inspect(commands::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Decode(a) => commands::decode(a),
         Command::Clamp(a) => commands::clamp(a),
         Command::Compare(a) => commands::compare(a),
+        Command::Inspect(a) => commands::inspect(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -94,6 +94,7 @@ fn bad_input_exits_2_with_one_line() {
     assert_fails(&quantlab(&["decode", s(&junk), "-o", s(&out)]), "bad magic");
     assert_fails(&quantlab(&["compare", "--formats", "int(bits={bits}", "--n", "64"]), "closing");
     assert_fails(&quantlab(&["compare", "--data", "cauchy", "--n", "64"]), "unknown distribution `cauchy`");
+    assert_fails(&quantlab(&["compare", "--data", "normal(std=-1)", "--n", "64"]), "`std` = -1");
     let usage = quantlab(&["quantize"]);
     assert_eq!(usage.status.code(), Some(2));
     // NaN in a format without a NaN code: encoding refuses, naming the reason.
@@ -104,7 +105,7 @@ fn bad_input_exits_2_with_one_line() {
 
 #[test]
 fn compare_prints_tables_with_a_best_cell_per_column() {
-    let out = quantlab(&["compare", "--n", "4096", "--bits", "4,8", "--data", "laplace"]);
+    let out = quantlab(&["compare", "--n", "4096", "--bits", "4,8", "--data", "laplace(scale=2)"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("| `adaptivfloat(n={bits},e=3)` |"), "{text}");
@@ -137,4 +138,50 @@ fn clamp_prints_one_line_per_group_and_quantize_applies_it() {
     assert_fails(&quantlab(&["quantize", "int(bits=4)", s(&input), "-o", s(&q2), "--clamp", "median"]), "unknown clipping strategy `median`");
     let listed = String::from_utf8(quantlab(&["strategies"]).stdout).unwrap();
     assert!(listed.contains("aciq-laplace:") && listed.contains("kl:") && listed.contains("pipeedge-auto:"));
+}
+
+/// A one-tensor safetensors file (f32).
+fn safetensors_bytes(name: &str, shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[{}],"data_offsets":[0,{}]}}}}"#, dims.join(","), values.len() * 4);
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+#[test]
+fn inspect_summarises_and_rejects_bad_input() {
+    let d = dir().join("inspect");
+    std::fs::create_dir_all(&d).unwrap();
+    let model = d.join("model.safetensors");
+    std::fs::write(&model, safetensors_bytes("encoder.layer.0.weight", &[2, 3], &[1.0, -2.0, 0.0, 4.0, 0.5, -0.5])).unwrap();
+    let out = quantlab(&["inspect", s(&model)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("encoder.layer.0.weight") && text.contains("[2, 3]") && text.contains("total: 1 tensors, 6 elements"), "{text}");
+    let out = quantlab(&["inspect", s(&model), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &json[0];
+    for key in ["name", "dtype", "shape", "min", "max", "mean", "std"] {
+        assert!(t.get(key).is_some(), "{key} missing: {t}");
+    }
+    assert_eq!((t["min"].as_f64(), t["max"].as_f64(), t["shape"][1].as_u64()), (Some(-2.0), Some(4.0), Some(3)));
+    // npy files are inspected too.
+    let npy = d.join("x.npy");
+    write_npy(&npy, &[4], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    assert!(String::from_utf8(quantlab(&["inspect", s(&npy)]).stdout).unwrap().contains("total: 1 tensors, 4 elements"));
+    // Bad input: status 2, one line naming the file and the problem.
+    let truncated = d.join("truncated.safetensors");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() - 4]).unwrap();
+    assert_fails(&quantlab(&["inspect", s(&truncated)]), "truncated.safetensors: not a valid safetensors file");
+    assert_fails(&quantlab(&["inspect", s(&d.join("missing.safetensors"))]), "missing.safetensors: cannot open");
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert_fails(&quantlab(&["inspect", s(&empty)]), "no .safetensors file");
+    assert_fails(&quantlab(&["inspect", s(&model), "--include", "decoder.*"]), "`decoder.*` matches no tensor");
 }

@@ -1,0 +1,91 @@
+//! Per-tensor summary for `quantlab inspect`, over finite values.
+
+use serde::Serialize;
+
+use crate::Tensor;
+
+/// What `quantlab inspect` shows for one tensor.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TensorStats {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    pub elements: usize,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    /// `E[(x-mean)^4] / std^4 - 3`: 0 for a Gaussian, 3 for a Laplace.
+    pub excess_kurtosis: f64,
+    /// `max|x| / std`: how far the largest value sits out, in standard deviations.
+    pub amax_over_std: f64,
+    /// Fraction of exact zeros.
+    pub zero_fraction: f64,
+    pub nan: usize,
+    pub inf: usize,
+}
+
+impl TensorStats {
+    pub fn of(t: &Tensor) -> TensorStats {
+        let (mut n, mut nan, mut inf, mut zeros) = (0usize, 0usize, 0usize, 0usize);
+        let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+        for &v in &t.data {
+            if v.is_nan() {
+                nan += 1;
+            } else if v.is_infinite() {
+                inf += 1;
+            } else {
+                let v = v as f64;
+                n += 1;
+                zeros += (v == 0.0) as usize;
+                min = min.min(v);
+                max = max.max(v);
+                sum += v;
+            }
+        }
+        let mean = if n > 0 { sum / n as f64 } else { 0.0 };
+        let (mut m2, mut m4) = (0.0f64, 0.0f64);
+        for &v in t.data.iter().filter(|v| v.is_finite()) {
+            let d = v as f64 - mean;
+            m2 += d * d;
+            m4 += d * d * d * d;
+        }
+        let var = if n > 0 { m2 / n as f64 } else { 0.0 };
+        let std = var.sqrt();
+        let kurt = if var > 0.0 { (m4 / n as f64) / (var * var) - 3.0 } else { 0.0 };
+        let amax = if n > 0 { min.abs().max(max.abs()) } else { 0.0 };
+        TensorStats {
+            name: t.name.clone(),
+            dtype: t.dtype.clone(),
+            shape: t.shape.clone(),
+            elements: t.data.len(),
+            min: if n > 0 { min } else { 0.0 },
+            max: if n > 0 { max } else { 0.0 },
+            mean,
+            std,
+            excess_kurtosis: kurt,
+            amax_over_std: if std > 0.0 { amax / std } else { 0.0 },
+            zero_fraction: if t.data.is_empty() { 0.0 } else { zeros as f64 / t.data.len() as f64 },
+            nan,
+            inf,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_of_a_small_tensor() {
+        let t = Tensor { name: "t".into(), dtype: "f32".into(), shape: vec![5], data: vec![-2.0, -1.0, 0.0, 1.0, 2.0] };
+        let s = TensorStats::of(&t);
+        assert_eq!((s.min, s.max, s.mean), (-2.0, 2.0, 0.0));
+        assert!((s.std - 2f64.sqrt()).abs() < 1e-12);
+        // m4 = (16+1+0+1+16)/5 = 6.8, var^2 = 4: 6.8/4 - 3 = -1.3
+        assert!((s.excess_kurtosis + 1.3).abs() < 1e-12);
+        assert!((s.amax_over_std - 2.0 / 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(s.zero_fraction, 0.2);
+    }
+}

@@ -1,0 +1,135 @@
+//! safetensors loading on small files written here: conversion of every
+//! float dtype, sharded folders, name patterns, and each kind of damage.
+
+use std::path::{Path, PathBuf};
+
+use quantlab_tensors::{safetensors_file::load, NameFilter, Source};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("quantlab-st-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A safetensors file: u64 LE header length, JSON header (padded with
+/// spaces to 8 bytes), then the data.
+fn file_bytes(entries: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
+    let mut header = String::from("{");
+    let mut data = Vec::new();
+    for (i, (name, dtype, shape, bytes)) in entries.iter().enumerate() {
+        let shape: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        if i > 0 {
+            header.push(',');
+        }
+        header += &format!(r#""{name}":{{"dtype":"{dtype}","shape":[{}],"data_offsets":[{},{}]}}"#, shape.join(","), data.len(), data.len() + bytes.len());
+        data.extend_from_slice(bytes);
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+fn f32s(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn sample_file(path: &Path) {
+    let f16: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+    let bf16: Vec<u8> = [3.0f32, 0.25].iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect();
+    let f64s: Vec<u8> = [0.1f64, -7.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes = file_bytes(&[
+        ("encoder.layer.0.dense.weight", "F32", &[2, 3], f32s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])),
+        ("encoder.layer.0.dense.bias", "F16", &[2], f16),
+        ("embeddings.weight", "BF16", &[1, 2], bf16),
+        ("pooler.scale", "F64", &[2], f64s),
+        ("position_ids", "I64", &[2], vec![0u8; 16]),
+    ]);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn converts_every_float_dtype_and_skips_integers() {
+    let d = dir("dtypes");
+    let p = d.join("model.safetensors");
+    sample_file(&p);
+    let loaded = load(&p, &NameFilter::default()).unwrap();
+    let names: Vec<&str> = loaded.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["embeddings.weight", "encoder.layer.0.dense.bias", "encoder.layer.0.dense.weight", "pooler.scale"]);
+    assert_eq!(loaded.tensors[0].data, [3.0, 0.25]);
+    assert_eq!(loaded.tensors[1].data, [1.5, -2.0]);
+    assert_eq!(loaded.tensors[2].shape, [2, 3]);
+    assert_eq!(loaded.tensors[2].data, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(loaded.tensors[3].data, [0.1f64 as f32, -7.0]);
+    assert_eq!((loaded.tensors[1].dtype.as_str(), loaded.tensors[3].dtype.as_str()), ("f16", "f64"));
+    assert_eq!(loaded.skipped, [("position_ids".to_string(), "i64".to_string())]);
+}
+
+#[test]
+fn name_patterns_select_and_report_typos() {
+    let d = dir("globs");
+    let p = d.join("model.safetensors");
+    sample_file(&p);
+    let only = |inc: &[&str], exc: &[&str]| NameFilter { include: inc.iter().map(|s| s.to_string()).collect(), exclude: exc.iter().map(|s| s.to_string()).collect() };
+    let l = load(&p, &only(&["encoder.*"], &["*.bias"])).unwrap();
+    assert_eq!(l.tensors.len(), 1);
+    assert_eq!(l.tensors[0].name, "encoder.layer.0.dense.weight");
+    let e = load(&p, &only(&["encoder.*", "decoder.*"], &[])).unwrap_err().to_string();
+    assert!(e.contains("model.safetensors") && e.contains("`decoder.*` matches no tensor"), "{e}");
+}
+
+#[test]
+fn sharded_and_plain_model_folders() {
+    let d = dir("sharded");
+    std::fs::write(d.join("model-00001-of-00002.safetensors"), file_bytes(&[("a.weight", "F32", &[2], f32s(&[1.0, 2.0]))])).unwrap();
+    std::fs::write(d.join("model-00002-of-00002.safetensors"), file_bytes(&[("b.weight", "F32", &[1], f32s(&[3.0]))])).unwrap();
+    std::fs::write(d.join("unrelated.safetensors"), b"not used when an index exists").unwrap();
+    std::fs::write(
+        d.join("model.safetensors.index.json"),
+        r#"{"metadata":{},"weight_map":{"a.weight":"model-00001-of-00002.safetensors","b.weight":"model-00002-of-00002.safetensors"}}"#,
+    )
+    .unwrap();
+    let (tensors, _) = Source::from_path(&d, NameFilter::default()).load().unwrap();
+    assert_eq!(tensors.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a.weight", "b.weight"]);
+    let plain = dir("plain");
+    std::fs::write(plain.join("x.safetensors"), file_bytes(&[("x", "F32", &[1], f32s(&[9.0]))])).unwrap();
+    assert_eq!(load(&plain, &NameFilter::default()).unwrap().tensors[0].data, [9.0]);
+}
+
+#[test]
+fn damage_is_named_never_a_panic() {
+    let d = dir("damage");
+    let good = file_bytes(&[("w", "F32", &[2, 2], f32s(&[1.0, 2.0, 3.0, 4.0]))]);
+    let with_len = |len: u64| {
+        let mut b = good.clone();
+        b[..8].copy_from_slice(&len.to_le_bytes());
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated.safetensors", good[..good.len() - 3].to_vec(), "not a valid safetensors file"),
+        ("header-too-long.safetensors", with_len(1u64 << 40), "not a valid safetensors file"),
+        ("header-past-end.safetensors", with_len(good.len() as u64), "not a valid safetensors file"),
+        ("dtype.safetensors", file_bytes(&[("w", "Q7", &[1], vec![0; 4])]), "Q7"),
+        ("shape.safetensors", file_bytes(&[("w", "F32", &[3, 2], f32s(&[1.0, 2.0, 3.0, 4.0]))]), "not a valid safetensors file"),
+        ("tiny.safetensors", vec![1, 2, 3], "not a valid safetensors file"),
+    ];
+    for (name, bytes, needle) in cases {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let e = load(&p, &NameFilter::default()).unwrap_err().to_string();
+        assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
+    }
+    let e = load(&d.join("missing.safetensors"), &NameFilter::default()).unwrap_err().to_string();
+    assert!(e.contains("missing.safetensors") && e.contains("cannot open"), "{e}");
+    let empty = dir("empty");
+    let e = load(&empty, &NameFilter::default()).unwrap_err().to_string();
+    assert!(e.contains("no .safetensors file"), "{e}");
+    std::fs::write(empty.join("model.safetensors.index.json"), "{ not json").unwrap();
+    let e = load(&empty, &NameFilter::default()).unwrap_err().to_string();
+    assert!(e.contains("model.safetensors.index.json") && e.contains("not valid JSON"), "{e}");
+}
