@@ -75,7 +75,7 @@ fn gauss_simulation_matches_banner() {
 /// The MSE search never does worse than no clipping, in any family.
 #[test]
 fn mse_search_beats_or_matches_no_clip_for_every_family() {
-    let x = generate(Distribution::StudentT { nu: 4.0 }, 1 << 16, 3).unwrap();
+    let x = generate(Distribution::StudentT { nu: 4.0, scale: 1.0 }, 1 << 16, 3).unwrap();
     let shape = [64usize, 1024];
     for fmt in ["adaptivfloat(n=6,e=3)", "int(bits=4)", "int(bits=4,mode=asymmetric)", "bfp(bits=5,block=16)", "mxfp4", "fp8-e4m3", "posit(n=6,es=1)"] {
         let f = format(fmt).unwrap();

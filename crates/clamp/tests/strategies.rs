@@ -191,6 +191,6 @@ fn mse_search_costs_at_most_38_passes() {
         let c = Clamper::new(&*s);
         c.clip(GroupView { index: 0, values: &x, row_len: x.len(), format: &f });
         let passes = f.calls.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(passes <= quantlab_clamp::MSE_PASSES && passes >= 30, "{fmt}: {passes} passes");
+        assert!((30..=quantlab_clamp::MSE_PASSES).contains(&passes), "{fmt}: {passes} passes");
     }
 }

@@ -49,6 +49,9 @@ pub enum TensorError {
     Synthetic(String),
 }
 
+/// A tensor left out of a load: its name and why.
+pub type Skipped = (String, String);
+
 /// Where tensors come from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -71,7 +74,7 @@ impl Source {
     }
 
     /// Load the tensors, with a note for each one skipped (name, reason).
-    pub fn load(&self) -> Result<(Vec<Tensor>, Vec<(String, String)>), TensorError> {
+    pub fn load(&self) -> Result<(Vec<Tensor>, Vec<Skipped>), TensorError> {
         match self {
             Source::Synthetic { dist, shape, seed } => {
                 let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| TensorError::Synthetic(format!("shape {shape:?} is too large")))?;

@@ -19,6 +19,9 @@ use rayon::prelude::*;
 use statrs::distribution as sd;
 use statrs::function::erf::erf;
 
+/// A boxed sampler of one mixture component.
+type Sampler = Box<dyn Fn(&mut StdRng) -> f64>;
+
 /// Elements drawn from one generator.
 pub const CHUNK: usize = 1 << 16;
 
@@ -159,7 +162,7 @@ impl Distribution {
             Distribution::Gelu { mean, std } => draw!(sd::Normal::new(mean, std), |v: f64| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))),
             Distribution::Relu { mean, std } => draw!(sd::Normal::new(mean, std), |v: f64| v.max(0.0)),
             Distribution::Mixture { base, scale, outlier_scale, fraction } => {
-                let make = |s: f64| -> Result<Box<dyn Fn(&mut StdRng) -> f64>, String> {
+                let make = |s: f64| -> Result<Sampler, String> {
                     Ok(match base {
                         Family::Normal => {
                             let d = sd::Normal::new(0.0, s).map_err(|e| format!("{}: {e}", self.label()))?;
