@@ -113,6 +113,10 @@ pub struct Chosen {
     /// min/max (`alpha` = max|x| for symmetric formats).
     pub range: Clip,
     pub symmetric: bool,
+    /// Finite values of the group outside the clip (clamped).
+    pub clipped: usize,
+    /// Finite values of the group.
+    pub finite: usize,
     pub nan: usize,
     pub inf: usize,
 }
@@ -163,7 +167,14 @@ impl GroupClipper for Clamper<'_> {
             // Asymmetric formats use the data range cut to the clip.
             Some(c) => Clip { lo: own.lo.clamp(c.lo, c.hi), hi: own.hi.clamp(c.lo, c.hi) },
         };
-        let record = Chosen { group: group.index, clip, range, symmetric, nan: stats.nan, inf: stats.inf };
+        let clipped = match clip {
+            None => 0,
+            Some(c) => {
+                let (lo, hi) = if symmetric { (-c.alpha(), c.alpha()) } else { (c.lo, c.hi) };
+                group.values.iter().filter(|v| v.is_finite() && (**v < lo || **v > hi)).count()
+            }
+        };
+        let record = Chosen { group: group.index, clip, range, symmetric, clipped, finite: stats.count, nan: stats.nan, inf: stats.inf };
         self.chosen.lock().expect("no panics while holding the lock").push(record);
         clip
     }

@@ -345,3 +345,69 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
     print!("{out}");
     Ok(())
 }
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The sweep configuration (TOML; see configs/README.md).
+    config: PathBuf,
+    /// Output folder (overrides `output` in the configuration).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the expanded plan (cells, element-quantizations, first cells) and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Discard results already in the output folder and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Run only cells with index % N == I (0 <= I < N), into their own folder; join with `quantlab merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || format!("--shard `{s}`: expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    if a.threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
+    let opts = quantlab_runner::RunOptions {
+        config: a.config,
+        out: a.out,
+        threads: a.threads,
+        dry_run: a.dry_run,
+        fresh: a.fresh,
+        quiet: a.quiet,
+        shard: a.shard.as_deref().map(parse_shard).transpose()?,
+    };
+    quantlab_runner::run(&opts, |line| println!("{line}"))?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The folder to write the merged results to.
+    out: PathBuf,
+    /// The shard folders written by `quantlab run --shard I/N`.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+}
+
+pub fn merge(a: MergeArgs) -> Result<()> {
+    let rows = quantlab_runner::merge(&a.out, &a.shards)?;
+    println!("{}: {rows} rows merged from {} shards", a.out.display(), a.shards.len());
+    Ok(())
+}

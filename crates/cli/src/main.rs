@@ -25,6 +25,7 @@ aciq-gauss, aciq-gelu, pipeedge-auto, percentile(p=99.99), mse[(sample=N)], kl, 
 `quantlab strategies` lists them.
 
 Start here:
+  quantlab run configs/quickstart.toml  a sweep: AdaptivFloat vs INT vs BFP, 4..8 bits, two clippings
   quantlab compare                      AdaptivFloat vs INT vs BFP vs Float vs Posit at 4..8 bits
   quantlab values 'adaptivfloat(n=4,e=2)' --max 1.0
   quantlab quantize fp8-e4m3 weights.npy -o weights_q.npy --granularity channel
@@ -41,6 +42,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a sweep described by a TOML file (see configs/README.md): tables in Parquet and CSV.
+    Run(commands::RunArgs),
+    /// Join the folders of `run --shard I/N` into one results folder.
+    Merge(commands::MergeArgs),
     /// List every format family with its parameters, defaults, ranges and presets.
     Formats,
     /// List every clipping strategy with its parameters.
@@ -62,6 +67,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => commands::run(a),
+        Command::Merge(a) => commands::merge(a),
         Command::Formats => commands::formats(),
         Command::Strategies => commands::strategies(),
         Command::Values(a) => commands::values(a),

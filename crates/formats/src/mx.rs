@@ -259,7 +259,7 @@ impl Family for MxFamily {
         let names = ELEMENTS.map(|e| e.name);
         let elem = p.choice("elem", "", &names)?;
         if elem.is_empty() {
-            return Err(quantlab_spec::SpecError::Missing { family: "mx".into(), param: "elem".into() }.into());
+            return Err(p.missing("elem").into());
         }
         let rule = match p.choice("scale", "floor", &["floor", "ceil"])? {
             "floor" => ScaleRule::Floor,

@@ -21,8 +21,9 @@ pub enum SpecError {
     /// `kind` is what was looked up: "format family", "clipping strategy".
     #[error("unknown {kind} `{name}`; known: {known}")]
     UnknownFamily { kind: &'static str, name: String, known: String },
-    #[error("{family}: missing parameter `{param}`")]
-    Missing { family: String, param: String },
+    /// `hint` names a given key that looks like a misspelling of `param`.
+    #[error("{family}: missing parameter `{param}`{hint}")]
+    Missing { family: String, param: String, hint: String },
     #[error("{family}: parameter `{param}` = {value} is out of range; valid: {range}")]
     OutOfRange { family: String, param: String, value: String, range: String },
     #[error("{family} has no parameter `{param}`; its parameters: {known}")]
@@ -151,6 +152,13 @@ impl Params {
         self.map.remove(key)
     }
 
+    /// The error for a required parameter that was not given (with a hint
+    /// when a given key looks like a misspelling of it).
+    pub fn missing(&self, key: &str) -> SpecError {
+        let hint = nearest(key, self.map.keys().map(String::as_str)).map(|k| format!(" (`{k}` is given: did you mean `{key}`?)")).unwrap_or_default();
+        SpecError::Missing { family: self.family.into(), param: key.into(), hint }
+    }
+
     fn out_of_range(&self, key: &str, value: impl fmt::Display, range: impl fmt::Display) -> SpecError {
         SpecError::OutOfRange {
             family: self.family.to_string(),
@@ -163,7 +171,7 @@ impl Params {
     /// An integer parameter within `lo..=hi`.
     pub fn int(&mut self, key: &'static str, default: Option<i64>, lo: i64, hi: i64) -> Result<i64, SpecError> {
         let v = match self.take(key) {
-            None => default.ok_or_else(|| SpecError::Missing { family: self.family.into(), param: key.into() })?,
+            None => default.ok_or_else(|| self.missing(key))?,
             Some(ParamValue::Int(i)) => i,
             Some(ParamValue::Float(x)) if x.fract() == 0.0 && x.abs() < 1e15 => x as i64,
             Some(other) => return Err(self.out_of_range(key, other, format!("an integer in {lo}..={hi}"))),
@@ -209,7 +217,7 @@ impl Params {
     /// open intervals such as `(0, 100]`); `default: None` makes it required.
     pub fn float_where(&mut self, key: &'static str, default: Option<f64>, valid: fn(f64) -> bool, range: &'static str) -> Result<f64, SpecError> {
         let v = match self.take(key) {
-            None => default.ok_or_else(|| SpecError::Missing { family: self.family.into(), param: key.into() })?,
+            None => default.ok_or_else(|| self.missing(key))?,
             Some(ParamValue::Int(i)) => i as f64,
             Some(ParamValue::Float(x)) => x,
             Some(other) => return Err(self.out_of_range(key, other, range)),
@@ -253,10 +261,30 @@ impl Params {
                 let mut known = self.known;
                 known.sort_unstable();
                 known.dedup();
-                Err(SpecError::UnknownParam { family: self.family.into(), param: key, known: known.join(", ") })
+                let hint = nearest(&key, known.iter().copied()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+                Err(SpecError::UnknownParam { family: self.family.into(), param: key, known: format!("{hint}{}", known.join(", ")) })
             }
         }
     }
+}
+
+/// Edit distance between two words, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + (a[i - 1] != b[j - 1]) as usize);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate nearest to `word`, when it is plausibly a misspelling of it.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates.into_iter().map(|c| (edit_distance(word, c), c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).min_by_key(|(d, _)| *d).map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -273,6 +301,14 @@ mod tests {
         assert!(b.params.is_empty());
         let r: Spec = "mx(elem=fp6-e3m2,scale=ceil)".parse().unwrap();
         assert_eq!(r.params["elem"], ParamValue::Str("fp6-e3m2".into()));
+    }
+
+    #[test]
+    fn nearest_suggests_misspellings_only() {
+        assert_eq!(nearest("bit", ["bits", "mode", "round"]), Some("bits"));
+        assert_eq!(nearest("exp_bais", ["exp_bias", "e", "n"]), Some("exp_bias"));
+        assert_eq!(nearest("zzzzzz", ["bits", "mode"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

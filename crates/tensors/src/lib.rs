@@ -80,7 +80,9 @@ impl Source {
                 let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| TensorError::Synthetic(format!("shape {shape:?} is too large")))?;
                 let data = synthetic::generate(*dist, n, *seed).map_err(TensorError::Synthetic)?;
                 let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-                let name = format!("{}[{}]#{seed}", dist.label(), dims.join("x"));
+                // The seed is not part of the name: draws of one distribution
+                // share it, and results carry the seed in their own column.
+                let name = format!("{}[{}]", dist.label(), dims.join("x"));
                 Ok((vec![Tensor { name, dtype: "synthetic".into(), shape: shape.clone(), data }], vec![]))
             }
             Source::Npy { path } => Ok((vec![read_npy(path)?], vec![])),

@@ -1,0 +1,190 @@
+//! `quantlab run` and `quantlab merge` end to end: validation, determinism
+//! across thread counts, resuming after SIGKILL, refusing a changed
+//! configuration, sharding.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use polars::prelude::*;
+
+fn quantlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("binary runs")
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("quantlab-run-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const SMALL: &str = r#"
+name = "small"
+seeds = [0, 1]
+granularity = ["tensor", "channel"]
+clamp = ["none", "aciq-laplace"]
+
+[[data]]
+synthetic = "laplace"
+shape = [16, 64]
+
+[[data]]
+synthetic = "mixture(outlier_scale=20,fraction=0.01)"
+shape = [8, 128]
+
+[[format]]
+family = "adaptivfloat"
+n = [4, 6, 8]
+e = [2, 3, 4, 5, 6, 7]
+skip_invalid = true
+
+[[format]]
+family = "int"
+bits = [4, 8]
+round = ["nearest-even", "stochastic"]
+
+[[format]]
+family = "minifloat"
+e = [3, 4]
+m = [0, 3]
+zip = ["e", "m"]
+"#;
+
+/// results.parquet without its timing column, sorted by cell.
+fn table(out: &Path) -> DataFrame {
+    let f = std::fs::File::open(out.join("results.parquet")).unwrap();
+    let df = ParquetReader::new(f).finish().unwrap();
+    let df = df.drop("time_ms").unwrap();
+    df.sort(["cell"], SortMultipleOptions::default()).unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn dry_run_counts_and_config_errors_are_located() {
+    let d = dir("dry");
+    let cfg = d.join("small.toml");
+    std::fs::write(&cfg, SMALL).unwrap();
+    let o = quantlab(&["run", s(&cfg), "--dry-run"]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    // AdaptivFloat: n=4 takes e 2..3, n=6 e 2..5, n=8 e 2..7 -> 2 + 4 + 6 = 12; int 2x2 = 4; minifloat zipped 2: 18 formats.
+    // 4 tensors (2 sources x 2 seeds) x 18 x 2 clamps x 2 granularities = 288 cells.
+    assert!(text.contains("288 cells"), "{text}");
+    assert!(text.contains("x 18 formats"), "{text}");
+    assert!(text.contains("dropped (skip_invalid): adaptivfloat(e=4,n=4)"), "{text}");
+    for (bad, needle) in [
+        (SMALL.replace("seeds = [0, 1]", "seed = [0, 1]"), "small.toml:3:1: unknown key `seed`, did you mean `seeds`?"),
+        (SMALL.replace("bits = [4, 8]", "bit = [4, 8]"), "did you mean `bits`?"),
+        (SMALL.replace("skip_invalid = true", "skip_invalid = false"), "`e` = 4 is out of range"),
+        (SMALL.replace("\"aciq-laplace\"", "\"aciq-laplac\""), "unknown clipping strategy `aciq-laplac`"),
+        (SMALL.replace("shape = [16, 64]", "shape = [16, 0]"), "no zero dimension"),
+        (SMALL.replace("m = [0, 3]", "m = [0, 3, 1]"), "equal length"),
+    ] {
+        std::fs::write(&cfg, bad).unwrap();
+        let o = quantlab(&["run", s(&cfg), "--dry-run"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(needle) && err.contains("small.toml:"), "`{err}` lacks `{needle}`");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn results_are_identical_with_one_and_two_threads() {
+    let d = dir("threads");
+    let cfg = d.join("small.toml");
+    std::fs::write(&cfg, SMALL).unwrap();
+    let (a, b) = (d.join("a"), d.join("b"));
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&a), "--threads", "1", "--quiet"]));
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&b), "--threads", "2", "--quiet"]));
+    let (ta, tb) = (table(&a), table(&b));
+    assert_eq!(ta.height(), 288);
+    assert!(ta.equals_missing(&tb), "tables differ between 1 and 2 threads");
+    // Every parameter has its own column; the summary has one row per configuration.
+    for c in ["p_n", "p_e", "p_bits", "p_round", "rmse", "sqnr_db", "clip_alpha", "bits_per_element", "underflow_fraction"] {
+        assert!(ta.column(c).is_ok(), "no column {c}");
+    }
+    let summary = ParquetReader::new(std::fs::File::open(a.join("summary.parquet")).unwrap()).finish().unwrap();
+    assert_eq!(summary.height(), 288 / 2);
+    assert!(summary.column("rmse_ci95").is_ok());
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("manifest.json")).unwrap()).unwrap();
+    for k in ["config", "config_hash", "git_revision", "quantlab_version", "threads", "started", "finished"] {
+        assert!(!manifest[k].is_null(), "manifest lacks {k}");
+    }
+    assert!(a.join("results.csv").exists() && a.join("summary.csv").exists());
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_table() {
+    let d = dir("kill");
+    let cfg = d.join("slow.toml");
+    // Enough cells, each slow enough (MSE search), to be killed part-way.
+    std::fs::write(&cfg, SMALL.replace("clamp = [\"none\", \"aciq-laplace\"]", "clamp = [\"none\", \"mse\"]").replace("shape = [16, 64]", "shape = [64, 256]")).unwrap();
+    let (killed, whole) = (d.join("killed"), d.join("whole"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quantlab")).args(["run", s(&cfg), "--out", s(&killed), "--threads", "1", "--quiet"]).spawn().unwrap();
+    let start = Instant::now();
+    let cells = killed.join("cells");
+    loop {
+        let n = std::fs::read_dir(&cells).map(|r| r.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cell")).count()).unwrap_or(0);
+        if n >= 20 || start.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!killed.join("results.parquet").exists(), "the run finished before it could be killed");
+    let o = quantlab(&["run", s(&cfg), "--out", s(&killed), "--quiet"]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("already done") && !text.contains(" 0 already done"), "{text}");
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&whole), "--quiet"]));
+    let (a, b) = (table(&killed), table(&whole));
+    assert_eq!(a.height(), 288);
+    assert_eq!(a.column("cell").unwrap().n_unique().unwrap(), 288, "duplicate rows");
+    assert!(a.equals_missing(&b), "resumed table differs from an uninterrupted run");
+}
+
+#[test]
+fn a_changed_config_is_refused_unless_fresh() {
+    let d = dir("changed");
+    let cfg = d.join("small.toml");
+    let out = d.join("out");
+    std::fs::write(&cfg, SMALL).unwrap();
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&out), "--quiet"]));
+    std::fs::write(&cfg, SMALL.replace("seeds = [0, 1]", "seeds = [0, 1, 2]")).unwrap();
+    let o = quantlab(&["run", s(&cfg), "--out", s(&out), "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("different configuration"), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&out), "--quiet", "--fresh"]));
+    assert_eq!(table(&out).height(), 288 / 2 * 3);
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_table() {
+    let d = dir("shards");
+    let cfg = d.join("small.toml");
+    std::fs::write(&cfg, SMALL).unwrap();
+    let whole = d.join("whole");
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&whole), "--quiet"]));
+    let shards: Vec<PathBuf> = (0..3).map(|i| d.join(format!("shard{i}"))).collect();
+    for (i, sd) in shards.iter().enumerate() {
+        ok(&quantlab(&["run", s(&cfg), "--out", s(sd), "--quiet", "--shard", &format!("{i}/3")]));
+        assert_eq!(table(sd).height(), 96);
+    }
+    let merged = d.join("merged");
+    let mut args = vec!["merge", s(&merged)];
+    args.extend(shards.iter().map(|p| s(p)));
+    ok(&quantlab(&args));
+    assert!(table(&merged).equals_missing(&table(&whole)), "merged shards differ from the unsharded run");
+    let o = quantlab(&["run", s(&cfg), "--shard", "3/3", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2));
+}

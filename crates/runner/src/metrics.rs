@@ -1,0 +1,110 @@
+//! SPEC.md's metrics of one cell, accumulated in one pass over the input and
+//! its fake-quantized copy.
+
+/// Error metrics of one quantized tensor (over finite inputs).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    pub mse: f64,
+    pub rmse: f64,
+    /// `10 log10(sum x^2 / sum (x - q)^2)`; +inf when exact.
+    pub sqnr_db: f64,
+    pub max_abs_err: f64,
+    /// Mean of `|x - q| / |x|` over finite `x != 0`.
+    pub mean_rel_err: f64,
+    pub cosine: f64,
+    /// Non-zero finite inputs that became 0.
+    pub underflow_fraction: f64,
+    pub finite: usize,
+    pub nan_in: usize,
+    pub inf_in: usize,
+}
+
+/// Measure `q` against `x`.
+pub fn measure(x: &[f32], q: &[f32]) -> Metrics {
+    let (mut se, mut sx, mut sq, mut sxq, mut maxe, mut rel) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut n, mut nz, mut under, mut nan, mut inf) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    for (&a, &b) in x.iter().zip(q) {
+        if a.is_nan() {
+            nan += 1;
+            continue;
+        }
+        if a.is_infinite() {
+            inf += 1;
+            continue;
+        }
+        let (a, b) = (a as f64, b as f64);
+        let d = a - b;
+        n += 1;
+        se += d * d;
+        sx += a * a;
+        sq += b * b;
+        sxq += a * b;
+        maxe = maxe.max(d.abs());
+        if a != 0.0 {
+            nz += 1;
+            rel += d.abs() / a.abs();
+            under += (b == 0.0) as usize;
+        }
+    }
+    let mse = if n > 0 { se / n as f64 } else { 0.0 };
+    Metrics {
+        mse,
+        rmse: mse.sqrt(),
+        sqnr_db: if se == 0.0 { f64::INFINITY } else { 10.0 * (sx / se).log10() },
+        max_abs_err: maxe,
+        mean_rel_err: if nz > 0 { rel / nz as f64 } else { 0.0 },
+        cosine: if sx > 0.0 && sq > 0.0 { sxq / (sx.sqrt() * sq.sqrt()) } else if sx == sq { 1.0 } else { 0.0 },
+        underflow_fraction: if nz > 0 { under as f64 / nz as f64 } else { 0.0 },
+        finite: n,
+        nan_in: nan,
+        inf_in: inf,
+    }
+}
+
+/// Mean and half-width of the 95% confidence interval (Student t); the
+/// half-width is NaN for fewer than two values.
+pub fn mean_ci95(values: &[f64]) -> (f64, f64) {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 || !mean.is_finite() {
+        return (mean, f64::NAN);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("n >= 2").inverse_cdf(0.975);
+    (mean, t * (var / n as f64).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_metrics() {
+        let x = [1.0f32, -2.0, 0.5, 0.0, f32::NAN, f32::INFINITY];
+        let q = [1.0f32, -1.5, 0.0, 0.0, f32::NAN, 3.0];
+        let m = measure(&x, &q);
+        // errors 0, -0.5, 0.5, 0 over 4 finite values
+        assert_eq!((m.finite, m.nan_in, m.inf_in), (4, 1, 1));
+        assert!((m.mse - 0.125).abs() < 1e-15);
+        assert!((m.sqnr_db - 10.0 * (5.25f64 / 0.5).log10()).abs() < 1e-12);
+        assert_eq!(m.max_abs_err, 0.5);
+        assert!((m.mean_rel_err - (0.0 + 0.25 + 1.0) / 3.0).abs() < 1e-15);
+        assert!((m.underflow_fraction - 1.0 / 3.0).abs() < 1e-15);
+        let cos = (1.0 + 3.0) / (5.25f64.sqrt() * 3.25f64.sqrt());
+        assert!((m.cosine - cos).abs() < 1e-15);
+        assert_eq!(measure(&[1.0, 2.0], &[1.0, 2.0]).sqnr_db, f64::INFINITY);
+    }
+
+    #[test]
+    fn ci_uses_student_t() {
+        let (m, h) = mean_ci95(&[1.0, 2.0, 3.0]);
+        assert_eq!(m, 2.0);
+        // t(0.975, 2) = 4.302653; sd = 1; n = 3
+        assert!((h - 4.302_652_729_911_275 / 3f64.sqrt()).abs() < 1e-9, "{h}");
+        assert!(mean_ci95(&[5.0]).1.is_nan());
+    }
+}

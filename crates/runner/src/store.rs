@@ -1,0 +1,257 @@
+//! Results on disk. Each finished cell is one small file in `cells/`
+//! (written to a temporary name, then renamed: atomic), so an interrupted
+//! run keeps every finished cell and a rerun skips them. The tables are
+//! rebuilt from the cell files: `results.{parquet,csv}` one row per cell,
+//! `summary.{parquet,csv}` mean and 95% CI over seeds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::metrics::mean_ci95;
+
+/// One value of a results row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+/// A results row: column name to value, in the order columns were added.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row(pub Vec<(String, Value)>);
+
+impl Row {
+    pub fn push(&mut self, name: &str, v: Value) {
+        self.0.push((name.to_string(), v));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// One `name\ttype\tvalue` line per column; floats in Rust's shortest
+    /// round-trip form (`inf`, `NaN` included).
+    fn to_text(&self) -> String {
+        let mut s = String::new();
+        for (n, v) in &self.0 {
+            let (t, text) = match v {
+                Value::Int(i) => ("i", i.to_string()),
+                Value::Float(f) => ("f", f.to_string()),
+                Value::Str(x) => ("s", x.replace(['\t', '\n'], " ")),
+            };
+            s += &format!("{n}\t{t}\t{text}\n");
+        }
+        s
+    }
+
+    fn from_text(text: &str) -> Option<Row> {
+        let mut row = Row::default();
+        for line in text.lines() {
+            let mut parts = line.splitn(3, '\t');
+            let (n, t, v) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+            let value = match t {
+                "i" => Value::Int(v.parse().ok()?),
+                "f" => Value::Float(v.parse().ok()?),
+                "s" => Value::Str(v.to_string()),
+                _ => return None,
+            };
+            row.push(n, value);
+        }
+        Some(row)
+    }
+}
+
+pub fn cells_dir(out: &Path) -> PathBuf {
+    out.join("cells")
+}
+
+/// Write a finished cell atomically.
+pub fn save_cell(out: &Path, index: usize, row: &Row) -> std::io::Result<()> {
+    let dir = cells_dir(out);
+    let tmp = dir.join(format!(".{index}.tmp"));
+    fs::write(&tmp, row.to_text())?;
+    fs::rename(&tmp, dir.join(format!("{index}.cell")))
+}
+
+/// Every finished cell in a results folder, by cell index.
+pub fn load_cells(out: &Path) -> std::io::Result<BTreeMap<usize, Row>> {
+    let mut cells = BTreeMap::new();
+    let dir = cells_dir(out);
+    if !dir.exists() {
+        return Ok(cells);
+    }
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let Some(index) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".cell")).and_then(|n| n.parse::<usize>().ok()) else { continue };
+        if let Some(row) = Row::from_text(&fs::read_to_string(&path)?) {
+            cells.insert(index, row);
+        }
+    }
+    Ok(cells)
+}
+
+/// Columns that vary per run, not per configuration: left out of comparisons.
+pub const TIMING_COLUMNS: &[&str] = &["time_ms"];
+
+/// Build a DataFrame: every column typed Int, Float or Str by its values
+/// (a column of ints and floats is Float; missing values are null).
+pub fn frame(rows: &[Row]) -> PolarsResult<DataFrame> {
+    let mut names: Vec<String> = Vec::new();
+    for r in rows {
+        for (n, _) in &r.0 {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for n in &names {
+        let vals: Vec<Option<&Value>> = rows.iter().map(|r| r.get(n)).collect();
+        let all_int = vals.iter().flatten().all(|v| matches!(v, Value::Int(_)));
+        let all_num = vals.iter().flatten().all(|v| !matches!(v, Value::Str(_)));
+        let col = if all_int {
+            Column::new(n.as_str().into(), vals.iter().map(|v| v.map(|v| if let Value::Int(i) = v { *i } else { 0 })).collect::<Vec<Option<i64>>>())
+        } else if all_num {
+            Column::new(
+                n.as_str().into(),
+                vals.iter()
+                    .map(|v| v.map(|v| match v {
+                        Value::Int(i) => *i as f64,
+                        Value::Float(f) => *f,
+                        Value::Str(_) => f64::NAN,
+                    }))
+                    .collect::<Vec<Option<f64>>>(),
+            )
+        } else {
+            Column::new(
+                n.as_str().into(),
+                vals.iter()
+                    .map(|v| v.map(|v| match v {
+                        Value::Int(i) => i.to_string(),
+                        Value::Float(f) => f.to_string(),
+                        Value::Str(s) => s.clone(),
+                    }))
+                    .collect::<Vec<Option<String>>>(),
+            )
+        };
+        columns.push(col);
+    }
+    DataFrame::new(rows.len(), columns)
+}
+
+fn write_frame(df: &mut DataFrame, base: &Path) -> PolarsResult<()> {
+    let parquet = base.with_extension("parquet");
+    let csv = base.with_extension("csv");
+    let tmp = |p: &Path| p.with_extension(format!("{}.tmp", p.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    ParquetWriter::new(fs::File::create(tmp(&parquet))?).finish(df)?;
+    CsvWriter::new(fs::File::create(tmp(&csv))?).finish(df)?;
+    fs::rename(tmp(&parquet), &parquet)?;
+    fs::rename(tmp(&csv), &csv)?;
+    Ok(())
+}
+
+/// Metric columns summarised over seeds.
+pub const METRICS: &[&str] = &["mse", "rmse", "sqnr_db", "max_abs_err", "mean_rel_err", "cosine", "clipped_fraction", "underflow_fraction", "bits_per_element"];
+
+/// Columns that identify a configuration apart from its seed.
+fn group_key(row: &Row) -> Vec<(String, String)> {
+    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in"].into_iter().chain(METRICS.iter().copied()).collect();
+    row.0
+        .iter()
+        .filter(|(n, _)| !skip.contains(n.as_str()))
+        .map(|(n, v)| {
+            let text = match v {
+                Value::Int(i) => i.to_string(),
+                Value::Float(f) => f.to_string(),
+                Value::Str(s) => s.clone(),
+            };
+            (n.clone(), text)
+        })
+        .collect()
+}
+
+/// One summary row per configuration: its identifying columns, the number
+/// of seeds, and `<metric>_mean`, `<metric>_ci95` for each metric.
+pub fn summarise(rows: &[Row]) -> Vec<Row> {
+    let mut groups: BTreeMap<Vec<(String, String)>, Vec<&Row>> = BTreeMap::new();
+    let mut order: Vec<Vec<(String, String)>> = Vec::new();
+    for r in rows {
+        let k = group_key(r);
+        if !groups.contains_key(&k) {
+            order.push(k.clone());
+        }
+        groups.entry(k).or_default().push(r);
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let members = &groups[&k];
+            let mut out = Row::default();
+            for (n, _) in &k {
+                if let Some(v) = members[0].get(n) {
+                    out.push(n, v.clone());
+                }
+            }
+            out.push("seeds", Value::Int(members.len() as i64));
+            for m in METRICS {
+                let vals: Vec<f64> = members.iter().filter_map(|r| match r.get(m) {
+                    Some(Value::Float(f)) => Some(*f),
+                    Some(Value::Int(i)) => Some(*i as f64),
+                    _ => None,
+                }).collect();
+                let (mean, ci) = mean_ci95(&vals);
+                out.push(&format!("{m}_mean"), Value::Float(mean));
+                out.push(&format!("{m}_ci95"), Value::Float(ci));
+            }
+            out
+        })
+        .collect()
+}
+
+/// Rebuild `results.*` and `summary.*` from the cell files.
+pub fn write_tables(out: &Path) -> Result<usize, String> {
+    let cells = load_cells(out).map_err(|e| format!("{}: cannot read cells: {e}", out.display()))?;
+    let rows: Vec<Row> = cells.into_values().collect();
+    let mut df = frame(&rows).map_err(|e| e.to_string())?;
+    write_frame(&mut df, &out.join("results")).map_err(|e| format!("{}: cannot write results: {e}", out.display()))?;
+    let mut summary = frame(&summarise(&rows)).map_err(|e| e.to_string())?;
+    write_frame(&mut summary, &out.join("summary")).map_err(|e| format!("{}: cannot write summary: {e}", out.display()))?;
+    Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_through_text() {
+        let mut r = Row::default();
+        r.push("format", Value::Str("adaptivfloat(n=8,e=3)".into()));
+        r.push("n", Value::Int(8));
+        r.push("sqnr_db", Value::Float(f64::INFINITY));
+        r.push("mse", Value::Float(0.1 + 0.2));
+        assert_eq!(Row::from_text(&r.to_text()).unwrap(), r);
+    }
+
+    #[test]
+    fn summary_groups_over_seeds() {
+        let row = |seed: i64, rmse: f64, fmt: &str| {
+            let mut r = Row::default();
+            r.push("format", Value::Str(fmt.into()));
+            r.push("seed", Value::Int(seed));
+            r.push("rmse", Value::Float(rmse));
+            r
+        };
+        let rows = vec![row(0, 1.0, "a"), row(1, 3.0, "a"), row(0, 5.0, "b")];
+        let s = summarise(&rows);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].get("seeds"), Some(&Value::Int(2)));
+        assert_eq!(s[0].get("rmse_mean"), Some(&Value::Float(2.0)));
+        let df = frame(&s).unwrap();
+        assert_eq!(df.height(), 2);
+    }
+}
