@@ -60,6 +60,9 @@ pub fn best_threshold(hist: &[f64], levels: usize) -> usize {
 }
 
 impl Strategy for Kl {
+    fn needs_spread(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         "kl".into()
     }

@@ -47,8 +47,14 @@ pub trait Strategy: Send + Sync + fmt::Debug {
     /// Canonical description; parses back to an equal strategy.
     fn describe(&self) -> String;
     /// The clip for one group, `None` to leave the group's own range.
-    /// `stats` summarise the group's finite values (there is at least one).
+    /// `stats` summarise the group's finite values (there is at least one);
+    /// their spread fields are filled only if [`Strategy::needs_spread`].
     fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip>;
+    /// Whether `choose` reads `mean`, `mean_abs_dev`, `var` or `mean_sq`
+    /// (a second pass over the group).
+    fn needs_spread(&self) -> bool {
+        true
+    }
 }
 
 /// One family of strategies: name, documentation, constructor.
@@ -154,7 +160,7 @@ impl<'a> Clamper<'a> {
 
 impl GroupClipper for Clamper<'_> {
     fn clip(&self, group: GroupView<'_>) -> Option<Clip> {
-        let stats = GroupStats::of(group.values);
+        let stats = if self.strategy.needs_spread() { GroupStats::of(group.values) } else { GroupStats::range_of(group.values) };
         // A group whose finite values are all equal has no spread to trade
         // against rounding: it is never clipped, so it keeps its value.
         let clip = if stats.count == 0 || stats.min == stats.max { None } else { self.strategy.choose(group, &stats) };

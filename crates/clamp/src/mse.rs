@@ -76,6 +76,9 @@ fn subsample(x: &[f32], seg: usize, want: usize) -> Vec<f32> {
 }
 
 impl Strategy for MseSearch {
+    fn needs_spread(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         if self.sample == 0 {
             "mse".into()

@@ -8,6 +8,9 @@ use crate::{GroupStats, Strategy, StrategyFamily};
 pub struct NoClip;
 
 impl Strategy for NoClip {
+    fn needs_spread(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         "none".into()
     }

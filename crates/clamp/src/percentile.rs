@@ -26,6 +26,9 @@ pub fn abs_percentile(x: &[f32], p: f64) -> Option<f64> {
 }
 
 impl Strategy for Percentile {
+    fn needs_spread(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         format!("percentile(p={})", self.p)
     }

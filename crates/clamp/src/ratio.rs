@@ -10,6 +10,9 @@ pub struct Ratio {
 }
 
 impl Strategy for Ratio {
+    fn needs_spread(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         format!("ratio(r={})", self.r)
     }

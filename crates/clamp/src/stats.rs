@@ -47,6 +47,15 @@ impl GroupStats {
         }
     }
 
+    /// Counts, min, max and amax only (one pass); the spread fields are 0.
+    pub fn range_of(x: &[f32]) -> GroupStats {
+        let (count, nan, inf, min, max, _, _) = first_pass(x);
+        if count == 0 {
+            return GroupStats { nan, inf, ..GroupStats::default() };
+        }
+        GroupStats { count, nan, inf, min, max, amax: min.abs().max(max.abs()), ..GroupStats::default() }
+    }
+
     pub fn std(&self) -> f64 {
         self.var.sqrt()
     }

@@ -311,7 +311,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     });
     write_manifest(&out, &manifest)?;
     let bar = ProgressBar::new(todo.len() as u64);
-    if opts.quiet || !std::io::stderr().is_terminal() {
+    if opts.quiet || !std::io::stdout().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} cells  {per_sec}  ETA {eta}").expect("template"));

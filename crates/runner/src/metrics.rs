@@ -19,45 +19,82 @@ pub struct Metrics {
     pub inf_in: usize,
 }
 
+/// Eight independent f64 accumulators of each sum: a fixed order (so the
+/// result is deterministic) that vectorises.
+const LANES: usize = 8;
+
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    se: [f64; LANES],
+    sx: [f64; LANES],
+    sq: [f64; LANES],
+    sxq: [f64; LANES],
+    maxe: [f64; LANES],
+    rel: [f64; LANES],
+    n: [u64; LANES],
+    nz: [u64; LANES],
+    under: [u64; LANES],
+    nan: [u64; LANES],
+    inf: [u64; LANES],
+}
+
+impl Sums {
+    #[inline(always)]
+    fn add(&mut self, i: usize, a: f32, b: f32) {
+        let finite = a.is_finite();
+        self.nan[i] += a.is_nan() as u64;
+        self.inf[i] += a.is_infinite() as u64;
+        let (a, b) = if finite { (a as f64, b as f64) } else { (0.0, 0.0) };
+        let d = a - b;
+        self.n[i] += finite as u64;
+        self.se[i] += d * d;
+        self.sx[i] += a * a;
+        self.sq[i] += b * b;
+        self.sxq[i] += a * b;
+        self.maxe[i] = if d.abs() > self.maxe[i] { d.abs() } else { self.maxe[i] };
+        let nonzero = a != 0.0;
+        self.nz[i] += nonzero as u64;
+        self.rel[i] += if nonzero { d.abs() / a.abs() } else { 0.0 };
+        self.under[i] += (nonzero && b == 0.0) as u64;
+    }
+}
+
+quantlab_formats::kernel! {
+    fn accumulate(x: &[f32], q: &[f32]) -> Sums {
+        let mut s = Sums::default();
+        let (xc, qc) = (x.chunks_exact(LANES), q.chunks_exact(LANES));
+        let (xt, qt) = (xc.remainder(), qc.remainder());
+        for (a, b) in xc.zip(qc) {
+            for i in 0..LANES {
+                s.add(i, a[i], b[i]);
+            }
+        }
+        for (i, (&a, &b)) in xt.iter().zip(qt).enumerate() {
+            s.add(i, a, b);
+        }
+        s
+    }
+}
+
 /// Measure `q` against `x`.
 pub fn measure(x: &[f32], q: &[f32]) -> Metrics {
-    let (mut se, mut sx, mut sq, mut sxq, mut maxe, mut rel) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let (mut n, mut nz, mut under, mut nan, mut inf) = (0usize, 0usize, 0usize, 0usize, 0usize);
-    for (&a, &b) in x.iter().zip(q) {
-        if a.is_nan() {
-            nan += 1;
-            continue;
-        }
-        if a.is_infinite() {
-            inf += 1;
-            continue;
-        }
-        let (a, b) = (a as f64, b as f64);
-        let d = a - b;
-        n += 1;
-        se += d * d;
-        sx += a * a;
-        sq += b * b;
-        sxq += a * b;
-        maxe = maxe.max(d.abs());
-        if a != 0.0 {
-            nz += 1;
-            rel += d.abs() / a.abs();
-            under += (b == 0.0) as usize;
-        }
-    }
+    let s = accumulate(x, q);
+    let sum = |v: &[f64; LANES]| v.iter().sum::<f64>();
+    let count = |v: &[u64; LANES]| v.iter().sum::<u64>() as usize;
+    let (se, sx, sq, sxq, rel) = (sum(&s.se), sum(&s.sx), sum(&s.sq), sum(&s.sxq), sum(&s.rel));
+    let (n, nz, under) = (count(&s.n), count(&s.nz), count(&s.under));
     let mse = if n > 0 { se / n as f64 } else { 0.0 };
     Metrics {
         mse,
         rmse: mse.sqrt(),
         sqnr_db: if se == 0.0 { f64::INFINITY } else { 10.0 * (sx / se).log10() },
-        max_abs_err: maxe,
+        max_abs_err: s.maxe.iter().copied().fold(0.0, f64::max),
         mean_rel_err: if nz > 0 { rel / nz as f64 } else { 0.0 },
         cosine: if sx > 0.0 && sq > 0.0 { sxq / (sx.sqrt() * sq.sqrt()) } else if sx == sq { 1.0 } else { 0.0 },
         underflow_fraction: if nz > 0 { under as f64 / nz as f64 } else { 0.0 },
         finite: n,
-        nan_in: nan,
-        inf_in: inf,
+        nan_in: count(&s.nan),
+        inf_in: count(&s.inf),
     }
 }
 
