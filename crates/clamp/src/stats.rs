@@ -47,9 +47,9 @@ impl GroupStats {
         }
     }
 
-    /// Counts, min, max and amax only (one pass); the spread fields are 0.
+    /// Counts, min, max and amax only (one light pass); the spread fields are 0.
     pub fn range_of(x: &[f32]) -> GroupStats {
-        let (count, nan, inf, min, max, _, _) = first_pass(x);
+        let (count, nan, inf, min, max) = range_pass(x);
         if count == 0 {
             return GroupStats { nan, inf, ..GroupStats::default() };
         }
@@ -103,6 +103,34 @@ quantlab_formats::kernel! {
 }
 
 quantlab_formats::kernel! {
+    /// Finite count, NaN and Inf counts, finite min and max. Min and max are
+    /// reduced over order-preserving integer keys of the f32 patterns, which
+    /// vectorise exactly.
+    fn range_pass(x: &[f32]) -> (usize, usize, usize, f32, f32) {
+        let (mut cnt, mut nan, mut inf) = (0u64, 0u64, 0u64);
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for &v in x {
+            let b = v.to_bits() as i32;
+            let mag = b & 0x7fff_ffff;
+            let finite = mag < 0x7f80_0000;
+            cnt += finite as u64;
+            nan += (mag > 0x7f80_0000) as u64;
+            inf += (mag == 0x7f80_0000) as u64;
+            let key = b ^ ((b >> 31) & 0x7fff_ffff);
+            let (kl, kh) = if finite { (key, key) } else { (i32::MAX, i32::MIN) };
+            lo = if kl < lo { kl } else { lo };
+            hi = if kh > hi { kh } else { hi };
+        }
+        let value = |k: i32| f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32);
+        if cnt == 0 {
+            (0, nan as usize, inf as usize, 0.0, 0.0)
+        } else {
+            (cnt as usize, nan as usize, inf as usize, value(lo), value(hi))
+        }
+    }
+}
+
+quantlab_formats::kernel! {
     /// Sums of |x - mean| and (x - mean)^2 over finite values.
     fn deviations(x: &[f32], mean: f64) -> (f64, f64) {
         let (mut abs, mut sq) = ([0.0f64; LANES], [0.0f64; LANES]);
@@ -128,6 +156,14 @@ quantlab_formats::kernel! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_of_agrees_with_the_full_statistics() {
+        let x = [1.0f32, -3.0, f32::NAN, f32::INFINITY, 2.0, -0.0, f32::NEG_INFINITY, 1e-40];
+        let (full, range) = (GroupStats::of(&x), GroupStats::range_of(&x));
+        assert_eq!((range.count, range.nan, range.inf, range.min, range.max, range.amax), (full.count, full.nan, full.inf, full.min, full.max, full.amax));
+        assert_eq!(GroupStats::range_of(&[f32::NAN]).count, 0);
+    }
 
     #[test]
     fn ignores_and_counts_non_finite() {
