@@ -49,7 +49,7 @@ impl GroupStats {
 
     /// Counts, min, max and amax only (one light pass); the spread fields are 0.
     pub fn range_of(x: &[f32]) -> GroupStats {
-        let (count, nan, inf, min, max) = range_pass(x);
+        let quantlab_formats::bits::Range { count, nan, inf, min, max } = quantlab_formats::bits::finite_range(x);
         if count == 0 {
             return GroupStats { nan, inf, ..GroupStats::default() };
         }
@@ -99,34 +99,6 @@ quantlab_formats::kernel! {
             sum.iter().sum(),
             sq.iter().sum(),
         )
-    }
-}
-
-quantlab_formats::kernel! {
-    /// Finite count, NaN and Inf counts, finite min and max. Min and max are
-    /// reduced over order-preserving integer keys of the f32 patterns, which
-    /// vectorise exactly.
-    fn range_pass(x: &[f32]) -> (usize, usize, usize, f32, f32) {
-        let (mut cnt, mut nan, mut inf) = (0u64, 0u64, 0u64);
-        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-        for &v in x {
-            let b = v.to_bits() as i32;
-            let mag = b & 0x7fff_ffff;
-            let finite = mag < 0x7f80_0000;
-            cnt += finite as u64;
-            nan += (mag > 0x7f80_0000) as u64;
-            inf += (mag == 0x7f80_0000) as u64;
-            let key = b ^ ((b >> 31) & 0x7fff_ffff);
-            let (kl, kh) = if finite { (key, key) } else { (i32::MAX, i32::MIN) };
-            lo = if kl < lo { kl } else { lo };
-            hi = if kh > hi { kh } else { hi };
-        }
-        let value = |k: i32| f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32);
-        if cnt == 0 {
-            (0, nan as usize, inf as usize, 0.0, 0.0)
-        } else {
-            (cnt as usize, nan as usize, inf as usize, value(lo), value(hi))
-        }
     }
 }
 

@@ -77,10 +77,42 @@ crate::simd::kernel! {
     }
 }
 
-/// Whether a slice holds a NaN.
-#[inline]
-pub fn has_nan(x: &[f32]) -> bool {
-    x.iter().any(|v| v.is_nan())
+/// Counts and finite extremes of a slice, as [`finite_range`] returns them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    /// Finite values.
+    pub count: usize,
+    pub nan: usize,
+    pub inf: usize,
+    /// Finite minimum and maximum (0, 0 when there is no finite value).
+    pub min: f32,
+    pub max: f32,
+}
+
+crate::simd::kernel! {
+    /// Finite count, NaN and Inf counts, finite min and max in one pass. Min
+    /// and max are reduced over order-preserving integer keys of the f32
+    /// patterns (-0 < +0), which vectorise exactly; float min/max reductions
+    /// do not, without fast-math.
+    pub fn finite_range(x: &[f32]) -> Range {
+        let (mut count, mut nan, mut inf) = (0u64, 0u64, 0u64);
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for &v in x {
+            let b = v.to_bits() as i32;
+            let mag = b & 0x7fff_ffff;
+            let finite = mag < INF as i32;
+            count += finite as u64;
+            nan += (mag > INF as i32) as u64;
+            inf += (mag == INF as i32) as u64;
+            let key = b ^ ((b >> 31) & 0x7fff_ffff);
+            let (kl, kh) = if finite { (key, key) } else { (i32::MAX, i32::MIN) };
+            lo = if kl < lo { kl } else { lo };
+            hi = if kh > hi { kh } else { hi };
+        }
+        let value = |k: i32| f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32);
+        let (min, max) = if count == 0 { (0.0, 0.0) } else { (value(lo), value(hi)) };
+        Range { count: count as usize, nan: nan as usize, inf: inf as usize, min, max }
+    }
 }
 
 /// Clamp `v` to `[lo, hi]`, letting NaN through (unlike `f32::clamp`'s callers
@@ -121,6 +153,16 @@ mod tests {
         assert_eq!(ldexp(3.0, -140), (3.0f64 * 2f64.powi(-140)) as f32);
         assert_eq!(ldexp(1.5, 100), (1.5f64 * 2f64.powi(100)) as f32);
         assert_eq!(ldexp(1.0, 200), f32::INFINITY);
+    }
+
+    #[test]
+    fn finite_range_ignores_and_counts_non_finite() {
+        let r = finite_range(&[3.0, -2.5, f32::NAN, f32::INFINITY, 0.5, f32::NEG_INFINITY]);
+        assert_eq!(r, Range { count: 3, nan: 1, inf: 2, min: -2.5, max: 3.0 });
+        let r = finite_range(&[-1e-40, -7.0, -3.0]);
+        assert_eq!((r.min, r.max), (-7.0, -1e-40));
+        assert_eq!(finite_range(&[f32::NAN]), Range { count: 0, nan: 1, inf: 0, min: 0.0, max: 0.0 });
+        assert_eq!(finite_range(&[]).count, 0);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! `toward-zero` picks the neighbour on zero's side of `x`, `nearest-away`
 //! breaks a tie away from zero. NaN stays NaN; ±Inf clamps to the range.
 
-use crate::bits::{clamp_keep_nan, finite_amax, INF};
+use crate::bits::{clamp_keep_nan, finite_amax};
 use crate::rounding::bernoulli;
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, ROUND_DOC};
 
@@ -127,7 +127,8 @@ impl Integer {
                 self.sym_unit(alpha / levels as f32)
             }
             Mode::Asymmetric => {
-                let (mut lo, mut hi) = finite_min_max(x);
+                let r = crate::bits::finite_range(x);
+                let (mut lo, mut hi) = (r.min, r.max);
                 if let Some(c) = clip {
                     lo = lo.clamp(c.lo, c.hi);
                     hi = hi.clamp(c.lo, c.hi);
@@ -239,29 +240,6 @@ fn is_even(n: f32) -> bool {
 fn rne_small(y: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
     (y + MAGIC) - MAGIC
-}
-
-crate::simd::kernel! {
-    /// Finite minimum and maximum (0, 0 when there is no finite value).
-    /// Reduced over order-preserving integer keys of the f32 patterns, which
-    /// vectorise exactly (float min/max reductions do not, without fast-math).
-    fn finite_min_max(x: &[f32]) -> (f32, f32) {
-        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-        for &v in x {
-            let b = v.to_bits() as i32;
-            let key = b ^ ((b >> 31) & 0x7fff_ffff); // monotone in v, -0 < +0
-            let finite = (b & 0x7fff_ffff) < INF as i32;
-            let (kl, kh) = if finite { (key, key) } else { (i32::MAX, i32::MIN) };
-            lo = if kl < lo { kl } else { lo };
-            hi = if kh > hi { kh } else { hi };
-        }
-        let value = |k: i32| f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32);
-        if lo > hi {
-            (0.0, 0.0)
-        } else {
-            (value(lo), value(hi))
-        }
-    }
 }
 
 impl Format for Integer {
@@ -404,14 +382,6 @@ impl Family for IntegerFamily {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finite_min_max_ignores_non_finite_and_orders_signs() {
-        assert_eq!(finite_min_max(&[3.0, -2.5, f32::NAN, f32::INFINITY, 0.5, f32::NEG_INFINITY]), (-2.5, 3.0));
-        assert_eq!(finite_min_max(&[-1e-40, -7.0, -3.0]), (-7.0, -1e-40));
-        assert_eq!(finite_min_max(&[f32::NAN]), (0.0, 0.0));
-        assert_eq!(finite_min_max(&[]), (0.0, 0.0));
-    }
 
     #[test]
     fn reciprocal_product_equals_division_for_every_code() {

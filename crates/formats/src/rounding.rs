@@ -94,11 +94,6 @@ impl RoundCtx {
         splitmix64(self.seed ^ splitmix64(idx.wrapping_add(0x632B_E59B_D9B4_E019)))
     }
 
-    /// 32 uniform random bits for element `i` of the unit.
-    #[inline(always)]
-    pub fn bits32(self, i: usize) -> u32 {
-        (self.bits64(i) >> 32) as u32
-    }
 }
 
 /// SplitMix64's finaliser: a bijective mixer good enough for dithering.

@@ -138,11 +138,6 @@ impl Distribution {
         }
     }
 
-    /// `normal`, `laplace`, `student-t`, `uniform`, ... with default parameters.
-    pub fn standard(name: &str) -> Option<Distribution> {
-        Distribution::parse(name).ok()
-    }
-
     fn fill(&self, rng: &mut StdRng, out: &mut [f32]) -> Result<(), String> {
         use rand::distr::Distribution as _;
         macro_rules! draw {
