@@ -181,20 +181,10 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
     Ok(())
 }
 
-/// RMSE and SQNR (dB; +inf when exact) over finite inputs.
+/// RMSE and SQNR (dB; +inf when exact) over finite inputs: the runner's metrics.
 fn errors(x: &[f32], q: &[f32]) -> (f64, f64) {
-    let (mut se, mut sx, mut n) = (0.0f64, 0.0f64, 0usize);
-    for (&a, &b) in x.iter().zip(q) {
-        if a.is_finite() {
-            let d = a as f64 - b as f64;
-            se += d * d;
-            sx += a as f64 * a as f64;
-            n += 1;
-        }
-    }
-    let rmse = (se / n.max(1) as f64).sqrt();
-    let sqnr = if se == 0.0 { f64::INFINITY } else { 10.0 * (sx / se).log10() };
-    (rmse, sqnr)
+    let m = quantlab_runner::metrics::measure(x, q);
+    (m.rmse, m.sqnr_db)
 }
 
 /// The AdaptivFloat paper's line-up (DAC'20 Fig. 4): Float e=4 (e=3 at 4

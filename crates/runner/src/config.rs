@@ -108,7 +108,8 @@ pub struct Plan {
     pub seeds: Vec<u64>,
     pub sources: Vec<PlannedSource>,
     pub formats: Vec<PlannedFormat>,
-    pub clamps: Vec<String>,
+    /// The clipping strategies, parsed once.
+    pub clamps: Vec<Box<dyn quantlab_clamp::Strategy>>,
     pub granularities: Vec<Granularity>,
     /// Format combinations dropped by `skip_invalid`.
     pub dropped: Vec<String>,
@@ -204,20 +205,13 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
         Some(g) => g.get_ref().items().iter().map(|s| s.parse::<Granularity>().map_err(|e| ctx.at(g.span(), e))).collect::<Result<_, _>>()?,
     };
     let clamps = match &raw.clamp {
-        None => vec!["none".to_string()],
-        Some(c) => {
-            let items = c.get_ref().items();
-            for s in &items {
-                quantlab_clamp::parse(s).map_err(|e| ctx.at(c.span(), e.to_string()))?;
-            }
-            items
-        }
+        None => vec![quantlab_clamp::parse("none").expect("`none` parses")],
+        Some(c) => c.get_ref().items().iter().map(|s| quantlab_clamp::parse(s).map_err(|e| ctx.at(c.span(), e.to_string()))).collect::<Result<_, _>>()?,
     };
     if raw.data.is_empty() {
         return Err(ConfigError { file: file.into(), line: 0, column: 0, message: "no [[data]] section".into() });
     }
-    let base = Path::new(file).parent().unwrap_or(Path::new("."));
-    let sources = raw.data.iter().map(|d| data_source(&ctx, d, base)).collect::<Result<Vec<_>, _>>()?;
+    let sources = raw.data.iter().map(|d| data_source(&ctx, d)).collect::<Result<Vec<_>, _>>()?;
     if raw.format.is_empty() {
         return Err(ConfigError { file: file.into(), line: 0, column: 0, message: "no [[format]] section".into() });
     }
@@ -229,14 +223,14 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
     Ok(Plan { name: raw.name, output, seeds, sources, formats, clamps, granularities, dropped })
 }
 
-fn data_source(ctx: &Ctx, d: &Spanned<RawData>, base: &Path) -> Result<PlannedSource, ConfigError> {
+/// Relative paths in [[data]] are relative to the working directory, as on
+/// the command line.
+fn data_source(ctx: &Ctx, d: &Spanned<RawData>) -> Result<PlannedSource, ConfigError> {
     let r = d.get_ref();
     let kinds = [r.synthetic.is_some(), r.npy.is_some(), r.safetensors.is_some()].iter().filter(|&&b| b).count();
     if kinds != 1 {
         return Err(ctx.at(d.span(), "a [[data]] entry needs exactly one of `synthetic`, `npy`, `safetensors`"));
     }
-    // Relative paths are relative to the working directory, as on the command line.
-    let _ = base;
     if let Some(dist) = &r.synthetic {
         let dist = Distribution::parse(dist).map_err(|e| ctx.at(d.span(), e.to_string()))?;
         let shape = r.shape.clone().ok_or_else(|| ctx.at(d.span(), "synthetic data needs a `shape`, e.g. shape = [256, 1024]"))?;

@@ -157,8 +157,8 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], cell: Cell, scratch: &mut Vec<f32>)
     let t = &lt.tensor;
     let pf = &plan.formats[cell.format];
     let gran = plan.granularities[cell.granularity];
-    let strategy = quantlab_clamp::parse(&plan.clamps[cell.clamp]).map_err(|e| e.to_string())?;
-    let clamper = Clamper::new(&*strategy);
+    let strategy = &plan.clamps[cell.clamp];
+    let clamper = Clamper::new(&**strategy);
     let start = Instant::now();
     scratch.resize(t.data.len(), 0.0);
     quantlab_formats::quantize_into(&*pf.format, &t.data, &t.shape, gran, Some(&clamper), cell.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
@@ -268,7 +268,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
                 c.index,
                 tensors[c.tensor].tensor.name,
                 plan.formats[c.format].format.describe(),
-                plan.clamps[c.clamp],
+                plan.clamps[c.clamp].describe(),
                 plan.granularities[c.granularity],
                 c.seed
             ));
