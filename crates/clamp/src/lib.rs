@@ -31,6 +31,7 @@ mod none;
 mod percentile;
 mod pipeedge_auto;
 mod ratio;
+mod spread;
 
 use std::fmt;
 use std::sync::Mutex;
@@ -76,6 +77,7 @@ pub static STRATEGIES: &[&dyn StrategyFamily] = &[
     &mse::FAMILY,
     &kl::FAMILY,
     &ratio::FAMILY,
+    &spread::FAMILY,
 ];
 
 /// Build a strategy from its description.

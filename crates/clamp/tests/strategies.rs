@@ -18,6 +18,8 @@ const STRATEGY_TEXTS: &[&str] = &[
     "mse(sample=1000)",
     "kl",
     "ratio(r=0.8)",
+    "spread(k=3.5)",
+    "spread(k=2,estimator=std)",
 ];
 
 const FORMATS: &[&str] = &["adaptivfloat(n=6,e=3)", "int(bits=4)", "int(bits=8,mode=asymmetric)", "bfp(bits=6,block=8)", "mxfp6-e3m2", "fp8-e5m2", "posit(n=8,es=1)"];
@@ -32,7 +34,7 @@ fn choose(strategy: &str, fmt: &str, x: &[f32]) -> quantlab_clamp::Chosen {
 
 #[test]
 fn registry_and_descriptions_round_trip() {
-    assert_eq!(STRATEGIES.len(), 9);
+    assert_eq!(STRATEGIES.len(), 10);
     for t in STRATEGY_TEXTS {
         let s = parse(t).unwrap();
         assert_eq!(parse(&s.describe()).unwrap().describe(), s.describe(), "{t}");
@@ -118,6 +120,8 @@ fn bad_parameters_are_named() {
         ("ratio(r=0)", "(0, 1]"),
         ("ratio(r=1.2)", "(0, 1]"),
         ("ratio", "missing parameter `r`"),
+        ("spread(k=0)", "> 0"),
+        ("spread", "missing parameter `k`"),
         ("aciq-laplace(estimator=median)", "mean-abs | std"),
         ("mse(sample=-1)", "`sample` = -1"),
         ("kl(bins=10)", "no parameter `bins`"),
@@ -136,6 +140,12 @@ fn percentile_kl_and_ratio_choose_sensible_bounds() {
     assert!((p as f64 - 100f64.ln()).abs() < 0.1, "{p}"); // |Laplace(1)| 99th percentile = ln 100
     let r = choose("ratio(r=0.5)", "int(bits=8)", &x).range.alpha();
     assert_eq!(r, amax * 0.5);
+    // spread(k) at k = W(3 * 4^M) is exactly the aciq-laplace rule.
+    let k = quantlab_clamp::math::laplace_factor(4);
+    let s = choose(&format!("spread(k={k})"), "int(bits=4)", &x).range.alpha();
+    assert_eq!(s, choose("aciq-laplace", "int(bits=4)", &x).range.alpha());
+    let two_b = choose("spread(k=2)", "int(bits=4)", &x).range.alpha() as f64;
+    assert!((two_b / (2.0 * GroupStats::of(&x).mean_abs_dev) - 1.0).abs() < 1e-6, "{two_b}");
     let k4 = choose("kl", "int(bits=4)", &x).range.alpha();
     let k8 = choose("kl", "int(bits=8)", &x).range.alpha();
     assert!(k4 < k8 && k8 <= amax && k4 > 1.0, "kl chose {k4} (4 bits) and {k8} (8 bits) of {amax}");
