@@ -137,6 +137,13 @@ pub trait Format: Send + Sync + fmt::Debug {
     /// Representable non-negative values at `scale`, ascending, for formats
     /// of at most 16 bits: every code decoded.
     fn values(&self, scale: Scale) -> Result<Vec<f32>, FormatError> {
+        Ok(self.grid(scale)?.into_iter().filter(|v| v.is_sign_positive()).collect())
+    }
+
+    /// Every finite representable value at `scale`, both signs, ascending,
+    /// `-0` folded into `+0` (the grid a histogram is drawn against), for
+    /// formats of at most 16 bits: every code decoded.
+    fn grid(&self, scale: Scale) -> Result<Vec<f32>, FormatError> {
         let n = self.code_bits();
         if n > 16 {
             return Err(FormatError::Unsupported {
@@ -148,7 +155,7 @@ pub trait Format: Send + Sync + fmt::Debug {
         let codes: Vec<u32> = (0..1u32 << n).collect();
         let mut out = vec![0.0f32; codes.len()];
         self.decode_unit(&codes, &meta, &mut out);
-        let mut v: Vec<f32> = out.into_iter().filter(|v| v.is_finite() && v.is_sign_positive()).collect();
+        let mut v: Vec<f32> = out.into_iter().filter(|v| v.is_finite()).map(|v| if v == 0.0 { 0.0 } else { v }).collect();
         v.sort_by(f32::total_cmp);
         v.dedup();
         Ok(v)

@@ -360,3 +360,23 @@ proptest! {
         }
     }
 }
+
+/// `grid` lists both signs (what a histogram is drawn against); `values` is
+/// its non-negative half, mirrored around a single zero.
+#[test]
+fn grids_hold_both_signs_and_are_fixed_points() {
+    let int3 = fmt("int(bits=3)");
+    assert_eq!(int3.grid(Scale::Max(3.0)).unwrap(), vec![-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]);
+    let asym = fmt("int(bits=2,mode=asymmetric)");
+    let g = asym.grid(Scale::Range(-1.0, 2.0)).unwrap();
+    assert_eq!(g, vec![-1.0, 0.0, 1.0, 2.0]);
+    assert_eq!(asym.values(Scale::Range(-1.0, 2.0)).unwrap(), vec![0.0, 1.0, 2.0]);
+    for d in ["adaptivfloat(n=5,e=3)", "posit(n=6,es=1)", "fp8-e4m3", "bfp(bits=5,block=8)"] {
+        let f = fmt(d);
+        let scale = if f.values(Scale::Fixed).is_ok() { Scale::Fixed } else { Scale::Max(4.0) };
+        let grid = f.grid(scale).unwrap();
+        let positive = f.values(scale).unwrap();
+        assert_eq!(grid.iter().filter(|v| **v >= 0.0).copied().collect::<Vec<_>>(), positive, "{d}");
+        assert_eq!(grid.iter().filter(|v| **v < 0.0).count(), positive.len() - 1, "{d}: one zero, mirrored");
+    }
+}

@@ -69,6 +69,95 @@ struct RawConfig {
     clamp: Option<Spanned<OneOrMany>>,
     data: Vec<Spanned<RawData>>,
     format: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    report: Option<Spanned<ReportConfig>>,
+    #[serde(default)]
+    claim: Vec<Spanned<ClaimConfig>>,
+}
+
+/// The `[report]` section: what `quantlab plot` draws and tabulates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Figure and report title; default: the experiment name.
+    pub title: Option<String>,
+    /// The metric of tables and figures (a results column); default `rmse`.
+    pub metric: Option<String>,
+    /// Figures to draw; default `["error-vs-bits"]`, plus `box` when a data
+    /// source holds several tensors.
+    pub figures: Option<Vec<FigureKind>>,
+    /// `metric-vs-param`: the format parameter on the x axis (e.g. `e`).
+    pub x_param: Option<String>,
+    /// `metric-vs-param`: a series drawn as a horizontal reference line.
+    pub baseline: Option<String>,
+    /// `histogram`: which tensor, and whose grid to draw over it.
+    pub histogram: Option<HistogramConfig>,
+    /// Pool every data source into one data group of this name (a
+    /// synthetic "model" made of several sources: one table, one box per
+    /// format over all its tensors).
+    pub group: Option<String>,
+}
+
+/// The kinds of figure a report can hold (SPEC.md, "Figures a user should
+/// be able to regenerate").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FigureKind {
+    /// The metric against bits, one line per format setting.
+    ErrorVsBits,
+    /// Box plots of per-tensor error, grouped by bits (DAC'20 Figure 4).
+    Box,
+    /// Value range of every tensor (DAC'20 Figure 1).
+    Range,
+    /// MSE against clip ratio alpha/b beside Banner's closed form.
+    ClipMse,
+    /// The metric against a format parameter (`x_param`), with a baseline.
+    MetricVsParam,
+    /// A histogram of one tensor with a format's grid over it.
+    Histogram,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramConfig {
+    /// The data source's label (as in the results' `source` column); default the first.
+    pub source: Option<String>,
+    /// The tensor's name; default the source's first tensor.
+    pub tensor: Option<String>,
+    /// The format whose grid is drawn.
+    pub format: String,
+    /// The clipping strategy that places the grid; default `none`.
+    pub clamp: Option<String>,
+    /// Histogram bins; default 160.
+    pub bins: Option<usize>,
+}
+
+/// A `[[claim]]`: a statement about the results that `quantlab check` tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimConfig {
+    /// The claim in words, printed beside PASS/FAIL.
+    pub says: String,
+    /// "Best" claim: among the candidates of each `by` group, the best mean
+    /// metric belongs to a configuration matching this filter.
+    pub best: Option<toml::Table>,
+    /// Candidates of a "best" claim (a filter); default all rows.
+    pub among: Option<toml::Table>,
+    /// Rows the claim looks at (a filter); default all.
+    #[serde(rename = "where")]
+    pub filter: Option<toml::Table>,
+    /// Metric of a "best" claim; default the report's.
+    pub metric: Option<String>,
+    /// The column whose values are checked one by one; default `bits`.
+    pub by: Option<String>,
+    /// The `by` values checked; default every value present.
+    pub at: Option<Vec<toml::Value>>,
+    /// Relative slack: the match may be worse than the best by this fraction.
+    pub tolerance: Option<f64>,
+    /// "Spread" claim: the largest over the smallest value of this column
+    /// across tensors is at least `at_least`.
+    pub spread: Option<String>,
+    pub at_least: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +202,8 @@ pub struct Plan {
     pub granularities: Vec<Granularity>,
     /// Format combinations dropped by `skip_invalid`.
     pub dropped: Vec<String>,
+    pub report: ReportConfig,
+    pub claims: Vec<ClaimConfig>,
 }
 
 /// A data source and whether its data depends on the seed.
@@ -144,6 +235,9 @@ impl SourceTemplate {
 pub struct PlannedFormat {
     pub format: Box<dyn Format>,
     pub spec: Spec,
+    /// The line this format belongs to in tables and figures: the entry's
+    /// `label`, or its description without the width parameter.
+    pub series: String,
 }
 
 fn locate(text: &str, offset: usize) -> (usize, usize) {
@@ -156,12 +250,16 @@ fn locate(text: &str, offset: usize) -> (usize, usize) {
 /// Add "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`".
 fn with_hint(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message);
-    let Some(rest) = first.split("unknown field `").nth(1) else { return first.to_string() };
+    let (what, rest) = match (first.split("unknown field `").nth(1), first.split("unknown variant `").nth(1)) {
+        (Some(rest), _) => ("key", rest),
+        (None, Some(rest)) => ("value", rest),
+        (None, None) => return first.to_string(),
+    };
     let unknown = rest.split('`').next().unwrap_or("");
     let expected: Vec<&str> = first.split("expected").nth(1).map(|e| e.split('`').skip(1).step_by(2).collect()).unwrap_or_default();
     match nearest(unknown, expected.iter().copied()) {
-        Some(n) => format!("unknown key `{unknown}`, did you mean `{n}`? (valid: {})", expected.join(", ")),
-        None => format!("unknown key `{unknown}` (valid: {})", expected.join(", ")),
+        Some(n) => format!("unknown {what} `{unknown}`, did you mean `{n}`? (valid: {})", expected.join(", ")),
+        None => format!("unknown {what} `{unknown}` (valid: {})", expected.join(", ")),
     }
 }
 
@@ -220,7 +318,39 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
         expand_format(&ctx, f, &mut formats, &mut dropped)?;
     }
     let output = PathBuf::from(raw.output.clone().unwrap_or_else(|| format!("results/{}", raw.name)));
-    Ok(Plan { name: raw.name, output, seeds, sources, formats, clamps, granularities, dropped })
+    let report = raw.report.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
+    if let (Some(r), Some(m)) = (&raw.report, &report.metric) {
+        check_metric(&ctx, r.span(), m)?;
+    }
+    if let (Some(r), Some(h)) = (&raw.report, &report.histogram) {
+        quantlab_formats::parse(&h.format).map_err(|e| ctx.at(r.span(), format!("[report.histogram] format: {e}")))?;
+        if let Some(c) = &h.clamp {
+            quantlab_clamp::parse(c).map_err(|e| ctx.at(r.span(), format!("[report.histogram] clamp: {e}")))?;
+        }
+    }
+    let mut claims = Vec::new();
+    for c in &raw.claim {
+        let claim = c.get_ref();
+        match (&claim.best, &claim.spread) {
+            (Some(_), None) => {}
+            (None, Some(_)) if claim.at_least.is_some() => {}
+            (None, Some(_)) => return Err(ctx.at(c.span(), "a `spread` claim needs `at_least`, e.g. at_least = 10")),
+            _ => return Err(ctx.at(c.span(), "a [[claim]] needs exactly one of `best` (a filter, e.g. best = { series = \"adaptivfloat(e=3)\" }) or `spread` (a column)")),
+        }
+        if let Some(m) = &claim.metric {
+            check_metric(&ctx, c.span(), m)?;
+        }
+        claims.push(claim.clone());
+    }
+    Ok(Plan { name: raw.name, output, seeds, sources, formats, clamps, granularities, dropped, report, claims })
+}
+
+fn check_metric(ctx: &Ctx, span: std::ops::Range<usize>, metric: &str) -> Result<(), ConfigError> {
+    if crate::store::METRICS.contains(&metric) {
+        return Ok(());
+    }
+    let hint = nearest(metric, crate::store::METRICS.iter().copied()).map(|n| format!(", did you mean `{n}`?")).unwrap_or_default();
+    Err(ctx.at(span, format!("unknown metric `{metric}`{hint} (valid: {})", crate::store::METRICS.join(", "))))
 }
 
 /// Relative paths in [[data]] are relative to the working directory, as on
@@ -271,6 +401,11 @@ fn expand_format(ctx: &Ctx, f: &Spanned<toml::Table>, out: &mut Vec<PlannedForma
         Some(toml::Value::String(s)) => s.clone(),
         _ => return Err(err("a [[format]] entry needs `family` (a string), e.g. family = \"adaptivfloat\"; `quantlab formats` lists them".into())),
     };
+    let label = match table.get("label") {
+        None => None,
+        Some(toml::Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(err("`label` must be a string, e.g. label = \"Float\"".into())),
+    };
     let skip_invalid = match table.get("skip_invalid") {
         None => false,
         Some(toml::Value::Boolean(b)) => *b,
@@ -284,7 +419,7 @@ fn expand_format(ctx: &Ctx, f: &Spanned<toml::Table>, out: &mut Vec<PlannedForma
     // Each parameter's list of values.
     let mut lists: BTreeMap<String, Vec<ParamValue>> = BTreeMap::new();
     for (k, v) in table {
-        if ["family", "skip_invalid", "zip"].contains(&k.as_str()) {
+        if ["family", "skip_invalid", "zip", "label"].contains(&k.as_str()) {
             continue;
         }
         let values = match v {
@@ -329,10 +464,53 @@ fn expand_format(ctx: &Ctx, f: &Spanned<toml::Table>, out: &mut Vec<PlannedForma
     for params in combos {
         let spec = Spec { family: family.clone(), params };
         match quantlab_formats::build(&spec) {
-            Ok(format) => out.push(PlannedFormat { format, spec }),
+            Ok(format) => {
+                let series = label.clone().unwrap_or_else(|| series_of(&spec, format.code_bits()));
+                out.push(PlannedFormat { format, spec, series })
+            }
             Err(e) if skip_invalid && matches!(e, quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::OutOfRange { .. })) => dropped.push(format!("{spec}: {e}")),
             Err(e) => return Err(err(format!("{e} (in combination {spec}{})", if skip_invalid { "" } else { "; `skip_invalid = true` drops impossible combinations" }))),
         }
     }
     Ok(())
+}
+
+/// A format's description without the parameter that sets its width, so
+/// that one entry's widths form one line: `adaptivfloat(n=6,e=3)` ->
+/// `adaptivfloat(e=3)`, `int(bits=4)` -> `int`.
+fn series_of(spec: &Spec, code_bits: u32) -> String {
+    let params: BTreeMap<String, ParamValue> = spec.params.iter().filter(|(_, v)| **v != ParamValue::Int(code_bits as i64)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    Spec { family: spec.family.clone(), params }.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "name = \"t\"\n[[data]]\nsynthetic = \"normal\"\nshape = [4, 4]\n[[format]]\nfamily = \"adaptivfloat\"\nn = [4, 8]\ne = 3\n[[format]]\nlabel = \"Float\"\nfamily = \"minifloat\"\ne = [3, 4]\nm = [0, 3]\nzip = [\"e\", \"m\"]\n";
+
+    #[test]
+    fn series_drop_the_width_or_take_the_label() {
+        let plan = parse(BASE, "t.toml").unwrap();
+        let series: Vec<&str> = plan.formats.iter().map(|f| f.series.as_str()).collect();
+        assert_eq!(series, ["adaptivfloat(e=3)", "adaptivfloat(e=3)", "Float", "Float"]);
+    }
+
+    #[test]
+    fn report_and_claim_errors_name_the_line() {
+        let e = parse(&format!("{BASE}[report]\nfigures = [\"boxes\"]\n"), "t.toml").unwrap_err();
+        assert_eq!(e.line, 16, "{e}");
+        assert!(e.message.contains("unknown value `boxes`, did you mean `box`?"), "{e}");
+        let e = parse(&format!("{BASE}[report]\nmetric = \"rmes\"\n"), "t.toml").unwrap_err();
+        assert!(e.to_string().starts_with("t.toml:15:") && e.message.contains("did you mean `rmse`?"), "{e}");
+        let e = parse(&format!("{BASE}[[claim]]\nsays = \"x\"\n"), "t.toml").unwrap_err();
+        assert!(e.message.contains("exactly one of `best`"), "{e}");
+        let e = parse(&format!("{BASE}[[claim]]\nsays = \"x\"\nbets = {{ family = \"int\" }}\n"), "t.toml").unwrap_err();
+        assert!(e.message.contains("did you mean `best`?"), "{e}");
+        let e = parse(&format!("{BASE}[report.histogram]\nformat = \"adaptivfloat(n=4)\"\n"), "t.toml").unwrap_err();
+        assert!(e.message.contains("[report.histogram] format") && e.message.contains("`e`"), "{e}");
+        let ok = parse(&format!("{BASE}[report]\nmetric = \"sqnr_db\"\nfigures = [\"box\", \"range\"]\n[[claim]]\nsays = \"x\"\nspread = \"x_max\"\nat_least = 2\n"), "t.toml").unwrap();
+        assert_eq!(ok.report.figures, Some(vec![FigureKind::Box, FigureKind::Range]));
+        assert_eq!(ok.claims.len(), 1);
+    }
 }

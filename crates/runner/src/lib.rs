@@ -57,6 +57,25 @@ struct Loaded {
     source: String,
     tensor: Tensor,
     drawn_with: Option<u64>,
+    stats: ValueStats,
+}
+
+/// Per-tensor facts the reports plot (value ranges, DAC'20 Figure 1; the
+/// Laplace scale b for Banner's alpha/b axis), over finite values.
+#[derive(Clone, Copy, Debug)]
+struct ValueStats {
+    min: f64,
+    max: f64,
+    std: f64,
+    /// `mean|x - mean(x)|`, the Laplace scale estimate of ACIQ.
+    b: f64,
+}
+
+impl ValueStats {
+    fn of(t: &Tensor) -> ValueStats {
+        let s = quantlab_clamp::GroupStats::of(&t.data);
+        ValueStats { min: s.min as f64, max: s.max as f64, std: s.var.sqrt(), b: s.mean_abs_dev }
+    }
 }
 
 /// One cell: indices into the plan.
@@ -92,13 +111,13 @@ fn load_tensors(plan: &Plan) -> Result<(Vec<Loaded>, Vec<String>), String> {
             config::SourceTemplate::Synthetic { .. } => {
                 for &seed in &plan.seeds {
                     let (ts, _) = s.source.source(seed).load().map_err(|e| e.to_string())?;
-                    out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), tensor, drawn_with: Some(seed) }));
+                    out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), stats: ValueStats::of(&tensor), tensor, drawn_with: Some(seed) }));
                 }
             }
             config::SourceTemplate::Fixed(src) => {
                 let (ts, skipped) = src.load().map_err(|e| e.to_string())?;
                 notes.extend(skipped.into_iter().map(|(n, why)| format!("{}: skipped {n}: {why}", s.label)));
-                out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), tensor, drawn_with: None }));
+                out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), stats: ValueStats::of(&tensor), tensor, drawn_with: None }));
             }
         }
     }
@@ -176,6 +195,7 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], cell: Cell, scratch: &mut Vec<f32>)
     r.push("numel", Value::Int(t.data.len() as i64));
     r.push("format", Value::Str(pf.format.describe()));
     r.push("family", Value::Str(pf.spec.family.clone()));
+    r.push("series", Value::Str(pf.series.clone()));
     r.push("bits", Value::Int(pf.format.code_bits() as i64));
     for (k, v) in &pf.spec.params {
         r.push(&format!("p_{k}"), param_value(v));
@@ -199,6 +219,10 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], cell: Cell, scratch: &mut Vec<f32>)
     r.push("clip_alpha", Value::Float(mean(&|c| c.range.alpha())));
     r.push("clip_lo", Value::Float(mean(&|c| c.range.lo)));
     r.push("clip_hi", Value::Float(mean(&|c| c.range.hi)));
+    r.push("x_min", Value::Float(lt.stats.min));
+    r.push("x_max", Value::Float(lt.stats.max));
+    r.push("x_std", Value::Float(lt.stats.std));
+    r.push("x_b", Value::Float(lt.stats.b));
     r.push("time_ms", Value::Float(elapsed));
     Ok(r)
 }

@@ -154,12 +154,36 @@ fn write_frame(df: &mut DataFrame, base: &Path) -> PolarsResult<()> {
     Ok(())
 }
 
+/// Read a table written by [`write_tables`] back into rows (nulls left out),
+/// so reports are drawn from the saved results alone.
+pub fn read_rows(path: &Path) -> Result<Vec<Row>, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("{}: cannot read results table: {e}", path.display());
+    let file = fs::File::open(path).map_err(|e| fail(&e))?;
+    let df = ParquetReader::new(file).finish().map_err(|e| fail(&e))?;
+    let mut rows = vec![Row::default(); df.height()];
+    for col in df.columns() {
+        let name = col.name().as_str();
+        let values: Vec<Option<Value>> = match col.dtype() {
+            DataType::Int64 => col.i64().map_err(|e| fail(&e))?.iter().map(|v| v.map(Value::Int)).collect(),
+            DataType::Float64 => col.f64().map_err(|e| fail(&e))?.iter().map(|v| v.map(Value::Float)).collect(),
+            DataType::String => col.str().map_err(|e| fail(&e))?.iter().map(|v| v.map(|s| Value::Str(s.to_string()))).collect(),
+            other => return Err(fail(&format!("column `{name}` has type {other}; quantlab writes i64, f64 and strings only"))),
+        };
+        for (row, v) in rows.iter_mut().zip(values) {
+            if let Some(v) = v {
+                row.push(name, v);
+            }
+        }
+    }
+    Ok(rows)
+}
+
 /// Metric columns summarised over seeds.
 pub const METRICS: &[&str] = &["mse", "rmse", "sqnr_db", "max_abs_err", "mean_rel_err", "cosine", "clipped_fraction", "underflow_fraction", "bits_per_element"];
 
 /// Columns that identify a configuration apart from its seed.
 fn group_key(row: &Row) -> Vec<(String, String)> {
-    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in"].into_iter().chain(METRICS.iter().copied()).collect();
+    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in", "x_min", "x_max", "x_std", "x_b"].into_iter().chain(METRICS.iter().copied()).collect();
     row.0
         .iter()
         .filter(|(n, _)| !skip.contains(n.as_str()))
@@ -253,5 +277,26 @@ mod tests {
         assert_eq!(s[0].get("rmse_mean"), Some(&Value::Float(2.0)));
         let df = frame(&s).unwrap();
         assert_eq!(df.height(), 2);
+    }
+
+    #[test]
+    fn rows_round_trip_through_parquet() {
+        let dir = std::env::temp_dir().join(format!("quantlab-store-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mut a = Row::default();
+        a.push("format", Value::Str("int(bits=4)".into()));
+        a.push("bits", Value::Int(4));
+        a.push("rmse", Value::Float(0.25));
+        let mut b = Row::default();
+        b.push("format", Value::Str("int(bits=8)".into()));
+        b.push("bits", Value::Int(8));
+        b.push("p_e", Value::Int(3));
+        b.push("rmse", Value::Float(f64::INFINITY));
+        let mut df = frame(&[a.clone(), b.clone()]).unwrap();
+        write_frame(&mut df, &dir.join("t")).unwrap();
+        let back = read_rows(&dir.join("t.parquet")).unwrap();
+        let sorted = |r: &Row| { let mut v = r.0.clone(); v.sort_by(|x, y| x.0.cmp(&y.0)); v };
+        assert_eq!(back.iter().map(sorted).collect::<Vec<_>>(), vec![sorted(&a), sorted(&b)]);
+        fs::remove_dir_all(&dir).ok();
     }
 }
