@@ -383,8 +383,54 @@ pub fn run(a: RunArgs) -> Result<()> {
         quiet: a.quiet,
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
     };
-    quantlab_runner::run(&opts, |line| println!("{line}"))?;
+    let report = quantlab_runner::run(&opts, |line| println!("{line}"))?;
+    // A shard holds part of the cells: its report would mislead; merge writes it.
+    if !opts.dry_run && opts.shard.is_none() {
+        write_report(&report.out)?;
+    }
     Ok(())
+}
+
+/// Tables, figures and report.md of a results folder, with a summary line.
+fn write_report(dir: &std::path::Path) -> Result<()> {
+    let w = quantlab_report::write(dir)?;
+    let figures = w.files.iter().filter(|f| f.extension().is_some_and(|e| e == "png")).count();
+    println!("{}: report.md, tables.md/csv and {figures} figures (PNG and SVG) in figures/", dir.display());
+    for n in &w.notes {
+        println!("  not drawn: {n}");
+    }
+    if !w.verdicts.is_empty() {
+        let failed = w.verdicts.iter().filter(|v| !v.pass).count();
+        println!("  claims: {} pass, {failed} fail (`quantlab check {}` for details)", w.verdicts.len() - failed, dir.display());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// A folder written by `quantlab run` or `quantlab merge` (holds manifest.json and results.parquet).
+    results: PathBuf,
+}
+
+pub fn plot(a: PlotArgs) -> Result<()> {
+    write_report(&a.results)
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// A folder written by `quantlab run` of an experiment with [[claim]] sections.
+    results: PathBuf,
+}
+
+/// Print PASS/FAIL per claim; `Ok(false)` when any claim fails.
+pub fn check(a: CheckArgs) -> Result<bool> {
+    let verdicts = quantlab_report::check(&a.results)?;
+    for v in &verdicts {
+        println!("{}", quantlab_report::verdict_text(v));
+    }
+    let failed = verdicts.iter().filter(|v| !v.pass).count();
+    println!("{} claims: {} pass, {failed} fail", verdicts.len(), verdicts.len() - failed);
+    Ok(failed == 0)
 }
 
 #[derive(Args)]
@@ -399,5 +445,5 @@ pub struct MergeArgs {
 pub fn merge(a: MergeArgs) -> Result<()> {
     let rows = quantlab_runner::merge(&a.out, &a.shards)?;
     println!("{}: {rows} rows merged from {} shards", a.out.display(), a.shards.len());
-    Ok(())
+    write_report(&a.out)
 }

@@ -1,5 +1,6 @@
 //! The `quantlab` command: a thin layer over the library crates.
-//! Every failure prints one line on stderr and exits with status 2.
+//! Every failure prints one line on stderr and exits with status 2
+//! (`check` exits 1 when a claim fails).
 
 mod commands;
 
@@ -21,11 +22,15 @@ each with an optional round=nearest-even|nearest-away|toward-zero|stochastic.
 `quantlab formats` lists every family with its parameters, defaults and ranges.
 
 A clipping STRATEGY chooses each group's clip range: none, aciq-laplace[(estimator=std)],
-aciq-gauss, aciq-gelu, pipeedge-auto, percentile(p=99.99), mse[(sample=N)], kl, ratio(r=0.8).
+aciq-gauss, aciq-gelu, pipeedge-auto, percentile(p=99.99), mse[(sample=N)], kl, ratio(r=0.8),
+spread(k=3).
 `quantlab strategies` lists them.
 
 Start here:
-  quantlab run configs/quickstart.toml  a sweep: AdaptivFloat vs INT vs BFP, 4..8 bits, two clippings
+  quantlab run configs/quickstart.toml  a sweep: AdaptivFloat vs INT vs BFP, 4..8 bits, two clippings;
+                                        writes results/quickstart/{report.md,tables.md,figures/}
+  quantlab plot results/quickstart      redraw tables and figures from saved results
+  quantlab check results/dac20-fig4     PASS/FAIL for each claim of an experiment (experiments/)
   quantlab compare                      AdaptivFloat vs INT vs BFP vs Float vs Posit at 4..8 bits
   quantlab values 'adaptivfloat(n=4,e=2)' --max 1.0
   quantlab quantize fp8-e4m3 weights.npy -o weights_q.npy --granularity channel
@@ -46,6 +51,10 @@ enum Command {
     Run(commands::RunArgs),
     /// Join the folders of `run --shard I/N` into one results folder.
     Merge(commands::MergeArgs),
+    /// Redraw tables, figures and report.md of a results folder from its saved results (no recomputing).
+    Plot(commands::PlotArgs),
+    /// Check the claims of the experiment that made a results folder: PASS/FAIL each, exit 1 on a FAIL.
+    Check(commands::CheckArgs),
     /// List every format family with its parameters, defaults, ranges and presets.
     Formats,
     /// List every clipping strategy with its parameters.
@@ -67,6 +76,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Check(a) => match commands::check(a) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::Plot(a) => commands::plot(a),
         Command::Run(a) => commands::run(a),
         Command::Merge(a) => commands::merge(a),
         Command::Formats => commands::formats(),

@@ -188,3 +188,39 @@ fn shards_merge_into_the_unsharded_table() {
     let o = quantlab(&["run", s(&cfg), "--shard", "3/3", "--dry-run"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `run` ends with the report; `plot` redraws it from the saved results;
+/// `check` prints PASS/FAIL per claim and exits 1 on a FAIL, 0 otherwise;
+/// a folder that is not a results folder is one line and exit 2.
+#[test]
+fn run_reports_plot_redraws_and_check_judges_claims() {
+    let d = dir("claims");
+    let claims = |best: &str| format!(
+        "name = \"claims\"\n[[data]]\nsynthetic = \"student-t(nu=4)\"\nshape = [64, 64]\n[[format]]\nfamily = \"adaptivfloat\"\nn = [4, 8]\ne = 3\n[[format]]\nfamily = \"int\"\nbits = [4, 8]\n[[claim]]\nsays = \"{best} is best\"\nbest = {{ family = \"{best}\" }}\n"
+    );
+    std::fs::write(d.join("good.toml"), claims("adaptivfloat")).unwrap();
+    std::fs::write(d.join("bad.toml"), claims("int")).unwrap();
+    let (good, bad) = (d.join("good"), d.join("bad"));
+    let o = quantlab(&["run", s(&d.join("good.toml")), "--out", s(&good)]);
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("report.md") && stdout.contains("claims: 1 pass, 0 fail"), "{stdout}");
+    for f in ["report.md", "tables.md", "tables.csv", "figures/error-vs-bits-0-student-t-nu-4-scale-1.png", "figures/error-vs-bits-0-student-t-nu-4-scale-1.svg"] {
+        assert!(good.join(f).is_file(), "{f}");
+    }
+    std::fs::remove_dir_all(good.join("figures")).unwrap();
+    ok(&quantlab(&["plot", s(&good)]));
+    assert!(good.join("figures/error-vs-bits-0-student-t-nu-4-scale-1.png").is_file());
+    let pass = quantlab(&["check", s(&good)]);
+    assert_eq!(pass.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&pass.stdout).starts_with("PASS  adaptivfloat is best"));
+    ok(&quantlab(&["run", s(&d.join("bad.toml")), "--out", s(&bad)]));
+    let fail = quantlab(&["check", s(&bad)]);
+    assert_eq!(fail.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&fail.stdout);
+    assert!(text.starts_with("FAIL  int is best") && text.contains("1 claims: 0 pass, 1 fail"), "{text}");
+    let none = quantlab(&["plot", s(&d)]);
+    assert_eq!(none.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(err.lines().count() == 1 && err.contains("manifest.json"), "{err}");
+}

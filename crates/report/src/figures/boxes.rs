@@ -1,0 +1,53 @@
+//! Box plots of per-tensor error over all tensors of a data source, grouped
+//! by bit width, one box per format setting (AdaptivFloat DAC'20 Figure 4).
+//! Each tensor (and, for synthetic data, each seed's draw) is one sample;
+//! whiskers reach the extremes, the diamond is the mean.
+
+use quantlab_runner::store::Row;
+
+use super::{rows_of, stem};
+use crate::chart::{Axis, BoxStats, Chart, Legend, Look, Mark};
+use crate::data::{self, config_key, config_label, metric_label, varying, Results};
+
+pub fn charts(results: &Results, metric: &str) -> Vec<(String, Chart)> {
+    let mut out = Vec::new();
+    for (i, source) in results.distinct("source").into_iter().enumerate() {
+        let rows = rows_of(results, &source);
+        let mut bits: Vec<i64> = rows.iter().filter_map(|r| data::num(r, "bits")).map(|b| b as i64).collect();
+        bits.sort_unstable();
+        bits.dedup();
+        let shown = varying(&rows);
+        let mut keys: Vec<[String; 3]> = Vec::new();
+        for r in &rows {
+            let k = config_key(r);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let y = if data::log_scale(metric) { Axis::log(metric_label(metric)) } else { Axis::linear(metric_label(metric)) };
+        let x = Axis::categories("bits", bits.iter().map(|b| format!("{b} bits")).collect());
+        let mut chart = Chart::new(format!("{} — {source}", results.title()), x, y);
+        let width = 0.8 / keys.len().max(1) as f64;
+        let mut samples = 0;
+        for (s, key) in keys.iter().enumerate() {
+            let look = Look::series(s);
+            for (bi, &b) in bits.iter().enumerate() {
+                let values: Vec<f64> = rows
+                    .iter()
+                    .copied()
+                    .filter(|r: &&Row| &config_key(r) == key && data::num(r, "bits") == Some(b as f64))
+                    .filter_map(|r| data::num(r, metric))
+                    .collect();
+                samples = samples.max(values.len());
+                if let Some(stats) = BoxStats::of(&values) {
+                    let x = bi as f64 - 0.4 + width * (s as f64 + 0.5);
+                    chart.marks.push(Mark::Box { x, width: width * 0.8, stats, look });
+                }
+            }
+            chart.legend.push(Legend { text: config_label(key, shown), look: Look { marker: crate::chart::Marker::Square, ..look } });
+        }
+        chart.subtitle = Some(format!("{samples} tensors per box; box: quartiles, line: median, diamond: mean, whiskers: min and max"));
+        out.push((stem("box", &source, i), chart));
+    }
+    out
+}
