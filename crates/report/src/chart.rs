@@ -245,25 +245,14 @@ fn to_axis(axis: &Axis, v: f64) -> Option<f64> {
     }
 }
 
-/// Tick text: short decimal, or scientific for small and large magnitudes.
+/// Tick text: three significant digits, trailing zeros dropped.
 pub fn tick(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let a = v.abs();
-    if !(1e-3..1e5).contains(&a) {
-        let s = format!("{v:.1e}");
-        return s.replace(".0e", "e");
-    }
-    let s = format!("{:.4}", v);
-    let s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    // Keep 3 significant digits at most.
-    let digits = 3 - (a.log10().floor() as i32 + 1);
-    if digits >= 0 {
-        let t = format!("{:.*}", digits.min(4) as usize, v);
-        if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
-    } else {
-        s
+    let s = crate::tables::significant(v, 3);
+    let (mantissa, exponent) = s.split_once('e').map_or((s.as_str(), None), |(m, e)| (m, Some(e)));
+    let mantissa = if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+    match exponent {
+        Some(e) => format!("{mantissa}e{e}"),
+        None => mantissa.to_string(),
     }
 }
 
@@ -346,7 +335,6 @@ where
                 })
                 .collect();
             root.draw(&Polygon::new(pts, fill))?;
-            root.draw(&PathElement::new(vec![(x, y)], BLACK.stroke_width(1)))?;
         }
     }
     Ok(())
@@ -519,7 +507,7 @@ where
     Ok(())
 }
 
-/// Characters per legend line that fit before wrapping is needed.
+/// Pixel width of the legend panel: room for the sample and the longest text.
 fn legend_width(legend: &[Legend]) -> u32 {
     let longest = legend.iter().map(|l| l.text.chars().count()).max().unwrap_or(0) as u32;
     60 + longest * 8

@@ -79,27 +79,19 @@ fn best(rows: &[&Row], claim: &ClaimConfig, metric: &str) -> (bool, Vec<String>)
     let (mut pass, mut details) = (true, Vec::new());
     for g in groups {
         let in_group: Vec<&Row> = rows.iter().copied().filter(|r| data::text(r, by).as_deref() == Some(g.as_str())).filter(|r| claim.among.as_ref().is_none_or(|a| matches(r, a))).collect();
-        // Mean metric per configuration.
-        let mut configs: Vec<(String, bool, f64)> = Vec::new();
-        let mut seen: Vec<String> = Vec::new();
+        // Mean metric per configuration (format, clamp, granularity), in first-seen order.
+        let mut members: Vec<([String; 3], Vec<&Row>)> = Vec::new();
         for r in &in_group {
-            let key = ["format", "clamp", "granularity"].map(|c| data::text(r, c).unwrap_or_default()).join(", ");
-            if seen.contains(&key) {
-                continue;
-            }
-            seen.push(key.clone());
-            let members: Vec<&Row> = in_group.iter().copied().filter(|m| ["format", "clamp", "granularity"].map(|c| data::text(m, c).unwrap_or_default()).join(", ") == key).collect();
-            if let Some((mean, _, _)) = seed_mean(&members, metric) {
-                configs.push((key, matches(r, &wanted), mean));
+            let key = ["format", "clamp", "granularity"].map(|c| data::text(r, c).unwrap_or_default());
+            match members.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, rows)) => rows.push(r),
+                None => members.push((key, vec![r])),
             }
         }
-        let better = |a: f64, b: f64| if lower { a < b } else { a > b };
-        let pick = |it: &mut dyn Iterator<Item = &(String, bool, f64)>| it.filter(|c| !c.2.is_nan()).fold(None::<&(String, bool, f64)>, |acc, c| match acc {
-            Some(a) if !better(c.2, a.2) => Some(a),
-            _ => Some(c),
-        }).cloned();
-        let overall = pick(&mut configs.iter());
-        let candidate = pick(&mut configs.iter().filter(|c| c.1));
+        let configs: Vec<(String, bool, f64)> =
+            members.iter().filter_map(|(key, rows)| seed_mean(rows, metric).map(|(mean, _, _)| (key.join(", "), matches(rows[0], &wanted), mean))).collect();
+        let overall = data::best_by(configs.iter(), |c| c.2, lower);
+        let candidate = data::best_by(configs.iter().filter(|c| c.1), |c| c.2, lower);
         let line = match (&overall, &candidate) {
             (Some(o), Some(c)) => {
                 let ok = if lower { c.2 <= o.2 + tol * o.2.abs() } else { c.2 >= o.2 - tol * o.2.abs() };

@@ -73,6 +73,51 @@ pub fn distinct<'a>(rows: impl Iterator<Item = &'a Row>, column: &str) -> Vec<St
     out
 }
 
+/// The rows of one data source.
+pub fn rows_of_source<'a>(rows: &'a [Row], source: &str) -> Vec<&'a Row> {
+    rows.iter().filter(|r| text(r, "source").as_deref() == Some(source)).collect()
+}
+
+/// The bit widths present, ascending.
+pub fn bit_widths(rows: &[&Row]) -> Vec<i64> {
+    let mut bits: Vec<i64> = rows.iter().filter_map(|r| num(r, "bits")).map(|b| b as i64).collect();
+    bits.sort_unstable();
+    bits.dedup();
+    bits
+}
+
+/// The configuration keys present, in first-seen order.
+pub fn config_keys(rows: &[&Row]) -> Vec<[String; 3]> {
+    let mut keys: Vec<[String; 3]> = Vec::new();
+    for r in rows {
+        let k = config_key(r);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+/// The best of `items` by `value` (lowest or highest), NaN skipped, the
+/// first of equals kept.
+pub fn best_by<T>(items: impl IntoIterator<Item = T>, value: impl Fn(&T) -> f64, lower: bool) -> Option<T> {
+    let mut best: Option<(T, f64)> = None;
+    for item in items {
+        let v = value(&item);
+        if v.is_nan() {
+            continue;
+        }
+        let better = match &best {
+            None => true,
+            Some((_, b)) => if lower { v < *b } else { v > *b },
+        };
+        if better {
+            best = Some((item, v));
+        }
+    }
+    best.map(|(item, _)| item)
+}
+
 /// A column as text (integers plainly, floats in shortest form).
 pub fn text(row: &Row, column: &str) -> Option<String> {
     row.get(column).map(|v| match v {

@@ -44,19 +44,10 @@ pub fn build(results: &Results, metric: &str) -> Vec<Table> {
 }
 
 pub fn table_of(all: &[Row], source: &str, metric: &str) -> Table {
-    let rows: Vec<&Row> = all.iter().filter(|r| data::text(r, "source").as_deref() == Some(source)).collect();
-    let mut bits: Vec<i64> = rows.iter().filter_map(|r| data::num(r, "bits")).map(|b| b as i64).collect();
-    bits.sort_unstable();
-    bits.dedup();
+    let rows = data::rows_of_source(all, source);
+    let bits = data::bit_widths(&rows);
     let shown = varying(&rows);
-    let mut keys: Vec<[String; 3]> = Vec::new();
-    for r in &rows {
-        let k = config_key(r);
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
-    }
-    let mut out: Vec<TableRow> = keys
+    let mut out: Vec<TableRow> = data::config_keys(&rows)
         .into_iter()
         .map(|key| {
             let cells = bits
@@ -71,12 +62,7 @@ pub fn table_of(all: &[Row], source: &str, metric: &str) -> Table {
         .collect();
     let lower = lower_is_better(metric);
     for col in 0..bits.len() {
-        let better = |a: f64, b: f64| if lower { a < b } else { a > b };
-        let best = out.iter().filter_map(|r| r.cells[col].map(|c| c.mean)).filter(|m| !m.is_nan()).fold(None, |acc: Option<f64>, m| match acc {
-            Some(a) if !better(m, a) => Some(a),
-            _ => Some(m),
-        });
-        if let Some(best) = best {
+        if let Some(best) = data::best_by(out.iter().filter_map(|r| r.cells[col].map(|c| c.mean)), |m| *m, lower) {
             for r in &mut out {
                 if let Some(c) = &mut r.cells[col] {
                     c.best = c.mean == best;
@@ -87,8 +73,9 @@ pub fn table_of(all: &[Row], source: &str, metric: &str) -> Table {
     Table { source: source.to_string(), metric: metric.to_string(), bits, rows: out, shown }
 }
 
-/// Four significant digits.
-pub fn number(v: f64) -> String {
+/// `v` with `digits` significant digits: fixed-point from 1e-3 to 1e5,
+/// scientific outside.
+pub fn significant(v: f64, digits: i32) -> String {
     if v.is_nan() {
         return "NaN".into();
     }
@@ -100,21 +87,19 @@ pub fn number(v: f64) -> String {
     }
     let mag = v.abs().log10().floor() as i32;
     if !(-3..5).contains(&mag) {
-        return format!("{v:.3e}");
+        return format!("{v:.*e}", (digits - 1) as usize);
     }
-    format!("{:.*}", (3 - mag).max(0) as usize, v)
+    format!("{:.*}", (digits - 1 - mag).max(0) as usize, v)
+}
+
+/// Four significant digits: a table cell.
+pub fn number(v: f64) -> String {
+    significant(v, 4)
 }
 
 /// An interval's half-width: two significant digits are all it carries.
 pub fn interval(v: f64) -> String {
-    if !v.is_finite() || v == 0.0 {
-        return number(v);
-    }
-    let mag = v.abs().log10().floor() as i32;
-    if !(-3..5).contains(&mag) {
-        return format!("{v:.1e}");
-    }
-    format!("{:.*}", (1 - mag).max(0) as usize, v)
+    significant(v, 2)
 }
 
 fn cell_text(c: &Option<Cell>) -> String {

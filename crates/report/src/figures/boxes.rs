@@ -5,25 +5,17 @@
 
 use quantlab_runner::store::Row;
 
-use super::{rows_of, stem};
+use super::stem;
 use crate::chart::{Axis, BoxStats, Chart, Legend, Look, Mark};
 use crate::data::{self, config_key, config_label, metric_label, varying, Results};
 
 pub fn charts(results: &Results, metric: &str) -> Vec<(String, Chart)> {
     let mut out = Vec::new();
     for (i, source) in results.distinct("source").into_iter().enumerate() {
-        let rows = rows_of(results, &source);
-        let mut bits: Vec<i64> = rows.iter().filter_map(|r| data::num(r, "bits")).map(|b| b as i64).collect();
-        bits.sort_unstable();
-        bits.dedup();
+        let rows = data::rows_of_source(&results.rows, &source);
+        let bits = data::bit_widths(&rows);
         let shown = varying(&rows);
-        let mut keys: Vec<[String; 3]> = Vec::new();
-        for r in &rows {
-            let k = config_key(r);
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
+        let keys = data::config_keys(&rows);
         let y = if data::log_scale(metric) { Axis::log(metric_label(metric)) } else { Axis::linear(metric_label(metric)) };
         let x = Axis::categories("bits", bits.iter().map(|b| format!("{b} bits")).collect());
         let mut chart = Chart::new(format!("{} — {source}", results.title()), x, y);

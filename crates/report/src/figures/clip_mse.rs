@@ -11,7 +11,7 @@ use quantlab_clamp::math::{golden_min, laplace_mse};
 use quantlab_formats::{Format, Scale};
 use quantlab_runner::store::Row;
 
-use super::{rows_of, stem};
+use super::stem;
 use crate::chart::{Axis, Chart, Legend, Look, Mark, Marker};
 use crate::data::{self, Results};
 
@@ -35,13 +35,11 @@ fn superscript(n: u32) -> String {
 pub fn charts(results: &Results) -> Result<Vec<(String, Chart)>, String> {
     let mut out = Vec::new();
     for (i, source) in results.distinct("source").into_iter().enumerate() {
-        let rows: Vec<&Row> = rows_of(results, &source).into_iter().filter(|r| data::num(r, "clip_alpha").is_some_and(|a| a > 0.0) && data::num(r, "x_b").is_some_and(|b| b > 0.0)).collect();
+        let rows: Vec<&Row> = data::rows_of_source(&results.rows, &source).into_iter().filter(|r| data::num(r, "clip_alpha").is_some_and(|a| a > 0.0) && data::num(r, "x_b").is_some_and(|b| b > 0.0)).collect();
         if rows.is_empty() {
             continue;
         }
-        let mut bits: Vec<i64> = rows.iter().filter_map(|r| data::num(r, "bits")).map(|b| b as i64).collect();
-        bits.sort_unstable();
-        bits.dedup();
+        let bits = data::bit_widths(&rows);
         let b = rows.iter().filter_map(|r| data::num(r, "x_b")).sum::<f64>() / rows.len() as f64;
         let mut chart = Chart::new(format!("{} — {source}", results.title()), Axis::linear("clip ratio alpha / b  (b = mean |x - mean|)"), Axis::log("MSE (tensor units squared)"));
         let max_ratio = rows.iter().filter_map(|r| Some(data::num(r, "clip_alpha")? / data::num(r, "x_b")?)).fold(0f64, f64::max);

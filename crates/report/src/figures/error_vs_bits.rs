@@ -4,33 +4,24 @@
 
 use quantlab_runner::store::Row;
 
-use super::{rows_of, stem};
+use super::stem;
 use crate::chart::{Axis, Chart, Legend, Look, Mark};
 use crate::data::{self, config_key, config_label, metric_label, seed_mean, varying, Results};
 
 pub fn charts(results: &Results, metric: &str) -> Vec<(String, Chart)> {
     let mut out = Vec::new();
     for (i, source) in results.distinct("source").into_iter().enumerate() {
-        let rows = rows_of(results, &source);
+        let rows = data::rows_of_source(&results.rows, &source);
         let y = if data::log_scale(metric) { Axis::log(metric_label(metric)) } else { Axis::linear(metric_label(metric)) };
         let mut chart = Chart::new(format!("{} — {source}", results.title()), Axis::integers("bits per element code"), y);
         let shown = varying(&rows);
-        let mut keys: Vec<[String; 3]> = Vec::new();
-        for r in &rows {
-            let k = config_key(r);
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
+        let keys = data::config_keys(&rows);
         let mut max_seeds = 1;
         for (s, key) in keys.iter().enumerate() {
             let look = Look::series(s);
             let mine: Vec<&Row> = rows.iter().copied().filter(|r| &config_key(r) == key).collect();
-            let mut bits: Vec<i64> = mine.iter().filter_map(|r| data::num(r, "bits")).map(|b| b as i64).collect();
-            bits.sort_unstable();
-            bits.dedup();
             let mut points = Vec::new();
-            for b in bits {
+            for b in data::bit_widths(&mine) {
                 let at: Vec<&Row> = mine.iter().copied().filter(|r| data::num(r, "bits") == Some(b as f64)).collect();
                 if let Some((mean, ci, seeds)) = seed_mean(&at, metric) {
                     points.push((b as f64, mean));

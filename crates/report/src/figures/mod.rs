@@ -12,7 +12,6 @@ mod ranges;
 use std::path::{Path, PathBuf};
 
 use quantlab_runner::config::FigureKind;
-use quantlab_runner::store::Row;
 
 use crate::chart::{self, Chart};
 use crate::data::Results;
@@ -27,7 +26,7 @@ pub fn kinds(results: &Results) -> Vec<FigureKind> {
     }
     let mut kinds = vec![FigureKind::ErrorVsBits];
     let several = results.distinct("source").iter().any(|s| {
-        let rows: Vec<&Row> = rows_of(results, s);
+        let rows = crate::data::rows_of_source(&results.rows, s);
         crate::data::distinct(rows.iter().copied(), "tensor").len() > 1
     });
     if several {
@@ -84,11 +83,6 @@ pub fn kind_name(kind: FigureKind) -> &'static str {
         FigureKind::MetricVsParam => "metric-vs-param",
         FigureKind::Histogram => "histogram",
     }
-}
-
-/// Rows of one data source.
-pub(crate) fn rows_of<'a>(results: &'a Results, source: &str) -> Vec<&'a Row> {
-    results.rows.iter().filter(|r| crate::data::text(r, "source").as_deref() == Some(source)).collect()
 }
 
 /// A file-name-safe short form of a label.

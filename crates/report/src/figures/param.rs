@@ -17,9 +17,7 @@ pub fn charts(results: &Results, metric: &str) -> Result<Vec<(String, Chart)>, S
     if with_param.is_empty() {
         return Err(format!("no result has a format parameter `{param}`"));
     }
-    let mut bits: Vec<i64> = with_param.iter().filter_map(|r| data::num(r, "bits")).map(|b| b as i64).collect();
-    bits.sort_unstable();
-    bits.dedup();
+    let bits = data::bit_widths(&with_param);
     let y_axis = || if data::log_scale(metric) { Axis::log(metric_label(metric)) } else { Axis::linear(metric_label(metric)) };
     let sources = results.distinct("source");
     let mut out = Vec::new();

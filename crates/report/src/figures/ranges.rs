@@ -3,14 +3,14 @@
 //! chart per data source. The spread of ranges across tensors is what an
 //! adaptive exponent bias answers.
 
-use super::{rows_of, stem};
+use super::stem;
 use crate::chart::{Axis, Chart, Legend, Look, Mark, Marker};
 use crate::data::{self, Results};
 
 pub fn charts(results: &Results) -> Vec<(String, Chart)> {
     let mut out = Vec::new();
     for (i, source) in results.distinct("source").into_iter().enumerate() {
-        let rows = rows_of(results, &source);
+        let rows = data::rows_of_source(&results.rows, &source);
         // One entry per (tensor, seed) draw: its name and statistics.
         let mut seen: Vec<(String, f64, f64, f64)> = Vec::new();
         let several_seeds = data::distinct(rows.iter().copied(), "seed").len() > 1;
