@@ -4,7 +4,7 @@
 //! represent at the scale the clipping strategy chose for the whole tensor.
 //! For block formats that is the grid of a block holding max|x|.
 
-use quantlab_formats::{Format, Granularity, Scale};
+use quantlab_formats::{Format, GroupClipper, GroupView, Scale};
 use quantlab_tensors::Tensor;
 
 use crate::chart::{Axis, Chart, Legend, Look, Mark, Marker};
@@ -26,7 +26,7 @@ pub fn charts(results: &Results) -> Result<Vec<(String, Chart)>, String> {
     let format = quantlab_formats::parse(&h.format).map_err(|e| e.to_string())?;
     let clamp = h.clamp.as_deref().unwrap_or("none");
     let strategy = quantlab_clamp::parse(clamp).map_err(|e| e.to_string())?;
-    Ok(vec![(super::stem("histogram", &tensor.name, 0), chart(&results.title(), &tensor, &*format, &*strategy, h.bins.unwrap_or(160), seed)?)])
+    Ok(vec![(super::stem("histogram", &tensor.name, 0), chart(&results.title(), &tensor, &*format, &*strategy, h.bins.unwrap_or(160))?)])
 }
 
 /// Histogram bins `(x0, x1, count)` over the finite values' range.
@@ -45,9 +45,12 @@ pub fn histogram(x: &[f32], bins: usize) -> Vec<(f64, f64, f64)> {
     counts.into_iter().enumerate().map(|(i, c)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, c)).collect()
 }
 
-fn chart(title: &str, t: &Tensor, format: &dyn Format, strategy: &dyn quantlab_clamp::Strategy, bins: usize, seed: u64) -> Result<Chart, String> {
+fn chart(title: &str, t: &Tensor, format: &dyn Format, strategy: &dyn quantlab_clamp::Strategy, bins: usize) -> Result<Chart, String> {
+    // The clip of the whole tensor as one group, as quantizing per tensor
+    // would choose it (rows are the last axis).
     let clamper = quantlab_clamp::Clamper::new(strategy);
-    quantlab_formats::quantize(format, &t.data, &t.shape, Granularity::Tensor, Some(&clamper), seed).map_err(|e| format!("{}: {e}", t.name))?;
+    let row_len = t.shape.last().copied().unwrap_or(t.data.len()).max(1);
+    clamper.clip(GroupView { index: 0, values: &t.data, row_len, format });
     let chosen = clamper.chosen().first().copied().ok_or("the tensor has no values")?;
     let scale = if format.asymmetric() { Scale::Range(chosen.range.lo, chosen.range.hi) } else { Scale::Max(chosen.range.alpha()) };
     let grid = format.grid(scale).map_err(|e| e.to_string())?;
