@@ -195,4 +195,7 @@ fn a_folder_without_results_is_a_clear_error() {
     let d = dir("empty");
     let e = quantlab_report::write(&d).err().unwrap();
     assert!(e.contains("manifest.json") && e.contains("quantlab run"), "{e}");
+    let out = run_config("no-claims", "name = \"no-claims\"\n[[data]]\nsynthetic = \"normal\"\nshape = [8, 8]\n[[format]]\nfamily = \"int\"\nbits = 4\n");
+    let e = quantlab_report::check(&out).err().unwrap();
+    assert!(e.contains("no [[claim]] sections"), "{e}");
 }
