@@ -309,6 +309,21 @@ impl Encoded {
     }
 }
 
+/// Bytes on the wire of a tensor of this shape encoded at this granularity,
+/// without encoding it: packed codes plus metadata, exactly what
+/// [`Encoded::wire_bytes`] counts for the same tensor (it depends only on
+/// the shape). PipeEdge's per-sample wire size is this for one sample.
+pub fn wire_bytes(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<usize, TensorError> {
+    let numel = shape.iter().product();
+    let plan = Plan::new(numel, shape, gran)?;
+    let block = format.block_len();
+    let units: usize = match plan.kind {
+        PlanKind::Contiguous { len, row } => plan.contiguous_groups(len, row).iter().map(|&(_, l)| units_in_group(l, plan.row_len, block)).sum(),
+        PlanKind::Strided { channels, outer, inner } => channels * units_in_group(outer * inner, plan.row_len, block),
+    };
+    Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (units * format.meta_bits() as usize).div_ceil(8))
+}
+
 /// Groups of a tensor as lists of tensor positions (stream order), for the
 /// sequential encode/decode paths.
 fn group_positions(plan: &Plan) -> Vec<Vec<usize>> {

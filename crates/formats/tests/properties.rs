@@ -1,7 +1,7 @@
 //! Round trips, properties (proptest), published facts and special values.
 
 use proptest::prelude::*;
-use quantlab_formats::{decode, encode, packing, parse, quantize, Clip, Format, Granularity, RoundCtx, Scale, FAMILIES};
+use quantlab_formats::{decode, encode, packing, parse, quantize, wire_bytes, Clip, Format, Granularity, RoundCtx, Scale, FAMILIES};
 
 /// One description per family, variant and preset, plus rounding modes.
 const FORMATS: &[&str] = &[
@@ -104,6 +104,18 @@ fn bits_per_element_counts_metadata() {
     assert_eq!(fmt("fp8-e4m3").bits_per_element(10, 10), 8.0);
     let enc = encode(&*mx, &data(64, 1), &[2, 32], Granularity::Tensor, None, 0).unwrap();
     assert_eq!(enc.wire_bytes(), 32 + 2);
+}
+
+#[test]
+fn wire_bytes_from_the_shape_equal_those_of_the_encoding() {
+    for d in ["adaptivfloat(n=4,e=2)", "int(bits=3)", "bfp(bits=6,block=16)", "mxfp4", "posit(n=8,es=1)", "fp8-e4m3"] {
+        let f = fmt(d);
+        for (shape, gran) in [(vec![7, 40], Granularity::Tensor), (vec![7, 40], Granularity::Block { size: 16 }), (vec![5, 3, 8], Granularity::Channel { axis: 1 }), (vec![3, 33], Granularity::Channel { axis: 0 })] {
+            let n: usize = shape.iter().product();
+            let enc = encode(&*f, &data(n, 3), &shape, gran, None, 0).unwrap();
+            assert_eq!(wire_bytes(&*f, &shape, gran).unwrap(), enc.wire_bytes(), "{d} {shape:?} {gran}");
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,194 @@
+//! Weight quantization: which of BERT's tensors are quantized, and a
+//! quantized copy of the model's weights, made once per setting.
+//!
+//! Each selected tensor is quantized on its own, in its stored layout
+//! (Linear weights are `[out_features, in_features]`, so `channel:0` is one
+//! scale per output neuron, as is usual for weights). A granularity whose
+//! channel axis a tensor does not have (a bias under `channel:1`) quantizes
+//! that tensor per tensor. Tensors not selected, and the pooler (unused by
+//! sentence embeddings), keep their fp32 values.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::{Device, Tensor};
+use quantlab_clamp::{Clamper, Strategy};
+use quantlab_formats::{Format, Granularity};
+
+use crate::model::Model;
+use crate::ModelError;
+
+/// A kind of BERT weight tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WeightKind {
+    /// The weight matrix of a Linear layer of the encoder: attention query,
+    /// key, value and output, intermediate, output.
+    Linear,
+    /// Word, position and token-type embedding tables.
+    Embeddings,
+    /// The biases of the encoder's Linear layers.
+    Biases,
+    /// LayerNorm scales and shifts (embeddings' and every layer's).
+    LayerNorm,
+}
+
+impl WeightKind {
+    pub const ALL: [WeightKind; 4] = [WeightKind::Linear, WeightKind::Embeddings, WeightKind::Biases, WeightKind::LayerNorm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightKind::Linear => "linear",
+            WeightKind::Embeddings => "embeddings",
+            WeightKind::Biases => "biases",
+            WeightKind::LayerNorm => "layer-norm",
+        }
+    }
+
+    /// The kind of a tensor from its name (without a `bert.` prefix);
+    /// `None` for tensors never quantized (the pooler, buffers).
+    pub fn of(name: &str) -> Option<WeightKind> {
+        if name.contains("LayerNorm.") {
+            Some(WeightKind::LayerNorm)
+        } else if name.starts_with("embeddings.") && name.ends_with("embeddings.weight") {
+            Some(WeightKind::Embeddings)
+        } else if name.starts_with("encoder.") && name.ends_with(".bias") {
+            Some(WeightKind::Biases)
+        } else if name.starts_with("encoder.") && name.ends_with(".weight") {
+            Some(WeightKind::Linear)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for WeightKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for WeightKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        WeightKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = WeightKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown weight kind `{s}` (valid: {})", names.join(", "))
+        })
+    }
+}
+
+/// The kinds of weight tensor to quantize; default: Linear weights only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightSelection(pub Vec<WeightKind>);
+
+impl Default for WeightSelection {
+    fn default() -> Self {
+        WeightSelection(vec![WeightKind::Linear])
+    }
+}
+
+impl WeightSelection {
+    pub fn selects(&self, kind: Option<WeightKind>) -> bool {
+        kind.is_some_and(|k| self.0.contains(&k))
+    }
+}
+
+impl fmt::Display for WeightSelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|k| k.name()).collect();
+        f.write_str(&names.join("+"))
+    }
+}
+
+/// A copy of the model's weights with the selected tensors quantized, and
+/// what quantizing them did.
+pub struct QuantizedWeights {
+    pub tensors: HashMap<String, Tensor>,
+    /// Tensors quantized.
+    pub quantized: usize,
+    /// Elements quantized.
+    pub elements: u64,
+    /// Sum of squared values and of squared errors over the quantized
+    /// tensors (their pooled SQNR).
+    pub sum_sq: f64,
+    pub sum_sq_err: f64,
+    /// Elements that the clip moved.
+    pub clipped: u64,
+    /// Mean clip (alpha) over the groups of every quantized tensor.
+    pub clip_alpha: f64,
+    /// Bits per element with metadata, over the quantized elements.
+    pub bits_per_element: f64,
+}
+
+impl QuantizedWeights {
+    /// `10 log10(sum x^2 / sum (x - q)^2)` over every quantized element.
+    pub fn sqnr_db(&self) -> f64 {
+        if self.sum_sq_err == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (self.sum_sq / self.sum_sq_err).log10()
+        }
+    }
+}
+
+/// Quantize the selected weight tensors of `model` with a format, a clipping
+/// strategy and a granularity. `seed` keys stochastic rounding (combined
+/// with each tensor's position in name order).
+pub fn quantize(model: &Model, format: &dyn Format, strategy: &dyn Strategy, gran: Granularity, selection: &WeightSelection, seed: u64) -> Result<QuantizedWeights, ModelError> {
+    let mut names: Vec<&String> = model.tensors().keys().collect();
+    names.sort();
+    let mut out = QuantizedWeights { tensors: model.tensors().clone(), quantized: 0, elements: 0, sum_sq: 0.0, sum_sq_err: 0.0, clipped: 0, clip_alpha: 0.0, bits_per_element: 0.0 };
+    let (mut alpha_sum, mut groups, mut bits) = (0.0f64, 0usize, 0.0f64);
+    for (i, name) in names.into_iter().enumerate() {
+        if !selection.selects(WeightKind::of(model.local_name(name))) {
+            continue;
+        }
+        let t = &model.tensors()[name];
+        let shape = t.dims().to_vec();
+        let data = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| ModelError::candle(name, e))?;
+        let gran = match gran {
+            Granularity::Channel { axis } if axis >= shape.len() => Granularity::Tensor,
+            g => g,
+        };
+        let clamper = Clamper::new(strategy);
+        let mut q = vec![0.0f32; data.len()];
+        quantlab_formats::quantize_into(format, &data, &shape, gran, Some(&clamper), seed.wrapping_add(i as u64), &mut q).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
+        for (&x, &y) in data.iter().zip(&q) {
+            out.sum_sq += (x as f64) * (x as f64);
+            out.sum_sq_err += ((x - y) as f64).powi(2);
+        }
+        let chosen = clamper.chosen();
+        out.clipped += chosen.iter().map(|c| c.clipped as u64).sum::<u64>();
+        alpha_sum += chosen.iter().map(|c| c.range.alpha() as f64).sum::<f64>();
+        groups += chosen.len();
+        let wire = quantlab_formats::wire_bytes(format, &shape, gran).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
+        bits += wire as f64 * 8.0;
+        out.quantized += 1;
+        out.elements += data.len() as u64;
+        out.tensors.insert(name.clone(), Tensor::from_vec(q, shape, &Device::Cpu).map_err(|e| ModelError::candle(name, e))?);
+    }
+    out.clip_alpha = alpha_sum / groups.max(1) as f64;
+    out.bits_per_element = bits / out.elements.max(1) as f64;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_of_bert_tensor_names() {
+        assert_eq!(WeightKind::of("encoder.layer.0.attention.self.query.weight"), Some(WeightKind::Linear));
+        assert_eq!(WeightKind::of("encoder.layer.5.output.dense.weight"), Some(WeightKind::Linear));
+        assert_eq!(WeightKind::of("encoder.layer.5.output.dense.bias"), Some(WeightKind::Biases));
+        assert_eq!(WeightKind::of("encoder.layer.5.output.LayerNorm.weight"), Some(WeightKind::LayerNorm));
+        assert_eq!(WeightKind::of("embeddings.LayerNorm.bias"), Some(WeightKind::LayerNorm));
+        assert_eq!(WeightKind::of("embeddings.word_embeddings.weight"), Some(WeightKind::Embeddings));
+        assert_eq!(WeightKind::of("embeddings.position_ids"), None);
+        assert_eq!(WeightKind::of("pooler.dense.weight"), None);
+        assert_eq!("layer-norm".parse::<WeightKind>(), Ok(WeightKind::LayerNorm));
+        assert!("layernorm".parse::<WeightKind>().unwrap_err().contains("layer-norm"));
+    }
+}
