@@ -447,3 +447,76 @@ pub fn merge(a: MergeArgs) -> Result<()> {
     println!("{}: {rows} rows merged from {} shards", a.out.display(), a.shards.len());
     write_report(&a.out)
 }
+
+#[derive(Args)]
+pub struct EmbedArgs {
+    /// A sentence-transformers BERT folder (config.json, tokenizer.json, model.safetensors), e.g. data/minilm.
+    model: PathBuf,
+    /// Sentences, one per line (empty lines are kept as empty sentences).
+    sentences: PathBuf,
+    /// Output .npy: f32 [lines, hidden], L2-normalised, one row per line of SENTENCES.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Quantize the weights with this format first, e.g. 'adaptivfloat(n=6,e=3)'.
+    #[arg(long, value_name = "FORMAT")]
+    weights: Option<String>,
+    /// Weight tensors to quantize: linear, embeddings, biases, layer-norm (comma-separated).
+    #[arg(long, default_value = "linear", value_name = "KINDS")]
+    weight_kinds: String,
+    /// Quantize the hidden states after these encoder layers with this format (PipeEdge's split points).
+    #[arg(long, value_name = "FORMAT")]
+    activations: Option<String>,
+    /// Encoder layers after which hidden states are quantized, e.g. 3 or 2,4.
+    #[arg(long, default_value = "3", value_name = "LAYERS")]
+    split_after: String,
+    /// Clipping strategy for the quantized tensors (`quantlab strategies`).
+    #[arg(long, default_value = "none")]
+    clamp: String,
+    /// tensor | channel[:AXIS] | block:K, per weight tensor or per sample of hidden states.
+    #[arg(long, default_value = "tensor")]
+    granularity: String,
+    /// Sentences per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Seed for round=stochastic.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn embed(a: EmbedArgs) -> Result<()> {
+    let start = std::time::Instant::now();
+    let model = quantlab_model::Model::load(&a.model).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(&a.sentences).map_err(|e| format!("{}: cannot read: {e}", a.sentences.display()))?;
+    let sentences: Vec<String> = text.lines().map(str::to_string).collect();
+    if sentences.is_empty() {
+        return Err(format!("{}: no lines to embed", a.sentences.display()));
+    }
+    let strategy = parse_strategy(&a.clamp)?;
+    let gran: Granularity = a.granularity.parse()?;
+    let batches = model.tokenize(&sentences, a.batch_size.max(1)).map_err(|e| format!("{}: {e}", a.sentences.display()))?;
+    let mut notes = Vec::new();
+    let quantized = match &a.weights {
+        None => None,
+        Some(d) => {
+            let f = parse_format(d)?;
+            let kinds = a.weight_kinds.split(',').map(|k| k.trim().parse()).collect::<Result<Vec<_>>>()?;
+            let q = quantlab_model::weights::quantize(&model, &*f, &*strategy, gran, &quantlab_model::WeightSelection(kinds), a.seed).map_err(|e| e.to_string())?;
+            notes.push(format!("weights {} ({} tensors, SQNR {:.2} dB)", f.describe(), q.quantized, q.sqnr_db()));
+            Some(q)
+        }
+    };
+    let act_format = a.activations.as_deref().map(parse_format).transpose()?;
+    let split_after = a.split_after.split(',').map(|s| s.trim().parse::<usize>().map_err(|_| format!("--split-after {:?}: encoder layer numbers, e.g. 3 or 2,4", a.split_after))).collect::<Result<Vec<_>>>()?;
+    let acts = act_format.as_deref().map(|f| quantlab_model::ActivationQuantizer::new(f, &*strategy, gran, split_after, a.seed));
+    let net = model.network(quantized.as_ref()).map_err(|e| e.to_string())?;
+    let embedded = net.embed(&batches, acts.as_ref()).map_err(|e| e.to_string())?;
+    if let (Some(q), Some(f)) = (&acts, &act_format) {
+        let per_sample: usize = embedded.wire_bytes.iter().flatten().sum();
+        notes.push(format!("activations {} after layer(s) {} ({:.1} bytes per sample per split point, SQNR {:.2} dB)", f.describe(), a.split_after, per_sample as f64 / q.stats().samples.max(1) as f64, q.stats().sqnr_db()));
+    }
+    let e = &embedded.embeddings;
+    write_npy(&a.output, &[e.rows, e.dim], &e.data).map_err(|e| e.to_string())?;
+    let what = if notes.is_empty() { "fp32".to_string() } else { notes.join("; ") };
+    println!("{}: {} x {} embeddings of {} in {:.2} s; {what}", a.output.display(), e.rows, e.dim, a.sentences.display(), start.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -36,7 +36,9 @@ Start here:
   quantlab quantize fp8-e4m3 weights.npy -o weights_q.npy --granularity channel
   quantlab quantize 'int(bits=4)' acts.npy -o acts_q.npy --clamp aciq-laplace --granularity channel
   quantlab clamp mse acts.npy --format 'adaptivfloat(n=6,e=3)'
-  quantlab inspect data/minilm --include 'encoder.*.weight'   (after scripts/fetch-minilm.sh)";
+  quantlab inspect data/minilm --include 'encoder.*.weight'   (after scripts/fetch-minilm.sh)
+  quantlab embed data/minilm experiments/corpus/sentences.txt -o emb.npy --weights 'adaptivfloat(n=6,e=3)'
+  quantlab run experiments/minilm-weights/experiment.toml   the model in the loop: formats x bits on MiniLM";
 
 #[derive(Parser)]
 #[command(name = "quantlab", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -71,6 +73,8 @@ enum Command {
     Compare(commands::CompareArgs),
     /// Summarise the tensors of an .npy file, a safetensors file or a model folder.
     Inspect(commands::InspectArgs),
+    /// Embed sentences with a sentence-transformers BERT (e.g. MiniLM), optionally with quantized weights or activations; write .npy.
+    Embed(commands::EmbedArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Command::Clamp(a) => commands::clamp(a),
         Command::Compare(a) => commands::compare(a),
         Command::Inspect(a) => commands::inspect(a),
+        Command::Embed(a) => commands::embed(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

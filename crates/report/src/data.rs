@@ -50,9 +50,24 @@ impl Results {
         self.plan.report.title.clone().unwrap_or_else(|| self.plan.name.clone())
     }
 
-    /// The report's metric (`rmse` unless the config says otherwise).
+    /// The report's metric: `[report] metric`, else `cos_mean` for a
+    /// model sweep and `rmse` for a tensor sweep.
     pub fn metric(&self) -> &str {
-        self.plan.report.metric.as_deref().unwrap_or("rmse")
+        self.plan.report.metric.as_deref().unwrap_or(if self.plan.model.is_some() { "cos_mean" } else { "rmse" })
+    }
+
+    /// The metrics tabulated: the report's metric, then, for a model sweep,
+    /// the other model metrics its rows carry.
+    pub fn table_metrics(&self) -> Vec<String> {
+        let mut out = vec![self.metric().to_string()];
+        if self.plan.model.is_some() {
+            for m in MODEL_METRICS {
+                if !out.iter().any(|o| o == m) && self.rows.iter().any(|r| r.get(m).is_some()) {
+                    out.push(m.to_string());
+                }
+            }
+        }
+        out
     }
 
     /// Distinct values of a column in first-seen order.
@@ -136,9 +151,12 @@ pub fn num(row: &Row, column: &str) -> Option<f64> {
     }
 }
 
+/// The metrics of model sweeps (`[model]`), in table order.
+pub const MODEL_METRICS: [&str; 6] = ["cos_mean", "cos_min", "nn_agreement", "spearman", "tensor_sqnr_db", "wire_bytes_per_sample"];
+
 /// Whether smaller values of a metric are better.
 pub fn lower_is_better(metric: &str) -> bool {
-    !matches!(metric, "sqnr_db" | "cosine")
+    !matches!(metric, "sqnr_db" | "cosine" | "cos_mean" | "cos_min" | "nn_agreement" | "spearman" | "tensor_sqnr_db")
 }
 
 /// A metric's axis label, with its unit.
@@ -153,6 +171,12 @@ pub fn metric_label(metric: &str) -> String {
         "clipped_fraction" => "fraction of values clipped".into(),
         "underflow_fraction" => "fraction flushed to zero".into(),
         "bits_per_element" => "bits per element".into(),
+        "cos_mean" => "mean cosine similarity to fp32 embeddings".into(),
+        "cos_min" => "minimum cosine similarity to fp32 embeddings".into(),
+        "nn_agreement" => "top-1 nearest-neighbour agreement with fp32".into(),
+        "spearman" => "Spearman correlation of pairwise similarities with fp32".into(),
+        "tensor_sqnr_db" => "SQNR of the quantized tensors (dB)".into(),
+        "wire_bytes_per_sample" => "bytes on the wire per sample and split point".into(),
         other => other.into(),
     }
 }

@@ -35,8 +35,7 @@ pub struct Written {
 /// Write tables, figures and `report.md` into a results folder.
 pub fn write(dir: &Path) -> Result<Written, String> {
     let results = Results::load(dir)?;
-    let metric = results.metric().to_string();
-    let tables = tables::build(&results, &metric);
+    let tables = tables::build(&results, &results.table_metrics());
     let mut files = tables::write(&tables, dir)?;
     let (figures, notes) = figures::draw(&results, dir);
     let verdicts = claims::check(&results);
@@ -69,12 +68,15 @@ fn report_text(results: &Results, tables: &[tables::Table], figures: &[PathBuf],
     let m = &results.manifest;
     let get = |k: &str| m.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_else(|| "-".into());
     let mut s = format!("# {}\n\n", results.title());
+    let data = match &results.plan.model {
+        Some(m) => format!("model `{}` evaluated on `{}` per cell ({} quantized)", m.path.display(), m.sentences.display(), format!("{:?}", m.target).to_lowercase()),
+        None => format!("{} data source(s)", results.plan.sources.len()),
+    };
     s += &format!(
-        "Experiment `{}`: {} result rows from {} cells, {} data source(s), {} format(s), {} clipping strateg{}, {} granularit{}, seeds {:?}.\n\n",
+        "Experiment `{}`: {} result rows from {} cells, {data}, {} format(s), {} clipping strateg{}, {} granularit{}, seeds {:?}.\n\n",
         results.plan.name,
         results.rows.len(),
         get("cells"),
-        results.plan.sources.len(),
         results.plan.formats.len(),
         results.plan.clamps.len(),
         if results.plan.clamps.len() == 1 { "y" } else { "ies" },

@@ -2,7 +2,9 @@
 //! format setting (series, and clamp and granularity where they vary), one
 //! column per bit width; each cell the mean metric over tensors and seeds
 //! with its 95% interval over seeds, the best cell of each column marked.
-//! Written as Markdown (`tables.md`) and CSV (`tables.csv`, long form).
+//! One table per metric (a model sweep tabulates each model metric).
+//! Written as Markdown (`tables.md`) and CSV (`tables.csv`, long form: one
+//! row per metric, source, configuration and bit width).
 
 use std::path::{Path, PathBuf};
 
@@ -38,9 +40,10 @@ pub struct Table {
     pub shown: [bool; 3],
 }
 
-/// The tables of a results folder, one per data source, for `metric`.
-pub fn build(results: &Results, metric: &str) -> Vec<Table> {
-    results.distinct("source").into_iter().map(|source| table_of(&results.rows, &source, metric)).collect()
+/// The tables of a results folder: one per metric and data source.
+pub fn build(results: &Results, metrics: &[String]) -> Vec<Table> {
+    let sources = results.distinct("source");
+    metrics.iter().flat_map(|m| sources.iter().map(move |source| table_of(&results.rows, source, m))).collect()
 }
 
 pub fn table_of(all: &[Row], source: &str, metric: &str) -> Table {
@@ -128,8 +131,9 @@ pub fn markdown(t: &Table) -> String {
     }
     let seeds = t.rows.iter().flat_map(|r| r.cells.iter().flatten()).map(|c| c.seeds).max().unwrap_or(1);
     let better = if lower_is_better(&t.metric) { "lowest" } else { "highest" };
+    let over = if data::MODEL_METRICS.contains(&t.metric.as_str()) { "One model evaluation over the corpus per cell" } else { "Mean over tensors" };
     s += &format!(
-        "\nMean over tensors{}; **bold**: the {better} of each column.\n",
+        "\n{over}{}; **bold**: the {better} of each column.\n",
         if seeds > 1 { format!(" and {seeds} seeds, ± the 95% Student-t interval over seeds") } else { String::new() }
     );
     s
@@ -144,11 +148,12 @@ pub fn write(tables: &[Table], dir: &Path) -> Result<Vec<PathBuf>, String> {
         md += "\n";
     }
     std::fs::write(&md_path, md).map_err(|e| format!("{}: {e}", md_path.display()))?;
-    let (mut source, mut series, mut clamp, mut gran, mut bits, mut mean, mut ci, mut seeds, mut best) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut metric, mut source, mut series, mut clamp, mut gran, mut bits, mut mean, mut ci, mut seeds, mut best) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for t in tables {
         for r in &t.rows {
             for (b, c) in t.bits.iter().zip(&r.cells) {
                 let Some(c) = c else { continue };
+                metric.push(t.metric.clone());
                 source.push(t.source.clone());
                 series.push(r.key[0].clone());
                 clamp.push(r.key[1].clone());
@@ -161,18 +166,18 @@ pub fn write(tables: &[Table], dir: &Path) -> Result<Vec<PathBuf>, String> {
             }
         }
     }
-    let metric = tables.first().map_or("metric", |t| t.metric.as_str());
     let n = source.len();
     let mut df = DataFrame::new(
         n,
         vec![
+            Column::new("metric".into(), metric),
             Column::new("source".into(), source),
             Column::new("series".into(), series),
             Column::new("clamp".into(), clamp),
             Column::new("granularity".into(), gran),
             Column::new("bits".into(), bits),
-            Column::new(format!("{metric}_mean").as_str().into(), mean),
-            Column::new(format!("{metric}_ci95").as_str().into(), ci),
+            Column::new("mean".into(), mean),
+            Column::new("ci95".into(), ci),
             Column::new("seeds".into(), seeds),
             Column::new("best".into(), best),
         ],

@@ -132,7 +132,7 @@ fn tables_carry_the_results_and_claims_are_judged() {
     };
     let mean = (rmse(0) + rmse(1)) / 2.0;
     let csv = std::fs::read_to_string(out.join("tables.csv")).unwrap();
-    let prefix = "\"normal(mean=0,std=1)\",INT,none,tensor,4,";
+    let prefix = "rmse,\"normal(mean=0,std=1)\",INT,none,tensor,4,";
     let line = csv.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{csv}"));
     let value: f64 = line[prefix.len()..].split(',').next().unwrap().parse().unwrap();
     assert!((value - mean).abs() <= 1e-12 * mean, "{value} vs {mean}");

@@ -67,8 +67,11 @@ struct RawConfig {
     granularity: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     clamp: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
     data: Vec<Spanned<RawData>>,
     format: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    model: Option<Spanned<RawModel>>,
     #[serde(default)]
     report: Option<Spanned<ReportConfig>>,
     #[serde(default)]
@@ -176,6 +179,48 @@ impl OneOrMany {
     }
 }
 
+/// The `[model]` section: each cell is one evaluation of a sentence
+/// embedding model with quantized weights or activations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    path: Option<String>,
+    sentences: Option<String>,
+    quantize: ModelTarget,
+    weights: Option<Vec<String>>,
+    split_after: Option<Vec<usize>>,
+    batch_size: Option<usize>,
+}
+
+/// What a model sweep quantizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelTarget {
+    /// Weight tensors, once per cell, before inference.
+    Weights,
+    /// Hidden states at pipeline split points, per sample.
+    Activations,
+}
+
+/// A validated `[model]` section.
+#[derive(Debug, Clone)]
+pub struct ModelPlan {
+    /// The model folder (default `data/minilm`).
+    pub path: PathBuf,
+    /// Sentences, one per line (default the committed corpus).
+    pub sentences: PathBuf,
+    pub target: ModelTarget,
+    /// `weights`: the kinds of weight tensor quantized (default Linear).
+    pub weights: quantlab_model::WeightSelection,
+    /// `activations`: encoder layers after which hidden states are quantized.
+    pub split_after: Vec<usize>,
+    pub batch_size: usize,
+}
+
+/// Where the model and the corpus live unless `[model]` says otherwise.
+pub const DEFAULT_MODEL: &str = "data/minilm";
+pub const DEFAULT_SENTENCES: &str = "experiments/corpus/sentences.txt";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawData {
@@ -204,6 +249,8 @@ pub struct Plan {
     pub dropped: Vec<String>,
     pub report: ReportConfig,
     pub claims: Vec<ClaimConfig>,
+    /// A model sweep (then `sources` is empty).
+    pub model: Option<ModelPlan>,
 }
 
 /// A data source and whether its data depends on the seed.
@@ -306,8 +353,11 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
         None => vec![quantlab_clamp::parse("none").expect("`none` parses")],
         Some(c) => c.get_ref().items().iter().map(|s| quantlab_clamp::parse(s).map_err(|e| ctx.at(c.span(), e.to_string()))).collect::<Result<_, _>>()?,
     };
-    if raw.data.is_empty() {
-        return Err(ConfigError { file: file.into(), line: 0, column: 0, message: "no [[data]] section".into() });
+    let model = raw.model.as_ref().map(|m| model_plan(&ctx, m)).transpose()?;
+    match (&model, raw.data.first()) {
+        (None, None) => return Err(ConfigError { file: file.into(), line: 0, column: 0, message: "no [[data]] section (tensors to quantize) and no [model] section (a model to evaluate)".into() }),
+        (Some(_), Some(d)) => return Err(ctx.at(d.span(), "a sweep has either [[data]] (tensors) or [model] (a model evaluated per cell), not both; put them in two configuration files")),
+        _ => {}
     }
     let sources = raw.data.iter().map(|d| data_source(&ctx, d)).collect::<Result<Vec<_>, _>>()?;
     if raw.format.is_empty() {
@@ -342,7 +392,50 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
         }
         claims.push(claim.clone());
     }
-    Ok(Plan { name: raw.name, output, seeds, sources, formats, clamps, granularities, dropped, report, claims })
+    Ok(Plan { name: raw.name, output, seeds, sources, formats, clamps, granularities, dropped, report, claims, model })
+}
+
+fn model_plan(ctx: &Ctx, m: &Spanned<RawModel>) -> Result<ModelPlan, ConfigError> {
+    let r = m.get_ref();
+    let err = |message: String| ctx.at(m.span(), format!("[model] {message}"));
+    let weights = match (&r.weights, r.quantize) {
+        (Some(_), ModelTarget::Activations) => return Err(err("`weights` selects weight tensors, for quantize = \"weights\" only".into())),
+        (None, _) => quantlab_model::WeightSelection::default(),
+        (Some(kinds), ModelTarget::Weights) => {
+            let names: Vec<&str> = quantlab_model::WeightKind::ALL.iter().map(|k| k.name()).collect();
+            let parsed = kinds
+                .iter()
+                .map(|k| {
+                    k.parse::<quantlab_model::WeightKind>().map_err(|_| {
+                        let hint = nearest(k, names.iter().copied()).map(|n| format!(", did you mean `{n}`?")).unwrap_or_default();
+                        err(format!("unknown weight kind `{k}`{hint} (valid: {})", names.join(", ")))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if parsed.is_empty() {
+                return Err(err(format!("`weights` is empty; name kinds to quantize: {}", names.join(", "))));
+            }
+            quantlab_model::WeightSelection(parsed)
+        }
+    };
+    let split_after = match (&r.split_after, r.quantize) {
+        (Some(_), ModelTarget::Weights) => return Err(err("`split_after` places activation quantization, for quantize = \"activations\" only".into())),
+        (None, ModelTarget::Activations) => return Err(err("quantize = \"activations\" needs `split_after`, the encoder layers after which hidden states are quantized, e.g. split_after = [3]".into())),
+        (Some(s), _) if s.is_empty() || s.contains(&0) => return Err(err(format!("`split_after` = {s:?}: name encoder layers counted from 1, e.g. split_after = [3]"))),
+        (s, _) => s.clone().unwrap_or_default(),
+    };
+    let batch_size = r.batch_size.unwrap_or(32);
+    if batch_size == 0 {
+        return Err(err("`batch_size` must be at least 1".into()));
+    }
+    Ok(ModelPlan {
+        path: PathBuf::from(r.path.as_deref().unwrap_or(DEFAULT_MODEL)),
+        sentences: PathBuf::from(r.sentences.as_deref().unwrap_or(DEFAULT_SENTENCES)),
+        target: r.quantize,
+        weights,
+        split_after,
+        batch_size,
+    })
 }
 
 fn check_metric(ctx: &Ctx, span: std::ops::Range<usize>, metric: &str) -> Result<(), ConfigError> {

@@ -11,16 +11,16 @@
 
 pub mod config;
 pub mod metrics;
+mod model_sweep;
 pub mod store;
+mod tensor_sweep;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use quantlab_clamp::Clamper;
-use quantlab_formats::{Granularity, ParamValue};
-use quantlab_tensors::Tensor;
+use quantlab_formats::ParamValue;
 use rayon::prelude::*;
 
 use crate::config::Plan;
@@ -51,42 +51,41 @@ pub struct RunReport {
     pub seconds: f64,
 }
 
-/// One tensor the sweep measures: loaded data and the seed it was drawn with
-/// (synthetic data), or `None` (files: any seed).
-struct Loaded {
-    source: String,
-    tensor: Tensor,
-    drawn_with: Option<u64>,
-    stats: ValueStats,
-}
-
-/// Per-tensor facts the reports plot (value ranges, DAC'20 Figure 1; the
-/// Laplace scale b for Banner's alpha/b axis), over finite values.
-#[derive(Clone, Copy, Debug)]
-struct ValueStats {
-    min: f64,
-    max: f64,
-    std: f64,
-    /// `mean|x - mean(x)|`, the Laplace scale estimate of ACIQ.
-    b: f64,
-}
-
-impl ValueStats {
-    fn of(t: &Tensor) -> ValueStats {
-        let s = quantlab_clamp::GroupStats::of(&t.data);
-        ValueStats { min: s.min as f64, max: s.max as f64, std: s.var.sqrt(), b: s.mean_abs_dev }
+/// What a sweep's cells are made of: tensors x settings ([`tensor_sweep`])
+/// or a model evaluated per setting ([`model_sweep`]). The run loop
+/// (resuming, shards, progress, tables) is the same for both.
+pub(crate) trait Sweep: Sync {
+    /// Cells before sharding; cell `i` has index `i`.
+    fn len(&self) -> usize;
+    /// A cell's work in element-quantizations.
+    fn elements(&self, cell: usize) -> u64;
+    /// The dry-run's first line: what is crossed with what.
+    fn summary(&self) -> String;
+    /// One cell, for the dry-run.
+    fn describe(&self, cell: usize) -> String;
+    /// Work that only a real run needs (e.g. the fp32 reference).
+    fn prepare(&mut self, _print: &mut dyn FnMut(&str)) -> Result<(), String> {
+        Ok(())
     }
+    fn run(&self, cell: usize, scratch: &mut Vec<f32>) -> Result<Row, String>;
 }
 
-/// One cell: indices into the plan.
-#[derive(Clone, Copy, Debug)]
-struct Cell {
-    index: usize,
-    tensor: usize,
-    format: usize,
-    clamp: usize,
-    granularity: usize,
-    seed: u64,
+/// The columns that name a cell's format: its description, family, series,
+/// code bits and each parameter as `p_<name>`.
+pub(crate) fn format_columns(r: &mut Row, pf: &config::PlannedFormat) {
+    r.push("format", Value::Str(pf.format.describe()));
+    r.push("family", Value::Str(pf.spec.family.clone()));
+    r.push("series", Value::Str(pf.series.clone()));
+    r.push("bits", Value::Int(pf.format.code_bits() as i64));
+    for (k, v) in &pf.spec.params {
+        let v = match v {
+            ParamValue::Int(i) => Value::Int(*i),
+            ParamValue::Float(f) => Value::Float(*f),
+            ParamValue::Bool(b) => Value::Str(b.to_string()),
+            ParamValue::Str(s) => Value::Str(s.clone()),
+        };
+        r.push(&format!("p_{k}"), v);
+    }
 }
 
 fn fnv64(text: &str) -> String {
@@ -95,136 +94,6 @@ fn fnv64(text: &str) -> String {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
-}
-
-fn applies(g: Granularity, shape: &[usize]) -> bool {
-    match g {
-        Granularity::Channel { axis } => axis < shape.len(),
-        _ => true,
-    }
-}
-
-fn load_tensors(plan: &Plan) -> Result<(Vec<Loaded>, Vec<String>), String> {
-    let (mut out, mut notes) = (Vec::new(), Vec::new());
-    for s in &plan.sources {
-        match &s.source {
-            config::SourceTemplate::Synthetic { .. } => {
-                for &seed in &plan.seeds {
-                    let (ts, _) = s.source.source(seed).load().map_err(|e| e.to_string())?;
-                    out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), stats: ValueStats::of(&tensor), tensor, drawn_with: Some(seed) }));
-                }
-            }
-            config::SourceTemplate::Fixed(src) => {
-                let (ts, skipped) = src.load().map_err(|e| e.to_string())?;
-                notes.extend(skipped.into_iter().map(|(n, why)| format!("{}: skipped {n}: {why}", s.label)));
-                out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), stats: ValueStats::of(&tensor), tensor, drawn_with: None }));
-            }
-        }
-    }
-    Ok((out, notes))
-}
-
-fn cells_of(plan: &Plan, tensors: &[Loaded], shard: Option<(usize, usize)>) -> Vec<Cell> {
-    let mut cells = Vec::new();
-    let mut index = 0;
-    for (t, lt) in tensors.iter().enumerate() {
-        let seeds: Vec<u64> = lt.drawn_with.map_or_else(|| plan.seeds.clone(), |s| vec![s]);
-        for (f, _) in plan.formats.iter().enumerate() {
-            for (c, _) in plan.clamps.iter().enumerate() {
-                for (g, &gran) in plan.granularities.iter().enumerate() {
-                    if !applies(gran, &lt.tensor.shape) {
-                        continue;
-                    }
-                    for &seed in &seeds {
-                        if shard.is_none_or(|(i, n)| index % n == i) {
-                            cells.push(Cell { index, tensor: t, format: f, clamp: c, granularity: g, seed });
-                        }
-                        index += 1;
-                    }
-                }
-            }
-        }
-    }
-    cells
-}
-
-/// Group length and row length of a tensor at a granularity (for bits per element).
-fn group_shape(g: Granularity, shape: &[usize]) -> (usize, usize) {
-    let numel: usize = shape.iter().product();
-    let last = shape.last().copied().unwrap_or(1).max(1);
-    match g {
-        Granularity::Tensor => (numel, last),
-        Granularity::Channel { axis } => {
-            let rows = if axis + 1 == shape.len() { 1 } else { last };
-            (numel / shape[axis].max(1), rows)
-        }
-        Granularity::Block { size } => (size.min(last), size.min(last)),
-    }
-}
-
-fn param_value(v: &ParamValue) -> Value {
-    match v {
-        ParamValue::Int(i) => Value::Int(*i),
-        ParamValue::Float(f) => Value::Float(*f),
-        ParamValue::Bool(b) => Value::Str(b.to_string()),
-        ParamValue::Str(s) => Value::Str(s.clone()),
-    }
-}
-
-fn run_cell(plan: &Plan, tensors: &[Loaded], cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
-    let lt = &tensors[cell.tensor];
-    let t = &lt.tensor;
-    let pf = &plan.formats[cell.format];
-    let gran = plan.granularities[cell.granularity];
-    let strategy = &plan.clamps[cell.clamp];
-    let clamper = Clamper::new(&**strategy);
-    let start = Instant::now();
-    scratch.resize(t.data.len(), 0.0);
-    quantlab_formats::quantize_into(&*pf.format, &t.data, &t.shape, gran, Some(&clamper), cell.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
-    let m = metrics::measure(&t.data, scratch);
-    let elapsed = start.elapsed().as_secs_f64() * 1e3;
-    let chosen = clamper.chosen();
-    let clipped: usize = chosen.iter().map(|c| c.clipped).sum();
-    let (group_len, row_len) = group_shape(gran, &t.shape);
-    let mean = |f: &dyn Fn(&quantlab_clamp::Chosen) -> f32| chosen.iter().map(|c| f(c) as f64).sum::<f64>() / chosen.len().max(1) as f64;
-    let mut r = Row::default();
-    r.push("cell", Value::Int(cell.index as i64));
-    r.push("source", Value::Str(lt.source.clone()));
-    r.push("tensor", Value::Str(t.name.clone()));
-    r.push("shape", Value::Str(t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")));
-    r.push("numel", Value::Int(t.data.len() as i64));
-    r.push("format", Value::Str(pf.format.describe()));
-    r.push("family", Value::Str(pf.spec.family.clone()));
-    r.push("series", Value::Str(pf.series.clone()));
-    r.push("bits", Value::Int(pf.format.code_bits() as i64));
-    for (k, v) in &pf.spec.params {
-        r.push(&format!("p_{k}"), param_value(v));
-    }
-    r.push("clamp", Value::Str(strategy.describe()));
-    r.push("granularity", Value::Str(gran.to_string()));
-    r.push("seed", Value::Int(cell.seed as i64));
-    r.push("mse", Value::Float(m.mse));
-    r.push("rmse", Value::Float(m.rmse));
-    r.push("sqnr_db", Value::Float(m.sqnr_db));
-    r.push("max_abs_err", Value::Float(m.max_abs_err));
-    r.push("mean_rel_err", Value::Float(m.mean_rel_err));
-    r.push("cosine", Value::Float(m.cosine));
-    r.push("clipped_fraction", Value::Float(clipped as f64 / m.finite.max(1) as f64));
-    r.push("underflow_fraction", Value::Float(m.underflow_fraction));
-    r.push("bits_per_element", Value::Float(pf.format.bits_per_element(group_len, row_len)));
-    r.push("finite", Value::Int(m.finite as i64));
-    r.push("nan_in", Value::Int(m.nan_in as i64));
-    r.push("inf_in", Value::Int(m.inf_in as i64));
-    r.push("groups", Value::Int(chosen.len() as i64));
-    r.push("clip_alpha", Value::Float(mean(&|c| c.range.alpha())));
-    r.push("clip_lo", Value::Float(mean(&|c| c.range.lo)));
-    r.push("clip_hi", Value::Float(mean(&|c| c.range.hi)));
-    r.push("x_min", Value::Float(lt.stats.min));
-    r.push("x_max", Value::Float(lt.stats.max));
-    r.push("x_std", Value::Float(lt.stats.std));
-    r.push("x_b", Value::Float(lt.stats.b));
-    r.push("time_ms", Value::Float(elapsed));
-    Ok(r)
 }
 
 fn now() -> String {
@@ -264,38 +133,27 @@ pub fn output_dir(plan: &Plan, opts: &RunOptions) -> PathBuf {
 pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, String> {
     let (plan, text) = config::load(&opts.config).map_err(|e| e.to_string())?;
     let hash = fnv64(&text);
-    let (tensors, notes) = load_tensors(&plan)?;
-    for n in &notes {
-        print(n);
-    }
-    let cells = cells_of(&plan, &tensors, opts.shard);
-    let elements: u64 = cells.iter().map(|c| tensors[c.tensor].tensor.data.len() as u64).sum();
+    let mut sweep: Box<dyn Sweep> = match &plan.model {
+        Some(m) => Box::new(model_sweep::ModelSweep::new(&plan, m, &opts.config.display().to_string())?),
+        None => {
+            let (sweep, notes) = tensor_sweep::TensorSweep::new(&plan)?;
+            for n in &notes {
+                print(n);
+            }
+            Box::new(sweep)
+        }
+    };
+    let cells: Vec<usize> = (0..sweep.len()).filter(|i| opts.shard.is_none_or(|(s, n)| i % n == s)).collect();
+    let elements: u64 = cells.iter().map(|&c| sweep.elements(c)).sum();
     let out = output_dir(&plan, opts);
     if opts.dry_run {
-        print(&format!(
-            "{}: {} sources -> {} tensors (synthetic data drawn per seed) x {} formats x {} clamps x {} granularities; seeds {:?}",
-            plan.name,
-            plan.sources.len(),
-            tensors.len(),
-            plan.formats.len(),
-            plan.clamps.len(),
-            plan.granularities.len(),
-            plan.seeds
-        ));
+        print(&sweep.summary());
         print(&format!("{} cells, {elements} element-quantizations, output {}", cells.len(), out.display()));
         for d in &plan.dropped {
             print(&format!("dropped (skip_invalid): {d}"));
         }
-        for c in cells.iter().take(8) {
-            print(&format!(
-                "  cell {}: {} | {} | clamp {} | {} | seed {}",
-                c.index,
-                tensors[c.tensor].tensor.name,
-                plan.formats[c.format].format.describe(),
-                plan.clamps[c.clamp].describe(),
-                plan.granularities[c.granularity],
-                c.seed
-            ));
+        for &c in cells.iter().take(8) {
+            print(&format!("  cell {c}: {}", sweep.describe(c)));
         }
         if cells.len() > 8 {
             print(&format!("  ... and {} more", cells.len() - 8));
@@ -317,7 +175,11 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     }
     std::fs::create_dir_all(store::cells_dir(&out)).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
     let done = store::load_cells(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let todo: Vec<Cell> = cells.iter().copied().filter(|c| !done.contains_key(&c.index)).collect();
+    let todo: Vec<usize> = cells.iter().copied().filter(|c| !done.contains_key(c)).collect();
+    if !todo.is_empty() {
+        sweep.prepare(&mut print)?;
+    }
+    let sweep = &*sweep;
     let threads = opts.threads.unwrap_or_else(rayon::current_num_threads);
     let started = now();
     let mut manifest = serde_json::json!({
@@ -343,8 +205,8 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let clock = Instant::now();
     pool.install(|| {
         todo.par_iter().try_for_each_init(Vec::new, |scratch, &cell| {
-            let row = run_cell(&plan, &tensors, cell, scratch)?;
-            store::save_cell(&out, cell.index, &row).map_err(|e| format!("{}: cannot save cell {}: {e}", out.display(), cell.index))?;
+            let row = sweep.run(cell, scratch)?;
+            store::save_cell(&out, cell, &row).map_err(|e| format!("{}: cannot save cell {cell}: {e}", out.display()))?;
             bar.inc(1);
             Ok::<(), String>(())
         })
@@ -354,7 +216,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let rows = store::write_tables(&out)?;
     manifest["finished"] = serde_json::Value::String(now());
     write_manifest(&out, &manifest)?;
-    let ran_elements: u64 = todo.iter().map(|c| tensors[c.tensor].tensor.data.len() as u64).sum();
+    let ran_elements: u64 = todo.iter().map(|&c| sweep.elements(c)).sum();
     print(&format!(
         "{}: {} cells ({} run now, {} already done) in {seconds:.2} s, {:.1} M element-quantizations/s; {} rows in results.parquet/csv, summary.parquet/csv",
         out.display(),

@@ -178,12 +178,32 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Metric columns summarised over seeds.
-pub const METRICS: &[&str] = &["mse", "rmse", "sqnr_db", "max_abs_err", "mean_rel_err", "cosine", "clipped_fraction", "underflow_fraction", "bits_per_element"];
+/// Metric columns summarised over seeds: tensor sweeps' (SPEC.md), then
+/// model sweeps' (`[model]`).
+pub const METRICS: &[&str] = &[
+    "mse",
+    "rmse",
+    "sqnr_db",
+    "max_abs_err",
+    "mean_rel_err",
+    "cosine",
+    "clipped_fraction",
+    "underflow_fraction",
+    "bits_per_element",
+    "cos_mean",
+    "cos_min",
+    "nn_agreement",
+    "spearman",
+    "tensor_sqnr_db",
+    "wire_bytes_per_sample",
+];
 
 /// Columns that identify a configuration apart from its seed.
 fn group_key(row: &Row) -> Vec<(String, String)> {
-    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in", "x_min", "x_max", "x_std", "x_b"].into_iter().chain(METRICS.iter().copied()).collect();
+    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in", "x_min", "x_max", "x_std", "x_b", "quantized_tensors", "fp32_bytes_per_sample", "sentences"]
+        .into_iter()
+        .chain(METRICS.iter().copied())
+        .collect();
     row.0
         .iter()
         .filter(|(n, _)| !skip.contains(n.as_str()))
@@ -199,7 +219,7 @@ fn group_key(row: &Row) -> Vec<(String, String)> {
 }
 
 /// One summary row per configuration: its identifying columns, the number
-/// of seeds, and `<metric>_mean`, `<metric>_ci95` for each metric.
+/// of seeds, and `<metric>_mean`, `<metric>_ci95` for each metric its rows have.
 pub fn summarise(rows: &[Row]) -> Vec<Row> {
     let mut groups: BTreeMap<Vec<(String, String)>, Vec<&Row>> = BTreeMap::new();
     let mut order: Vec<Vec<(String, String)>> = Vec::new();
@@ -221,7 +241,7 @@ pub fn summarise(rows: &[Row]) -> Vec<Row> {
                 }
             }
             out.push("seeds", Value::Int(members.len() as i64));
-            for m in METRICS {
+            for m in METRICS.iter().filter(|m| members.iter().any(|r| r.get(m).is_some())) {
                 let vals: Vec<f64> = members.iter().filter_map(|r| match r.get(m) {
                     Some(Value::Float(f)) => Some(*f),
                     Some(Value::Int(i)) => Some(*i as f64),

@@ -34,12 +34,12 @@ pub fn charts(results: &Results, metric: &str) -> Vec<(String, Chart)> {
             chart.marks.push(Mark::Line { points, look });
             chart.legend.push(Legend { text: config_label(key, shown), look });
         }
-        let tensors = data::distinct(rows.iter().copied(), "tensor").len();
-        chart.subtitle = Some(format!(
-            "mean over {tensors} tensor{}{}",
-            if tensors == 1 { "" } else { "s" },
-            if max_seeds > 1 { format!(" and {max_seeds} seeds; whiskers: 95% interval over seeds") } else { String::new() }
-        ));
+        let tensors = data::distinct(rows.iter().copied(), "tensor");
+        let over = match (rows.first().and_then(|r| data::num(r, "sentences")), tensors.first()) {
+            (Some(n), Some(what)) => format!("{what}; one model evaluation over {n} sentences"),
+            _ => format!("mean over {} tensor{}", tensors.len(), if tensors.len() == 1 { "" } else { "s" }),
+        };
+        chart.subtitle = Some(format!("{over}{}", if max_seeds > 1 { format!(" and {max_seeds} seeds; whiskers: 95% interval over seeds") } else { String::new() }));
         out.push((stem("error-vs-bits", &source, i), chart));
     }
     out

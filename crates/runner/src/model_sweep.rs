@@ -1,0 +1,205 @@
+//! Model sweeps (`[model]`): each cell is one evaluation of the sentence
+//! embedding model over the corpus with one format x clamp x granularity x
+//! seed applied to its weights or to its hidden states at the split points,
+//! compared with the fp32 embeddings (computed once per run).
+//!
+//! Rows carry the model metrics (`cos_mean`, `cos_min`, `nn_agreement`,
+//! `spearman`), the pooled SQNR of the quantized tensors
+//! (`tensor_sqnr_db`, the proxy the tensor sweeps measure) and, for
+//! activations, the packed wire size per sample and per split point.
+
+use std::path::Path;
+use std::time::Instant;
+
+use quantlab_formats::Granularity;
+use quantlab_model::{ActivationQuantizer, Batches, Embeddings, Model};
+
+use crate::config::{ModelPlan, ModelTarget, Plan};
+use crate::store::{Row, Value};
+use crate::{format_columns, Sweep};
+
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    format: usize,
+    clamp: usize,
+    granularity: usize,
+    seed: u64,
+}
+
+pub(crate) struct ModelSweep<'p> {
+    plan: &'p Plan,
+    mp: &'p ModelPlan,
+    model: Model,
+    batches: Batches,
+    /// Tokens per sentence, input order.
+    lengths: Vec<usize>,
+    cells: Vec<Cell>,
+    reference: Option<Embeddings>,
+}
+
+fn read_sentences(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read the sentences: {e}", path.display()))?;
+    let sentences: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+    if sentences.len() < 2 {
+        return Err(format!("{}: needs at least two sentences, one per line (nearest-neighbour agreement compares each with the others)", path.display()));
+    }
+    Ok(sentences)
+}
+
+impl<'p> ModelSweep<'p> {
+    /// Load the model and the sentences and lay out the cells; the fp32
+    /// reference waits for [`Sweep::prepare`].
+    pub(crate) fn new(plan: &'p Plan, mp: &'p ModelPlan, config_file: &str) -> Result<ModelSweep<'p>, String> {
+        let model = Model::load(&mp.path).map_err(|e| e.to_string())?;
+        if mp.target == ModelTarget::Activations {
+            quantlab_model::activations::check_split_after(&mp.split_after, model.layers()).map_err(|e| format!("{config_file}: [model] {e}"))?;
+        }
+        let sentences = read_sentences(&mp.sentences)?;
+        let batches = model.tokenize(&sentences, mp.batch_size).map_err(|e| format!("{}: {e}", mp.sentences.display()))?;
+        let lengths = batches.lengths();
+        let mut cells = Vec::new();
+        for format in 0..plan.formats.len() {
+            for clamp in 0..plan.clamps.len() {
+                for (granularity, g) in plan.granularities.iter().enumerate() {
+                    // A sample of hidden states is [tokens, hidden]: no axis 2.
+                    if mp.target == ModelTarget::Activations && matches!(g, Granularity::Channel { axis } if *axis >= 2) {
+                        continue;
+                    }
+                    for &seed in &plan.seeds {
+                        cells.push(Cell { format, clamp, granularity, seed });
+                    }
+                }
+            }
+        }
+        Ok(ModelSweep { plan, mp, model, batches, lengths, cells, reference: None })
+    }
+
+    fn what(&self) -> String {
+        match self.mp.target {
+            ModelTarget::Weights => format!("weights: {}", self.mp.weights),
+            ModelTarget::Activations => {
+                let s: Vec<String> = self.mp.split_after.iter().map(|b| b.to_string()).collect();
+                format!("activations after layer {}", s.join(", "))
+            }
+        }
+    }
+
+    fn weight_elements(&self) -> u64 {
+        self.model
+            .tensors()
+            .iter()
+            .filter(|(name, _)| self.mp.weights.selects(quantlab_model::WeightKind::of(name.strip_prefix("bert.").unwrap_or(name))))
+            .map(|(_, t)| t.elem_count() as u64)
+            .sum()
+    }
+}
+
+impl Sweep for ModelSweep<'_> {
+    fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    fn elements(&self, _cell: usize) -> u64 {
+        match self.mp.target {
+            ModelTarget::Weights => self.weight_elements(),
+            ModelTarget::Activations => {
+                let tokens: usize = self.lengths.iter().sum();
+                (tokens * self.model.hidden_size() * self.mp.split_after.len()) as u64
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        let plan = self.plan;
+        format!(
+            "{}: model {} ({} layers) on {} sentences of {}, quantizing {} x {} formats x {} clamps x {} granularities; seeds {:?}",
+            plan.name,
+            self.mp.path.display(),
+            self.model.layers(),
+            self.batches.sentences(),
+            self.mp.sentences.display(),
+            self.what(),
+            plan.formats.len(),
+            plan.clamps.len(),
+            plan.granularities.len(),
+            plan.seeds
+        )
+    }
+
+    fn describe(&self, cell: usize) -> String {
+        let c = self.cells[cell];
+        let plan = self.plan;
+        format!("{} | {} | clamp {} | {} | seed {}", self.what(), plan.formats[c.format].format.describe(), plan.clamps[c.clamp].describe(), plan.granularities[c.granularity], c.seed)
+    }
+
+    fn prepare(&mut self, print: &mut dyn FnMut(&str)) -> Result<(), String> {
+        let start = Instant::now();
+        let fp32 = self.model.network(None).and_then(|n| n.embed(&self.batches, None)).map_err(|e| e.to_string())?;
+        print(&format!("fp32 reference: {} sentences embedded in {:.2} s", self.batches.sentences(), start.elapsed().as_secs_f64()));
+        self.reference = Some(fp32.embeddings);
+        Ok(())
+    }
+
+    fn run(&self, cell: usize, _scratch: &mut Vec<f32>) -> Result<Row, String> {
+        let c = self.cells[cell];
+        let (plan, mp) = (self.plan, self.mp);
+        let pf = &plan.formats[c.format];
+        let strategy = &*plan.clamps[c.clamp];
+        let gran = plan.granularities[c.granularity];
+        let reference = self.reference.as_ref().expect("prepare() ran before the cells");
+        let start = Instant::now();
+        let mut r = Row::default();
+        r.push("cell", Value::Int(cell as i64));
+        r.push("source", Value::Str(self.model.name()));
+        r.push("tensor", Value::Str(self.what()));
+        format_columns(&mut r, pf);
+        r.push("clamp", Value::Str(strategy.describe()));
+        r.push("granularity", Value::Str(gran.to_string()));
+        r.push("seed", Value::Int(c.seed as i64));
+        r.push("quantize", Value::Str(format!("{:?}", mp.target).to_lowercase()));
+        let fail = |e: quantlab_model::ModelError| format!("cell {cell} ({}): {e}", pf.format.describe());
+        let (embedded, columns) = match mp.target {
+            ModelTarget::Weights => {
+                let q = quantlab_model::weights::quantize(&self.model, &*pf.format, strategy, gran, &mp.weights, c.seed).map_err(fail)?;
+                let e = self.model.network(Some(&q)).and_then(|n| n.embed(&self.batches, None)).map_err(fail)?;
+                let columns = vec![
+                    ("tensor_sqnr_db", Value::Float(q.sqnr_db())),
+                    ("clipped_fraction", Value::Float(q.clipped as f64 / q.elements.max(1) as f64)),
+                    ("bits_per_element", Value::Float(q.bits_per_element)),
+                    ("quantized_tensors", Value::Int(q.quantized as i64)),
+                    ("clip_alpha", Value::Float(q.clip_alpha)),
+                ];
+                (e, columns)
+            }
+            ModelTarget::Activations => {
+                let acts = ActivationQuantizer::new(&*pf.format, strategy, gran, mp.split_after.clone(), c.seed);
+                let e = self.model.network(None).and_then(|n| n.embed(&self.batches, Some(&acts))).map_err(fail)?;
+                let s = acts.stats();
+                let sent: usize = e.wire_bytes.iter().flatten().sum();
+                let per_sample = sent as f64 / s.samples.max(1) as f64;
+                let tokens: usize = self.lengths.iter().sum();
+                let fp32_bytes = (tokens * self.model.hidden_size() * 4) as f64 / self.lengths.len().max(1) as f64;
+                let columns = vec![
+                    ("tensor_sqnr_db", Value::Float(s.sqnr_db())),
+                    ("clipped_fraction", Value::Float(s.clipped as f64 / s.elements.max(1) as f64)),
+                    ("bits_per_element", Value::Float(sent as f64 * 8.0 / s.elements.max(1) as f64)),
+                    ("wire_bytes_per_sample", Value::Float(per_sample)),
+                    ("fp32_bytes_per_sample", Value::Float(fp32_bytes)),
+                    ("clip_alpha", Value::Float(s.alpha_sum / s.groups.max(1) as f64)),
+                ];
+                (e, columns)
+            }
+        };
+        let a = quantlab_model::compare(reference, &embedded.embeddings);
+        r.push("cos_mean", Value::Float(a.cos_mean));
+        r.push("cos_min", Value::Float(a.cos_min));
+        r.push("nn_agreement", Value::Float(a.nn_agreement));
+        r.push("spearman", Value::Float(a.spearman));
+        for (name, v) in columns {
+            r.push(name, v);
+        }
+        r.push("sentences", Value::Int(self.batches.sentences() as i64));
+        r.push("time_ms", Value::Float(start.elapsed().as_secs_f64() * 1e3));
+        Ok(r)
+    }
+}
