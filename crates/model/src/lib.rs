@@ -29,7 +29,7 @@ pub mod weights;
 
 pub use activations::ActivationQuantizer;
 pub use metrics::{compare, Agreement, Embeddings};
-pub use model::{Batches, Embedded, Model, Network};
+pub use model::{Batches, Embedded, Model, Network, Prefix};
 pub use weights::{QuantizedWeights, WeightKind, WeightSelection};
 
 /// What to do when the model is missing or broken.

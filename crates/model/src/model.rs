@@ -227,24 +227,57 @@ fn extended_mask(mask: &Tensor) -> candle_core::Result<Tensor> {
     (m.ones_like()? - &m)?.affine(f32::MIN as f64, 0.0)
 }
 
+/// Hidden states of every batch after the first `after` encoder layers of
+/// one network: what its first pipeline stage sends, the same for every
+/// activation setting, so a sweep computes it once.
+pub struct Prefix {
+    after: usize,
+    states: Vec<Tensor>,
+}
+
 impl Network {
     /// Embed every sentence: L2-normalised mean-pooled BERT outputs, in
     /// input order, with the hidden states quantized at the quantizer's
     /// boundaries if one is given.
     pub fn embed(&self, batches: &Batches, activations: Option<&ActivationQuantizer>) -> Result<Embedded, ModelError> {
+        self.embed_from(batches, activations, None)
+    }
+
+    /// The hidden states after encoder layer `after` (0: the embeddings).
+    pub fn prefix(&self, batches: &Batches, after: usize) -> Result<Prefix, ModelError> {
+        let states = batches
+            .batches
+            .iter()
+            .map(|b| {
+                let hidden = self.embeddings.forward(&b.ids, &b.type_ids, Some(&b.mask))?;
+                let mut stage = self.encoder.clone();
+                stage.layers = self.encoder.layers[..after.min(self.encoder.layers.len())].to_vec();
+                stage.forward(&hidden, &extended_mask(&b.mask)?)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(|e| ModelError::candle("prefix", e))?;
+        Ok(Prefix { after, states })
+    }
+
+    /// [`Network::embed`], starting from a [`Prefix`] of this network when
+    /// it ends at or before the first boundary (else from the embeddings).
+    pub fn embed_from(&self, batches: &Batches, activations: Option<&ActivationQuantizer>, prefix: Option<&Prefix>) -> Result<Embedded, ModelError> {
         let layers = self.encoder.layers.len();
         let boundaries = match activations {
             Some(a) => a.boundaries(layers)?,
             None => vec![],
         };
+        let prefix = prefix.filter(|p| p.after <= boundaries.first().copied().unwrap_or(layers) && p.states.len() == batches.batches.len());
         let dim = self.hidden;
         let mut data = vec![0.0f32; batches.sentences * dim];
         let mut wire_bytes = vec![vec![0usize; batches.sentences]; boundaries.len()];
-        for b in &batches.batches {
+        for (i, b) in batches.batches.iter().enumerate() {
             let run = |what: &str, e: candle_core::Error| ModelError::candle(what, e);
-            let mut hidden = self.embeddings.forward(&b.ids, &b.type_ids, Some(&b.mask)).map_err(|e| run("embeddings", e))?;
+            let (mut hidden, mut start) = match prefix {
+                Some(p) => (p.states[i].clone(), p.after),
+                None => (self.embeddings.forward(&b.ids, &b.type_ids, Some(&b.mask)).map_err(|e| run("embeddings", e))?, 0),
+            };
             let ext = extended_mask(&b.mask).map_err(|e| run("attention mask", e))?;
-            let mut start = 0;
             for (k, &end) in boundaries.iter().chain(std::iter::once(&layers)).enumerate() {
                 let mut stage = self.encoder.clone();
                 stage.layers = self.encoder.layers[start..end].to_vec();

@@ -162,3 +162,20 @@ fn minilm_matches_sentence_transformers_when_present() {
         assert!(c >= 0.9999, "sentence {}: cosine {c} to sentence-transformers", i + 1);
     }
 }
+
+#[test]
+fn starting_from_a_prefix_gives_the_same_embeddings() {
+    let (dir, model) = tiny_model("prefix");
+    let batches = model.tokenize(&sentences(), 5).unwrap();
+    let net = model.network(None).unwrap();
+    let f = fmt("int(bits=4)");
+    let none = clamp("none");
+    let full = net.embed(&batches, Some(&ActivationQuantizer::new(&*f, &*none, quantlab_formats::Granularity::Tensor, vec![2], 0))).unwrap();
+    for after in [0, 1, 2] {
+        let prefix = net.prefix(&batches, after).unwrap();
+        let from = net.embed_from(&batches, Some(&ActivationQuantizer::new(&*f, &*none, quantlab_formats::Granularity::Tensor, vec![2], 0)), Some(&prefix)).unwrap();
+        assert!(full.embeddings.data.iter().zip(&from.embeddings.data).all(|(a, b)| a.to_bits() == b.to_bits()), "prefix after layer {after}");
+        assert_eq!(full.wire_bytes, from.wire_bytes);
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

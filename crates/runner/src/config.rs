@@ -24,6 +24,10 @@
 //! m = [0, 0, 1, 2, 3]
 //! zip = ["e", "m"]                 # ... or paired element by element
 //! ```
+//!
+//! Instead of `[[data]]`, a `[model]` section makes each cell one
+//! evaluation of a sentence embedding model (`quantize = "weights"` or
+//! `"activations"` with `split_after = [3]`); see `configs/README.md`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

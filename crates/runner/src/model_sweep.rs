@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use quantlab_formats::Granularity;
-use quantlab_model::{ActivationQuantizer, Batches, Embeddings, Model};
+use quantlab_model::{ActivationQuantizer, Batches, Embeddings, Model, Network, Prefix};
 
 use crate::config::{ModelPlan, ModelTarget, Plan};
 use crate::store::{Row, Value};
@@ -34,7 +34,12 @@ pub(crate) struct ModelSweep<'p> {
     /// Tokens per sentence, input order.
     lengths: Vec<usize>,
     cells: Vec<Cell>,
+    /// Made by `prepare`: the fp32 embeddings, the fp32 network and, for
+    /// activation sweeps, its hidden states at the first split point (the
+    /// first pipeline stage is the same in every cell).
     reference: Option<Embeddings>,
+    fp32: Option<Network>,
+    prefix: Option<Prefix>,
 }
 
 fn read_sentences(path: &Path) -> Result<Vec<String>, String> {
@@ -71,7 +76,7 @@ impl<'p> ModelSweep<'p> {
                 }
             }
         }
-        Ok(ModelSweep { plan, mp, model, batches, lengths, cells, reference: None })
+        Ok(ModelSweep { plan, mp, model, batches, lengths, cells, reference: None, fp32: None, prefix: None })
     }
 
     fn what(&self) -> String {
@@ -134,9 +139,14 @@ impl Sweep for ModelSweep<'_> {
 
     fn prepare(&mut self, print: &mut dyn FnMut(&str)) -> Result<(), String> {
         let start = Instant::now();
-        let fp32 = self.model.network(None).and_then(|n| n.embed(&self.batches, None)).map_err(|e| e.to_string())?;
+        let network = self.model.network(None).map_err(|e| e.to_string())?;
+        let fp32 = network.embed(&self.batches, None).map_err(|e| e.to_string())?;
         print(&format!("fp32 reference: {} sentences embedded in {:.2} s", self.batches.sentences(), start.elapsed().as_secs_f64()));
         self.reference = Some(fp32.embeddings);
+        if let (ModelTarget::Activations, Some(&first)) = (self.mp.target, self.mp.split_after.iter().min()) {
+            self.prefix = Some(network.prefix(&self.batches, first).map_err(|e| e.to_string())?);
+        }
+        self.fp32 = Some(network);
         Ok(())
     }
 
@@ -173,7 +183,8 @@ impl Sweep for ModelSweep<'_> {
             }
             ModelTarget::Activations => {
                 let acts = ActivationQuantizer::new(&*pf.format, strategy, gran, mp.split_after.clone(), c.seed);
-                let e = self.model.network(None).and_then(|n| n.embed(&self.batches, Some(&acts))).map_err(fail)?;
+                let network = self.fp32.as_ref().expect("prepare() ran before the cells");
+                let e = network.embed_from(&self.batches, Some(&acts), self.prefix.as_ref()).map_err(fail)?;
                 let s = acts.stats();
                 let sent: usize = e.wire_bytes.iter().flatten().sum();
                 let per_sample = sent as f64 / s.samples.max(1) as f64;
