@@ -133,19 +133,20 @@ impl QuantizedWeights {
     }
 }
 
+/// The tensors of `model` that `selection` picks, in name order.
+pub fn selected<'m>(model: &'m Model, selection: &WeightSelection) -> Vec<(&'m String, &'m Tensor)> {
+    let mut picked: Vec<(&String, &Tensor)> = model.tensors().iter().filter(|(name, _)| selection.selects(WeightKind::of(model.local_name(name)))).collect();
+    picked.sort_by_key(|(name, _)| *name);
+    picked
+}
+
 /// Quantize the selected weight tensors of `model` with a format, a clipping
 /// strategy and a granularity. `seed` keys stochastic rounding (combined
-/// with each tensor's position in name order).
+/// with each tensor's position among the selected, in name order).
 pub fn quantize(model: &Model, format: &dyn Format, strategy: &dyn Strategy, gran: Granularity, selection: &WeightSelection, seed: u64) -> Result<QuantizedWeights, ModelError> {
-    let mut names: Vec<&String> = model.tensors().keys().collect();
-    names.sort();
     let mut out = QuantizedWeights { tensors: model.tensors().clone(), quantized: 0, elements: 0, sum_sq: 0.0, sum_sq_err: 0.0, clipped: 0, clip_alpha: 0.0, bits_per_element: 0.0 };
     let (mut alpha_sum, mut groups, mut bits) = (0.0f64, 0usize, 0.0f64);
-    for (i, name) in names.into_iter().enumerate() {
-        if !selection.selects(WeightKind::of(model.local_name(name))) {
-            continue;
-        }
-        let t = &model.tensors()[name];
+    for (i, (name, t)) in selected(model, selection).into_iter().enumerate() {
         let shape = t.dims().to_vec();
         let data = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| ModelError::candle(name, e))?;
         let gran = match gran {

@@ -90,12 +90,7 @@ impl<'p> ModelSweep<'p> {
     }
 
     fn weight_elements(&self) -> u64 {
-        self.model
-            .tensors()
-            .iter()
-            .filter(|(name, _)| self.mp.weights.selects(quantlab_model::WeightKind::of(name.strip_prefix("bert.").unwrap_or(name))))
-            .map(|(_, t)| t.elem_count() as u64)
-            .sum()
+        quantlab_model::weights::selected(&self.model, &self.mp.weights).iter().map(|(_, t)| t.elem_count() as u64).sum()
     }
 }
 
