@@ -463,7 +463,7 @@ pub struct EmbedArgs {
     /// Weight tensors to quantize: linear, embeddings, biases, layer-norm (comma-separated).
     #[arg(long, default_value = "linear", value_name = "KINDS")]
     weight_kinds: String,
-    /// Quantize the hidden states after these encoder layers with this format (PipeEdge's split points).
+    /// Quantize the hidden states at the --split-after layers with this format, per sentence (PipeEdge's activation compression).
     #[arg(long, value_name = "FORMAT")]
     activations: Option<String>,
     /// Encoder layers after which hidden states are quantized, e.g. 3 or 2,4.
