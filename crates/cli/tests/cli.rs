@@ -185,3 +185,17 @@ fn inspect_summarises_and_rejects_bad_input() {
     assert_fails(&quantlab(&["inspect", s(&empty)]), "no .safetensors file");
     assert_fails(&quantlab(&["inspect", s(&model), "--include", "decoder.*"]), "`decoder.*` matches no tensor");
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quantlab")).args(["values", "posit(n=16,es=1)"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = [0u8; 4];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then drop: the pipe closes
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "a panic's exit status");
+}
