@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use quantlab_formats::ParamValue;
+use quantlab_formats::{Granularity, ParamValue};
 use rayon::prelude::*;
 
 use crate::config::Plan;
@@ -70,21 +70,77 @@ pub(crate) trait Sweep: Sync {
     fn run(&self, cell: usize, scratch: &mut Vec<f32>) -> Result<Row, String>;
 }
 
-/// The columns that name a cell's format: its description, family, series,
-/// code bits and each parameter as `p_<name>`.
-pub(crate) fn format_columns(r: &mut Row, pf: &config::PlannedFormat) {
-    r.push("format", Value::Str(pf.format.describe()));
-    r.push("family", Value::Str(pf.spec.family.clone()));
-    r.push("series", Value::Str(pf.series.clone()));
-    r.push("bits", Value::Int(pf.format.code_bits() as i64));
-    for (k, v) in &pf.spec.params {
-        let v = match v {
-            ParamValue::Int(i) => Value::Int(*i),
-            ParamValue::Float(f) => Value::Float(*f),
-            ParamValue::Bool(b) => Value::Str(b.to_string()),
-            ParamValue::Str(s) => Value::Str(s.clone()),
-        };
-        r.push(&format!("p_{k}"), v);
+/// The setting of one cell: which format, clamp and granularity of the
+/// plan, and the seed. Tensor and model sweeps cross the same four axes;
+/// a tensor sweep adds the tensor.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Setting {
+    pub format: usize,
+    pub clamp: usize,
+    pub granularity: usize,
+    pub seed: u64,
+}
+
+impl Setting {
+    /// Every setting of the plan in cell order (format, clamp, granularity,
+    /// seed), over `seeds` and the granularities `applies` keeps.
+    pub fn all(plan: &Plan, seeds: &[u64], applies: impl Fn(Granularity) -> bool) -> Vec<Setting> {
+        let mut out = Vec::new();
+        for format in 0..plan.formats.len() {
+            for clamp in 0..plan.clamps.len() {
+                for (granularity, &g) in plan.granularities.iter().enumerate() {
+                    if applies(g) {
+                        out.extend(seeds.iter().map(|&seed| Setting { format, clamp, granularity, seed }));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The axes a plan crosses, for the dry-run's first line.
+    pub fn axes(plan: &Plan) -> String {
+        format!("{} formats x {} clamps x {} granularities; seeds {:?}", plan.formats.len(), plan.clamps.len(), plan.granularities.len(), plan.seeds)
+    }
+
+    pub fn format<'p>(&self, plan: &'p Plan) -> &'p config::PlannedFormat {
+        &plan.formats[self.format]
+    }
+
+    pub fn strategy<'p>(&self, plan: &'p Plan) -> &'p dyn quantlab_clamp::Strategy {
+        &*plan.clamps[self.clamp]
+    }
+
+    pub fn granularity(&self, plan: &Plan) -> Granularity {
+        plan.granularities[self.granularity]
+    }
+
+    /// `format | clamp C | granularity | seed S`, for the dry-run.
+    pub fn describe(&self, plan: &Plan) -> String {
+        format!("{} | clamp {} | {} | seed {}", self.format(plan).format.describe(), self.strategy(plan).describe(), self.granularity(plan), self.seed)
+    }
+
+    /// The columns that name the setting: the format's description, family,
+    /// series, code bits and each parameter as `p_<name>`, then clamp,
+    /// granularity and seed.
+    pub fn push_columns(&self, plan: &Plan, r: &mut Row) {
+        let pf = self.format(plan);
+        r.push("format", Value::Str(pf.format.describe()));
+        r.push("family", Value::Str(pf.spec.family.clone()));
+        r.push("series", Value::Str(pf.series.clone()));
+        r.push("bits", Value::Int(pf.format.code_bits() as i64));
+        for (k, v) in &pf.spec.params {
+            let v = match v {
+                ParamValue::Int(i) => Value::Int(*i),
+                ParamValue::Float(f) => Value::Float(*f),
+                ParamValue::Bool(b) => Value::Str(b.to_string()),
+                ParamValue::Str(s) => Value::Str(s.clone()),
+            };
+            r.push(&format!("p_{k}"), v);
+        }
+        r.push("clamp", Value::Str(self.strategy(plan).describe()));
+        r.push("granularity", Value::Str(self.granularity(plan).to_string()));
+        r.push("seed", Value::Int(self.seed as i64));
     }
 }
 

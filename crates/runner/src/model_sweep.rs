@@ -16,15 +16,7 @@ use quantlab_model::{ActivationQuantizer, Batches, Embeddings, Model, Network, P
 
 use crate::config::{ModelPlan, ModelTarget, Plan};
 use crate::store::{Row, Value};
-use crate::{format_columns, Sweep};
-
-#[derive(Clone, Copy, Debug)]
-struct Cell {
-    format: usize,
-    clamp: usize,
-    granularity: usize,
-    seed: u64,
-}
+use crate::{Setting, Sweep};
 
 pub(crate) struct ModelSweep<'p> {
     plan: &'p Plan,
@@ -33,7 +25,7 @@ pub(crate) struct ModelSweep<'p> {
     batches: Batches,
     /// Tokens per sentence, input order.
     lengths: Vec<usize>,
-    cells: Vec<Cell>,
+    cells: Vec<Setting>,
     /// Made by `prepare`: the fp32 embeddings, the fp32 network and, for
     /// activation sweeps, its hidden states at the first split point (the
     /// first pipeline stage is the same in every cell).
@@ -62,20 +54,9 @@ impl<'p> ModelSweep<'p> {
         let sentences = read_sentences(&mp.sentences)?;
         let batches = model.tokenize(&sentences, mp.batch_size).map_err(|e| format!("{}: {e}", mp.sentences.display()))?;
         let lengths = batches.lengths();
-        let mut cells = Vec::new();
-        for format in 0..plan.formats.len() {
-            for clamp in 0..plan.clamps.len() {
-                for (granularity, g) in plan.granularities.iter().enumerate() {
-                    // A sample of hidden states is [tokens, hidden]: no axis 2.
-                    if mp.target == ModelTarget::Activations && matches!(g, Granularity::Channel { axis } if *axis >= 2) {
-                        continue;
-                    }
-                    for &seed in &plan.seeds {
-                        cells.push(Cell { format, clamp, granularity, seed });
-                    }
-                }
-            }
-        }
+        // A sample of hidden states is [tokens, hidden]: no axis 2.
+        let activations = mp.target == ModelTarget::Activations;
+        let cells = Setting::all(plan, &plan.seeds, |g| !(activations && matches!(g, Granularity::Channel { axis } if axis >= 2)));
         Ok(ModelSweep { plan, mp, model, batches, lengths, cells, reference: None, fp32: None, prefix: None })
     }
 
@@ -110,26 +91,20 @@ impl Sweep for ModelSweep<'_> {
     }
 
     fn summary(&self) -> String {
-        let plan = self.plan;
         format!(
-            "{}: model {} ({} layers) on {} sentences of {}, quantizing {} x {} formats x {} clamps x {} granularities; seeds {:?}",
-            plan.name,
+            "{}: model {} ({} layers) on {} sentences of {}, quantizing {} x {}",
+            self.plan.name,
             self.mp.path.display(),
             self.model.layers(),
             self.batches.sentences(),
             self.mp.sentences.display(),
             self.what(),
-            plan.formats.len(),
-            plan.clamps.len(),
-            plan.granularities.len(),
-            plan.seeds
+            Setting::axes(self.plan)
         )
     }
 
     fn describe(&self, cell: usize) -> String {
-        let c = self.cells[cell];
-        let plan = self.plan;
-        format!("{} | {} | clamp {} | {} | seed {}", self.what(), plan.formats[c.format].format.describe(), plan.clamps[c.clamp].describe(), plan.granularities[c.granularity], c.seed)
+        format!("{} | {}", self.what(), self.cells[cell].describe(self.plan))
     }
 
     fn prepare(&mut self, print: &mut dyn FnMut(&str)) -> Result<(), String> {
@@ -148,19 +123,16 @@ impl Sweep for ModelSweep<'_> {
     fn run(&self, cell: usize, _scratch: &mut Vec<f32>) -> Result<Row, String> {
         let c = self.cells[cell];
         let (plan, mp) = (self.plan, self.mp);
-        let pf = &plan.formats[c.format];
-        let strategy = &*plan.clamps[c.clamp];
-        let gran = plan.granularities[c.granularity];
+        let pf = c.format(plan);
+        let strategy = c.strategy(plan);
+        let gran = c.granularity(plan);
         let reference = self.reference.as_ref().expect("prepare() ran before the cells");
         let start = Instant::now();
         let mut r = Row::default();
         r.push("cell", Value::Int(cell as i64));
         r.push("source", Value::Str(self.model.name()));
         r.push("tensor", Value::Str(self.what()));
-        format_columns(&mut r, pf);
-        r.push("clamp", Value::Str(strategy.describe()));
-        r.push("granularity", Value::Str(gran.to_string()));
-        r.push("seed", Value::Int(c.seed as i64));
+        c.push_columns(plan, &mut r);
         r.push("quantize", Value::Str(format!("{:?}", mp.target).to_lowercase()));
         let fail = |e: quantlab_model::ModelError| format!("cell {cell} ({}): {e}", pf.format.describe());
         let (embedded, columns) = match mp.target {

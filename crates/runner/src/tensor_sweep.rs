@@ -9,7 +9,7 @@ use quantlab_tensors::Tensor;
 
 use crate::config::{self, Plan};
 use crate::store::{Row, Value};
-use crate::{format_columns, metrics, Sweep};
+use crate::{metrics, Setting, Sweep};
 
 /// One tensor the sweep measures: loaded data and the seed it was drawn with
 /// (synthetic data), or `None` (files: any seed).
@@ -38,15 +38,11 @@ impl ValueStats {
     }
 }
 
-/// One cell: indices into the plan.
+/// One cell: a tensor and a setting; its index is its place in the list.
 #[derive(Clone, Copy, Debug)]
 struct Cell {
-    index: usize,
     tensor: usize,
-    format: usize,
-    clamp: usize,
-    granularity: usize,
-    seed: u64,
+    setting: Setting,
 }
 
 fn applies(g: Granularity, shape: &[usize]) -> bool {
@@ -78,22 +74,10 @@ fn load_tensors(plan: &Plan) -> Result<(Vec<Loaded>, Vec<String>), String> {
 
 fn cells_of(plan: &Plan, tensors: &[Loaded]) -> Vec<Cell> {
     let mut cells = Vec::new();
-    let mut index = 0;
-    for (t, lt) in tensors.iter().enumerate() {
+    for (tensor, lt) in tensors.iter().enumerate() {
         let seeds: Vec<u64> = lt.drawn_with.map_or_else(|| plan.seeds.clone(), |s| vec![s]);
-        for (f, _) in plan.formats.iter().enumerate() {
-            for (c, _) in plan.clamps.iter().enumerate() {
-                for (g, &gran) in plan.granularities.iter().enumerate() {
-                    if !applies(gran, &lt.tensor.shape) {
-                        continue;
-                    }
-                    for &seed in &seeds {
-                        cells.push(Cell { index, tensor: t, format: f, clamp: c, granularity: g, seed });
-                        index += 1;
-                    }
-                }
-            }
-        }
+        let settings = Setting::all(plan, &seeds, |g| applies(g, &lt.tensor.shape));
+        cells.extend(settings.into_iter().map(|setting| Cell { tensor, setting }));
     }
     cells
 }
@@ -112,16 +96,16 @@ fn group_shape(g: Granularity, shape: &[usize]) -> (usize, usize) {
     }
 }
 
-fn run_cell(plan: &Plan, tensors: &[Loaded], cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
+fn run_cell(plan: &Plan, tensors: &[Loaded], index: usize, cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
     let lt = &tensors[cell.tensor];
+    let setting = cell.setting;
     let t = &lt.tensor;
-    let pf = &plan.formats[cell.format];
-    let gran = plan.granularities[cell.granularity];
-    let strategy = &plan.clamps[cell.clamp];
-    let clamper = Clamper::new(&**strategy);
+    let pf = setting.format(plan);
+    let gran = setting.granularity(plan);
+    let clamper = Clamper::new(setting.strategy(plan));
     let start = Instant::now();
     scratch.resize(t.data.len(), 0.0);
-    quantlab_formats::quantize_into(&*pf.format, &t.data, &t.shape, gran, Some(&clamper), cell.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
+    quantlab_formats::quantize_into(&*pf.format, &t.data, &t.shape, gran, Some(&clamper), setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
     let m = metrics::measure(&t.data, scratch);
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
     let chosen = clamper.chosen();
@@ -129,15 +113,12 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], cell: Cell, scratch: &mut Vec<f32>)
     let (group_len, row_len) = group_shape(gran, &t.shape);
     let mean = |f: &dyn Fn(&quantlab_clamp::Chosen) -> f32| chosen.iter().map(|c| f(c) as f64).sum::<f64>() / chosen.len().max(1) as f64;
     let mut r = Row::default();
-    r.push("cell", Value::Int(cell.index as i64));
+    r.push("cell", Value::Int(index as i64));
     r.push("source", Value::Str(lt.source.clone()));
     r.push("tensor", Value::Str(t.name.clone()));
     r.push("shape", Value::Str(t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")));
     r.push("numel", Value::Int(t.data.len() as i64));
-    format_columns(&mut r, pf);
-    r.push("clamp", Value::Str(strategy.describe()));
-    r.push("granularity", Value::Str(gran.to_string()));
-    r.push("seed", Value::Int(cell.seed as i64));
+    setting.push_columns(plan, &mut r);
     r.push("mse", Value::Float(m.mse));
     r.push("rmse", Value::Float(m.rmse));
     r.push("sqnr_db", Value::Float(m.sqnr_db));
@@ -190,25 +171,15 @@ impl Sweep for TensorSweep<'_> {
 
     fn summary(&self) -> String {
         let plan = self.plan;
-        format!(
-            "{}: {} sources -> {} tensors (synthetic data drawn per seed) x {} formats x {} clamps x {} granularities; seeds {:?}",
-            plan.name,
-            plan.sources.len(),
-            self.tensors.len(),
-            plan.formats.len(),
-            plan.clamps.len(),
-            plan.granularities.len(),
-            plan.seeds
-        )
+        format!("{}: {} sources -> {} tensors (synthetic data drawn per seed) x {}", plan.name, plan.sources.len(), self.tensors.len(), Setting::axes(plan))
     }
 
     fn describe(&self, cell: usize) -> String {
         let c = self.cells[cell];
-        let plan = self.plan;
-        format!("{} | {} | clamp {} | {} | seed {}", self.tensors[c.tensor].tensor.name, plan.formats[c.format].format.describe(), plan.clamps[c.clamp].describe(), plan.granularities[c.granularity], c.seed)
+        format!("{} | {}", self.tensors[c.tensor].tensor.name, c.setting.describe(self.plan))
     }
 
     fn run(&self, cell: usize, scratch: &mut Vec<f32>) -> Result<Row, String> {
-        run_cell(self.plan, &self.tensors, self.cells[cell], scratch)
+        run_cell(self.plan, &self.tensors, cell, self.cells[cell], scratch)
     }
 }
