@@ -501,7 +501,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
             let f = parse_format(d)?;
             let kinds = a.weight_kinds.split(',').map(|k| k.trim().parse()).collect::<Result<Vec<_>>>()?;
             let q = quantlab_model::weights::quantize(&model, &*f, &*strategy, gran, &quantlab_model::WeightSelection(kinds), a.seed).map_err(|e| e.to_string())?;
-            notes.push(format!("weights {} ({} tensors, SQNR {:.2} dB)", f.describe(), q.quantized, q.sqnr_db()));
+            notes.push(format!("weights {} ({} tensors, SQNR {:.2} dB)", f.describe(), q.quantized, q.tally.sqnr_db()));
             Some(q)
         }
     };
@@ -512,7 +512,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     let embedded = net.embed(&batches, acts.as_ref()).map_err(|e| e.to_string())?;
     if let (Some(q), Some(f)) = (&acts, &act_format) {
         let per_sample: usize = embedded.wire_bytes.iter().flatten().sum();
-        notes.push(format!("activations {} after layer(s) {} ({:.1} bytes per sample per split point, SQNR {:.2} dB)", f.describe(), a.split_after, per_sample as f64 / q.stats().samples.max(1) as f64, q.stats().sqnr_db()));
+        notes.push(format!("activations {} after layer(s) {} ({:.1} bytes per sample per split point, SQNR {:.2} dB)", f.describe(), a.split_after, per_sample as f64 / q.stats().samples.max(1) as f64, q.stats().tally.sqnr_db()));
     }
     let e = &embedded.embeddings;
     write_npy(&a.output, &[e.rows, e.dim], &e.data).map_err(|e| e.to_string())?;

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use quantlab_clamp::{Clamper, Strategy};
 use quantlab_formats::{Format, Granularity};
 
+use crate::tally::Tally;
 use crate::ModelError;
 
 /// What was measured at the split points over a whole run.
@@ -22,25 +23,8 @@ use crate::ModelError;
 pub struct ActivationStats {
     /// Samples quantized (sentences x boundaries).
     pub samples: u64,
-    pub elements: u64,
-    pub clipped: u64,
-    /// Sum of the chosen clips (alpha) over samples' groups, and the groups.
-    pub alpha_sum: f64,
-    pub groups: u64,
-    /// Sum of squared hidden-state values and of squared errors.
-    pub sum_sq: f64,
-    pub sum_sq_err: f64,
-}
-
-impl ActivationStats {
-    /// Pooled SQNR of the quantized hidden states, in dB.
-    pub fn sqnr_db(&self) -> f64 {
-        if self.sum_sq_err == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * (self.sum_sq / self.sum_sq_err).log10()
-        }
-    }
+    /// Errors and clips pooled over the samples.
+    pub tally: Tally,
 }
 
 /// Quantizes hidden states at pipeline boundaries.
@@ -90,27 +74,14 @@ impl<'a> ActivationQuantizer<'a> {
             let seed = self.seed ^ ((line as u64) << 20 | boundary as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let fail = |e: &dyn std::fmt::Display| ModelError::new(format!("activations after layer {boundary}, sentence {}: {e}", line + 1));
             quantlab_formats::quantize_into(self.format, sample, &shape, self.granularity, Some(&clamper), seed, &mut q).map_err(|e| fail(&e))?;
-            for (&x, &y) in sample.iter().zip(&q) {
-                local.sum_sq += (x as f64) * (x as f64);
-                local.sum_sq_err += ((x - y) as f64).powi(2);
-            }
+            local.tally.add(sample, &q, &clamper.chosen());
             sample.copy_from_slice(&q);
-            let chosen = clamper.chosen();
-            local.clipped += chosen.iter().map(|c| c.clipped as u64).sum::<u64>();
-            local.alpha_sum += chosen.iter().map(|c| c.range.alpha() as f64).sum::<f64>();
-            local.groups += chosen.len() as u64;
             local.samples += 1;
-            local.elements += (len * dim) as u64;
             bytes.push(quantlab_formats::wire_bytes(self.format, &shape, self.granularity).map_err(|e| fail(&e))?);
         }
         let mut s = self.stats.lock().expect("no panics while holding the lock");
         s.samples += local.samples;
-        s.elements += local.elements;
-        s.clipped += local.clipped;
-        s.alpha_sum += local.alpha_sum;
-        s.groups += local.groups;
-        s.sum_sq += local.sum_sq;
-        s.sum_sq_err += local.sum_sq_err;
+        s.tally.merge(&local.tally);
         Ok(bytes)
     }
 }

@@ -24,12 +24,14 @@
 pub mod activations;
 pub mod metrics;
 pub mod model;
+pub mod tally;
 pub mod tiny;
 pub mod weights;
 
 pub use activations::ActivationQuantizer;
 pub use metrics::{compare, Agreement, Embeddings};
 pub use model::{Batches, Embedded, Model, Network, Prefix};
+pub use tally::Tally;
 pub use weights::{QuantizedWeights, WeightKind, WeightSelection};
 
 /// What to do when the model is missing or broken.

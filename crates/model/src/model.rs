@@ -236,6 +236,14 @@ pub struct Prefix {
 }
 
 impl Network {
+    /// The encoder layers `layers` (from 0) as one pipeline stage.
+    fn stage(&self, layers: std::ops::Range<usize>) -> BertEncoder {
+        // BertEncoder's other field is private: clone, then keep the range.
+        let mut stage = self.encoder.clone();
+        stage.layers = self.encoder.layers[layers].to_vec();
+        stage
+    }
+
     /// Embed every sentence: L2-normalised mean-pooled BERT outputs, in
     /// input order, with the hidden states quantized at the quantizer's
     /// boundaries if one is given.
@@ -250,9 +258,7 @@ impl Network {
             .iter()
             .map(|b| {
                 let hidden = self.embeddings.forward(&b.ids, &b.type_ids, Some(&b.mask))?;
-                let mut stage = self.encoder.clone();
-                stage.layers = self.encoder.layers[..after.min(self.encoder.layers.len())].to_vec();
-                stage.forward(&hidden, &extended_mask(&b.mask)?)
+                self.stage(0..after.min(self.encoder.layers.len())).forward(&hidden, &extended_mask(&b.mask)?)
             })
             .collect::<candle_core::Result<Vec<_>>>()
             .map_err(|e| ModelError::candle("prefix", e))?;
@@ -279,9 +285,7 @@ impl Network {
             };
             let ext = extended_mask(&b.mask).map_err(|e| run("attention mask", e))?;
             for (k, &end) in boundaries.iter().chain(std::iter::once(&layers)).enumerate() {
-                let mut stage = self.encoder.clone();
-                stage.layers = self.encoder.layers[start..end].to_vec();
-                hidden = stage.forward(&hidden, &ext).map_err(|e| run("encoder", e))?;
+                hidden = self.stage(start..end).forward(&hidden, &ext).map_err(|e| run("encoder", e))?;
                 if let (Some(q), true) = (activations, k < boundaries.len()) {
                     let mut flat = hidden.flatten_all().and_then(|h| h.to_vec1::<f32>()).map_err(|e| run("hidden states", e))?;
                     let bytes = q.quantize_samples(&mut flat, b.seq, dim, &b.lengths, &b.lines, end)?;

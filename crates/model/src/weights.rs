@@ -17,6 +17,7 @@ use quantlab_clamp::{Clamper, Strategy};
 use quantlab_formats::{Format, Granularity};
 
 use crate::model::Model;
+use crate::tally::Tally;
 use crate::ModelError;
 
 /// A kind of BERT weight tensor.
@@ -108,29 +109,10 @@ pub struct QuantizedWeights {
     pub tensors: HashMap<String, Tensor>,
     /// Tensors quantized.
     pub quantized: usize,
-    /// Elements quantized.
-    pub elements: u64,
-    /// Sum of squared values and of squared errors over the quantized
-    /// tensors (their pooled SQNR).
-    pub sum_sq: f64,
-    pub sum_sq_err: f64,
-    /// Elements that the clip moved.
-    pub clipped: u64,
-    /// Mean clip (alpha) over the groups of every quantized tensor.
-    pub clip_alpha: f64,
+    /// Errors and clips pooled over the quantized tensors.
+    pub tally: Tally,
     /// Bits per element with metadata, over the quantized elements.
     pub bits_per_element: f64,
-}
-
-impl QuantizedWeights {
-    /// `10 log10(sum x^2 / sum (x - q)^2)` over every quantized element.
-    pub fn sqnr_db(&self) -> f64 {
-        if self.sum_sq_err == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * (self.sum_sq / self.sum_sq_err).log10()
-        }
-    }
 }
 
 /// The tensors of `model` that `selection` picks, in name order.
@@ -144,8 +126,8 @@ pub fn selected<'m>(model: &'m Model, selection: &WeightSelection) -> Vec<(&'m S
 /// strategy and a granularity. `seed` keys stochastic rounding (combined
 /// with each tensor's position among the selected, in name order).
 pub fn quantize(model: &Model, format: &dyn Format, strategy: &dyn Strategy, gran: Granularity, selection: &WeightSelection, seed: u64) -> Result<QuantizedWeights, ModelError> {
-    let mut out = QuantizedWeights { tensors: model.tensors().clone(), quantized: 0, elements: 0, sum_sq: 0.0, sum_sq_err: 0.0, clipped: 0, clip_alpha: 0.0, bits_per_element: 0.0 };
-    let (mut alpha_sum, mut groups, mut bits) = (0.0f64, 0usize, 0.0f64);
+    let mut out = QuantizedWeights { tensors: model.tensors().clone(), quantized: 0, tally: Tally::default(), bits_per_element: 0.0 };
+    let mut bits = 0.0f64;
     for (i, (name, t)) in selected(model, selection).into_iter().enumerate() {
         let shape = t.dims().to_vec();
         let data = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| ModelError::candle(name, e))?;
@@ -156,22 +138,13 @@ pub fn quantize(model: &Model, format: &dyn Format, strategy: &dyn Strategy, gra
         let clamper = Clamper::new(strategy);
         let mut q = vec![0.0f32; data.len()];
         quantlab_formats::quantize_into(format, &data, &shape, gran, Some(&clamper), seed.wrapping_add(i as u64), &mut q).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
-        for (&x, &y) in data.iter().zip(&q) {
-            out.sum_sq += (x as f64) * (x as f64);
-            out.sum_sq_err += ((x - y) as f64).powi(2);
-        }
-        let chosen = clamper.chosen();
-        out.clipped += chosen.iter().map(|c| c.clipped as u64).sum::<u64>();
-        alpha_sum += chosen.iter().map(|c| c.range.alpha() as f64).sum::<f64>();
-        groups += chosen.len();
+        out.tally.add(&data, &q, &clamper.chosen());
         let wire = quantlab_formats::wire_bytes(format, &shape, gran).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
         bits += wire as f64 * 8.0;
         out.quantized += 1;
-        out.elements += data.len() as u64;
         out.tensors.insert(name.clone(), Tensor::from_vec(q, shape, &Device::Cpu).map_err(|e| ModelError::candle(name, e))?);
     }
-    out.clip_alpha = alpha_sum / groups.max(1) as f64;
-    out.bits_per_element = bits / out.elements.max(1) as f64;
+    out.bits_per_element = bits / out.tally.elements.max(1) as f64;
     Ok(out)
 }
 

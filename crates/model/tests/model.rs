@@ -71,7 +71,7 @@ fn weights_at_16_bits_change_little_and_at_2_bits_a_lot() {
     let run = |d: &str, selection: &WeightSelection| {
         let q = weights::quantize(&model, &*fmt(d), &*none, quantlab_formats::Granularity::Tensor, selection, 0).unwrap();
         let e = model.network(Some(&q)).unwrap().embed(&batches, None).unwrap().embeddings;
-        (q.quantized, q.sqnr_db(), compare(&fp32, &e))
+        (q.quantized, q.tally.sqnr_db(), compare(&fp32, &e))
     };
     let linear = WeightSelection::default();
     let (n, sqnr, fp16) = run("fp16", &linear);
@@ -115,8 +115,8 @@ fn activations_at_split_points_with_their_wire_size() {
     }
     let s = q2.stats();
     assert_eq!(s.samples, 2 * sentences().len() as u64);
-    assert_eq!(s.elements, 2 * lengths.iter().map(|l| (l * tiny::HIDDEN) as u64).sum::<u64>());
-    assert!(s.sqnr_db() < q16.stats().sqnr_db());
+    assert_eq!(s.tally.elements, 2 * lengths.iter().map(|l| (l * tiny::HIDDEN) as u64).sum::<u64>());
+    assert!(s.tally.sqnr_db() < q16.stats().tally.sqnr_db());
     // A split point outside the encoder is refused with the valid range.
     let bad = ActivationQuantizer::new(&*int2, &*none, quantlab_formats::Granularity::Tensor, vec![tiny::LAYERS], 0);
     let e = net.embed(&batches, Some(&bad)).unwrap_err().to_string();

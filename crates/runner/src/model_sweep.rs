@@ -140,11 +140,11 @@ impl Sweep for ModelSweep<'_> {
                 let q = quantlab_model::weights::quantize(&self.model, &*pf.format, strategy, gran, &mp.weights, c.seed).map_err(fail)?;
                 let e = self.model.network(Some(&q)).and_then(|n| n.embed(&self.batches, None)).map_err(fail)?;
                 let columns = vec![
-                    ("tensor_sqnr_db", Value::Float(q.sqnr_db())),
-                    ("clipped_fraction", Value::Float(q.clipped as f64 / q.elements.max(1) as f64)),
+                    ("tensor_sqnr_db", Value::Float(q.tally.sqnr_db())),
+                    ("clipped_fraction", Value::Float(q.tally.clipped_fraction())),
                     ("bits_per_element", Value::Float(q.bits_per_element)),
                     ("quantized_tensors", Value::Int(q.quantized as i64)),
-                    ("clip_alpha", Value::Float(q.clip_alpha)),
+                    ("clip_alpha", Value::Float(q.tally.clip_alpha())),
                 ];
                 (e, columns)
             }
@@ -158,12 +158,12 @@ impl Sweep for ModelSweep<'_> {
                 let tokens: usize = self.lengths.iter().sum();
                 let fp32_bytes = (tokens * self.model.hidden_size() * 4) as f64 / self.lengths.len().max(1) as f64;
                 let columns = vec![
-                    ("tensor_sqnr_db", Value::Float(s.sqnr_db())),
-                    ("clipped_fraction", Value::Float(s.clipped as f64 / s.elements.max(1) as f64)),
-                    ("bits_per_element", Value::Float(sent as f64 * 8.0 / s.elements.max(1) as f64)),
+                    ("tensor_sqnr_db", Value::Float(s.tally.sqnr_db())),
+                    ("clipped_fraction", Value::Float(s.tally.clipped_fraction())),
+                    ("bits_per_element", Value::Float(sent as f64 * 8.0 / s.tally.elements.max(1) as f64)),
                     ("wire_bytes_per_sample", Value::Float(per_sample)),
                     ("fp32_bytes_per_sample", Value::Float(fp32_bytes)),
-                    ("clip_alpha", Value::Float(s.alpha_sum / s.groups.max(1) as f64)),
+                    ("clip_alpha", Value::Float(s.tally.clip_alpha())),
                 ];
                 (e, columns)
             }
