@@ -1,35 +1,18 @@
 //! End-to-end tests of the `quantlab` binary: exit status, one-line errors,
 //! outputs that round-trip.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{assert_fails, quantlab, s};
 use quantlab_tensors::{read_npy, write_npy};
-
-fn quantlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("binary runs")
-}
 
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("quantlab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A failure: status 2, exactly one line on stderr containing `needle`, no panic.
-fn assert_fails(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains(needle), "`{err}` lacks `{needle}`");
-    if !err.starts_with("error:") {
-        // our own errors (clap's usage errors carry a usage block)
-        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    }
 }
 
 #[test]

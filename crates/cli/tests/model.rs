@@ -3,15 +3,13 @@
 //! a `[model]` section (results, determinism across thread counts, report,
 //! errors).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{assert_fails, ok, quantlab, s, table};
 use polars::prelude::*;
 use quantlab_model::tiny;
-
-fn quantlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("binary runs")
-}
 
 /// A folder with the tiny model in `model/` and its sentences in `sentences.txt`.
 fn setup(name: &str) -> PathBuf {
@@ -20,21 +18,6 @@ fn setup(name: &str) -> PathBuf {
     tiny::write(&d.join("model")).unwrap();
     std::fs::write(d.join("sentences.txt"), tiny::SENTENCES.join("\n")).unwrap();
     d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(o: &Output) {
-    assert!(o.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-}
-
-fn fails_with(o: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(err.contains(needle), "{needle:?} not in: {err}");
 }
 
 fn config(d: &Path, model_section: &str) -> PathBuf {
@@ -46,12 +29,6 @@ fn config(d: &Path, model_section: &str) -> PathBuf {
     let path = d.join("config.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn table(out: &Path) -> DataFrame {
-    let f = std::fs::File::open(out.join("results.parquet")).unwrap();
-    let df = ParquetReader::new(f).finish().unwrap();
-    df.drop("time_ms").unwrap().sort(["cell"], Default::default()).unwrap()
 }
 
 fn column(df: &DataFrame, name: &str) -> Vec<f64> {
@@ -74,8 +51,8 @@ fn embed_writes_one_unit_row_per_line() {
     assert!(stdout.contains("weights int(bits=2)") && stdout.contains("bytes per sample"), "{stdout}");
     let quantized = quantlab_tensors::read_npy(&q).unwrap();
     assert_ne!(quantized.data, fp32.data);
-    fails_with(&quantlab(&["embed", s(&d.join("nothing")), s(&d.join("sentences.txt")), "-o", s(&q)]), "scripts/fetch-minilm.sh");
-    fails_with(&quantlab(&["embed", s(&d.join("model")), s(&d.join("sentences.txt")), "-o", s(&q), "--activations", "int(bits=4)", "--split-after", "3"]), "split point is 1..=2");
+    assert_fails(&quantlab(&["embed", s(&d.join("nothing")), s(&d.join("sentences.txt")), "-o", s(&q)]), "scripts/fetch-minilm.sh");
+    assert_fails(&quantlab(&["embed", s(&d.join("model")), s(&d.join("sentences.txt")), "-o", s(&q), "--activations", "int(bits=4)", "--split-after", "3"]), "split point is 1..=2");
     std::fs::remove_dir_all(d).ok();
 }
 
@@ -133,15 +110,15 @@ fn an_activation_sweep_counts_wire_bytes_per_sample() {
 fn model_config_errors_are_located_and_name_what_to_do() {
     let d = setup("errors");
     let cfg = config(&d, "quantize = \"weights\"\nweights = [\"linaer\"]");
-    fails_with(&quantlab(&["run", s(&cfg), "--dry-run"]), "did you mean `linear`?");
+    assert_fails(&quantlab(&["run", s(&cfg), "--dry-run"]), "did you mean `linear`?");
     let cfg = config(&d, "quantize = \"weights\"\nsplit_after = [1]");
-    fails_with(&quantlab(&["run", s(&cfg), "--dry-run"]), "for quantize = \"activations\" only");
+    assert_fails(&quantlab(&["run", s(&cfg), "--dry-run"]), "for quantize = \"activations\" only");
     let cfg = config(&d, "quantize = \"activations\"\nsplit_after = [3]");
-    fails_with(&quantlab(&["run", s(&cfg), "--dry-run"]), "split point is 1..=2");
+    assert_fails(&quantlab(&["run", s(&cfg), "--dry-run"]), "split point is 1..=2");
     let cfg = config(&d, "quantize = \"activation\"");
-    fails_with(&quantlab(&["run", s(&cfg), "--dry-run"]), "did you mean `activations`?");
+    assert_fails(&quantlab(&["run", s(&cfg), "--dry-run"]), "did you mean `activations`?");
     std::fs::remove_dir_all(d.join("model")).unwrap();
     let cfg = config(&d, "quantize = \"weights\"");
-    fails_with(&quantlab(&["run", s(&cfg), "--dry-run"]), "scripts/fetch-minilm.sh");
+    assert_fails(&quantlab(&["run", s(&cfg), "--dry-run"]), "scripts/fetch-minilm.sh");
     std::fs::remove_dir_all(d).ok();
 }

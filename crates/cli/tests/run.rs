@@ -2,25 +2,20 @@
 //! across thread counts, resuming after SIGKILL, refusing a changed
 //! configuration, sharding.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{ok, quantlab, s, table};
 use polars::prelude::*;
-
-fn quantlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("binary runs")
-}
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("quantlab-run-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 const SMALL: &str = r#"
@@ -54,18 +49,6 @@ e = [3, 4]
 m = [0, 3]
 zip = ["e", "m"]
 "#;
-
-/// results.parquet without its timing column, sorted by cell.
-fn table(out: &Path) -> DataFrame {
-    let f = std::fs::File::open(out.join("results.parquet")).unwrap();
-    let df = ParquetReader::new(f).finish().unwrap();
-    let df = df.drop("time_ms").unwrap();
-    df.sort(["cell"], SortMultipleOptions::default()).unwrap()
-}
-
-fn ok(o: &Output) {
-    assert!(o.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-}
 
 #[test]
 fn dry_run_counts_and_config_errors_are_located() {
