@@ -151,8 +151,7 @@ pub fn num(row: &Row, column: &str) -> Option<f64> {
     }
 }
 
-/// The metrics of model sweeps (`[model]`), in table order.
-pub const MODEL_METRICS: [&str; 6] = ["cos_mean", "cos_min", "nn_agreement", "spearman", "tensor_sqnr_db", "wire_bytes_per_sample"];
+pub use quantlab_runner::store::MODEL_METRICS;
 
 /// Whether smaller values of a metric are better.
 pub fn lower_is_better(metric: &str) -> bool {

@@ -23,8 +23,10 @@ pub(crate) struct ModelSweep<'p> {
     mp: &'p ModelPlan,
     model: Model,
     batches: Batches,
-    /// Tokens per sentence, input order.
-    lengths: Vec<usize>,
+    /// Real tokens over all sentences.
+    tokens: usize,
+    /// Elements quantized per cell (the same in every cell).
+    elements: u64,
     cells: Vec<Setting>,
     /// Made by `prepare`: the fp32 embeddings, the fp32 network and, for
     /// activation sweeps, its hidden states at the first split point (the
@@ -53,11 +55,15 @@ impl<'p> ModelSweep<'p> {
         }
         let sentences = read_sentences(&mp.sentences)?;
         let batches = model.tokenize(&sentences, mp.batch_size).map_err(|e| format!("{}: {e}", mp.sentences.display()))?;
-        let lengths = batches.lengths();
+        let tokens: usize = batches.lengths().iter().sum();
+        let elements = match mp.target {
+            ModelTarget::Weights => quantlab_model::weights::selected(&model, &mp.weights).iter().map(|(_, t)| t.elem_count() as u64).sum(),
+            ModelTarget::Activations => (tokens * model.hidden_size() * mp.split_after.len()) as u64,
+        };
         // A sample of hidden states is [tokens, hidden]: no axis 2.
         let activations = mp.target == ModelTarget::Activations;
         let cells = Setting::all(plan, &plan.seeds, |g| !(activations && matches!(g, Granularity::Channel { axis } if axis >= 2)));
-        Ok(ModelSweep { plan, mp, model, batches, lengths, cells, reference: None, fp32: None, prefix: None })
+        Ok(ModelSweep { plan, mp, model, batches, tokens, elements, cells, reference: None, fp32: None, prefix: None })
     }
 
     fn what(&self) -> String {
@@ -69,10 +75,6 @@ impl<'p> ModelSweep<'p> {
             }
         }
     }
-
-    fn weight_elements(&self) -> u64 {
-        quantlab_model::weights::selected(&self.model, &self.mp.weights).iter().map(|(_, t)| t.elem_count() as u64).sum()
-    }
 }
 
 impl Sweep for ModelSweep<'_> {
@@ -81,13 +83,7 @@ impl Sweep for ModelSweep<'_> {
     }
 
     fn elements(&self, _cell: usize) -> u64 {
-        match self.mp.target {
-            ModelTarget::Weights => self.weight_elements(),
-            ModelTarget::Activations => {
-                let tokens: usize = self.lengths.iter().sum();
-                (tokens * self.model.hidden_size() * self.mp.split_after.len()) as u64
-            }
-        }
+        self.elements
     }
 
     fn summary(&self) -> String {
@@ -155,8 +151,7 @@ impl Sweep for ModelSweep<'_> {
                 let s = acts.stats();
                 let sent: usize = e.wire_bytes.iter().flatten().sum();
                 let per_sample = sent as f64 / s.samples.max(1) as f64;
-                let tokens: usize = self.lengths.iter().sum();
-                let fp32_bytes = (tokens * self.model.hidden_size() * 4) as f64 / self.lengths.len().max(1) as f64;
+                let fp32_bytes = (self.tokens * self.model.hidden_size() * 4) as f64 / self.batches.sentences().max(1) as f64;
                 let columns = vec![
                     ("tensor_sqnr_db", Value::Float(s.tally.sqnr_db())),
                     ("clipped_fraction", Value::Float(s.tally.clipped_fraction())),

@@ -190,13 +190,16 @@ pub const METRICS: &[&str] = &[
     "clipped_fraction",
     "underflow_fraction",
     "bits_per_element",
-    "cos_mean",
-    "cos_min",
-    "nn_agreement",
-    "spearman",
-    "tensor_sqnr_db",
-    "wire_bytes_per_sample",
+    MODEL_METRICS[0],
+    MODEL_METRICS[1],
+    MODEL_METRICS[2],
+    MODEL_METRICS[3],
+    MODEL_METRICS[4],
+    MODEL_METRICS[5],
 ];
+
+/// The metrics of model sweeps (`[model]`), in table order.
+pub const MODEL_METRICS: [&str; 6] = ["cos_mean", "cos_min", "nn_agreement", "spearman", "tensor_sqnr_db", "wire_bytes_per_sample"];
 
 /// Columns that identify a configuration apart from its seed.
 fn group_key(row: &Row) -> Vec<(String, String)> {
