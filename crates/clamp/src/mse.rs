@@ -31,36 +31,49 @@ fn candidate(t: f64, stats: &GroupStats, asymmetric: bool) -> Clip {
     }
 }
 
-/// Mean squared error of quantizing `x` (rows of `row_len`) with `clip`.
-pub fn quantization_mse(group: GroupView<'_>, x: &[f32], row_len: usize, clip: Clip, scratch: &mut [f32]) -> f64 {
+/// Mean squared error of quantizing `x` (rows of `row_len`, `finite` of
+/// them finite) with `clip`.
+fn quantization_mse(group: GroupView<'_>, x: &[f32], finite: usize, row_len: usize, clip: Clip, scratch: &mut [f32]) -> f64 {
     quantize_group(group.format, x, scratch, row_len, Some(clip), RoundCtx::default());
-    let (se, n) = squared_error(x, scratch);
-    se / n.max(1) as f64
+    squared_error(x, scratch) / finite.max(1) as f64
 }
 
+/// f64 lanes of [`squared_error`]: one AVX-512 register.
+const LANES: usize = 8;
+
 quantlab_formats::kernel! {
-    /// Sum of squared differences over finite `x`, and their count, in eight
-    /// f64 lanes (fixed order, vectorises).
-    fn squared_error(x: &[f32], q: &[f32]) -> (f64, usize) {
-        const LANES: usize = 8;
-        let (mut se, mut n) = ([0.0f64; LANES], [0u64; LANES]);
-        let mut lane = |i: usize, a: f32, b: f32| {
-            let finite = a.is_finite();
-            let d = if finite { a as f64 - b as f64 } else { 0.0 };
-            se[i] += d * d;
-            n[i] += finite as u64;
-        };
-        let (xc, qc) = (x.chunks_exact(LANES), q.chunks_exact(LANES));
-        let (xt, qt) = (xc.remainder(), qc.remainder());
-        for (a, b) in xc.zip(qc) {
+    /// Sum of squared differences over finite `x`, in [`LANES`] f64 lanes
+    /// (element `k` goes to lane `k % LANES`; the tail's element `i` to lane
+    /// `i`): a fixed order, so the sum never depends on the thread count.
+    /// Shaped for the compiler's straight-line vectoriser: whole runs of
+    /// eight as arrays, `is_finite` on the bits (the float form compiles to
+    /// branches here), the tail indexed rather than enumerated (which kept
+    /// the main loop scalar).
+    fn squared_error(x: &[f32], q: &[f32]) -> f64 {
+        #[inline(always)]
+        fn diff(a: f32, b: f32) -> f64 {
+            let finite = (a.to_bits() & 0x7fff_ffff) < 0x7f80_0000;
+            let v = a as f64 - b as f64;
+            if finite { v } else { 0.0 }
+        }
+        let mut se = [0.0f64; LANES];
+        let n = x.len().min(q.len());
+        let full = n / LANES * LANES;
+        let mut k = 0;
+        while k < full {
+            let a: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
+            let b: &[f32; LANES] = q[k..k + LANES].try_into().expect("a whole run");
+            let d: [f64; LANES] = std::array::from_fn(|i| diff(a[i], b[i]));
             for i in 0..LANES {
-                lane(i, a[i], b[i]);
+                se[i] += d[i] * d[i];
             }
+            k += LANES;
         }
-        for (i, (&a, &b)) in xt.iter().zip(qt).enumerate() {
-            lane(i, a, b);
+        for i in 0..n - full {
+            let d = diff(x[full + i], q[full + i]);
+            se[i] += d * d;
         }
-        (se.iter().sum(), n.iter().sum::<u64>() as usize)
+        se.iter().sum()
     }
 }
 
@@ -107,7 +120,8 @@ impl Strategy for MseSearch {
             group.values
         };
         let mut scratch = vec![0.0f32; x.len()];
-        let mut eval = |t: f64| quantization_mse(group, x, row_len, candidate(t, stats, asymmetric), &mut scratch);
+        let finite = x.iter().filter(|v| v.is_finite()).count();
+        let mut eval = |t: f64| quantization_mse(group, x, finite, row_len, candidate(t, stats, asymmetric), &mut scratch);
         let step = 1.0 / COARSE as f64;
         let (mut best_t, mut best) = (1.0, f64::INFINITY);
         for k in 1..=COARSE {
