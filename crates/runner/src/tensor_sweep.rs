@@ -18,6 +18,14 @@ struct Loaded {
     tensor: Tensor,
     drawn_with: Option<u64>,
     stats: ValueStats,
+    /// The metrics' sums over the input alone, shared by the tensor's cells.
+    input: metrics::InputSums,
+}
+
+impl Loaded {
+    fn new(source: &str, tensor: Tensor, drawn_with: Option<u64>) -> Loaded {
+        Loaded { source: source.to_string(), stats: ValueStats::of(&tensor), input: metrics::InputSums::of(&tensor.data), tensor, drawn_with }
+    }
 }
 
 /// Per-tensor facts the reports plot (value ranges, DAC'20 Figure 1; the
@@ -59,13 +67,13 @@ fn load_tensors(plan: &Plan) -> Result<(Vec<Loaded>, Vec<String>), String> {
             config::SourceTemplate::Synthetic { .. } => {
                 for &seed in &plan.seeds {
                     let (ts, _) = s.source.source(seed).load().map_err(|e| e.to_string())?;
-                    out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), stats: ValueStats::of(&tensor), tensor, drawn_with: Some(seed) }));
+                    out.extend(ts.into_iter().map(|tensor| Loaded::new(&s.label, tensor, Some(seed))));
                 }
             }
             config::SourceTemplate::Fixed(src) => {
                 let (ts, skipped) = src.load().map_err(|e| e.to_string())?;
                 notes.extend(skipped.into_iter().map(|(n, why)| format!("{}: skipped {n}: {why}", s.label)));
-                out.extend(ts.into_iter().map(|tensor| Loaded { source: s.label.clone(), stats: ValueStats::of(&tensor), tensor, drawn_with: None }));
+                out.extend(ts.into_iter().map(|tensor| Loaded::new(&s.label, tensor, None)));
             }
         }
     }
@@ -106,7 +114,7 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], index: usize, cell: Cell, scratch: 
     let start = Instant::now();
     scratch.resize(t.data.len(), 0.0);
     quantlab_formats::quantize_into(&*pf.format, &t.data, &t.shape, gran, Some(&clamper), setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
-    let m = metrics::measure(&t.data, scratch);
+    let m = metrics::measure_with(&lt.input, &t.data, scratch);
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
     let chosen = clamper.chosen();
     let clipped: usize = chosen.iter().map(|c| c.clipped).sum();
