@@ -95,23 +95,48 @@ crate::simd::kernel! {
     /// patterns (-0 < +0), which vectorise exactly; float min/max reductions
     /// do not, without fast-math.
     pub fn finite_range(x: &[f32]) -> Range {
-        let (mut count, mut nan, mut inf) = (0u64, 0u64, 0u64);
-        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-        for &v in x {
+        // Sixteen lanes of 32-bit keys and counters (one AVX-512 register
+        // each), in blocks short enough that a lane's counter cannot
+        // overflow; the lanes are reduced at the end (integers: any order
+        // gives the same result).
+        const L: usize = 16;
+        const BLOCK: usize = L << 20;
+        let (mut lo, mut hi) = ([i32::MAX; L], [i32::MIN; L]);
+        let (mut nonfinite, mut nan) = (0u64, 0u64);
+        #[inline(always)]
+        fn one(v: f32, lo: &mut i32, hi: &mut i32, nonfinite: &mut u32, nan: &mut u32) {
             let b = v.to_bits() as i32;
             let mag = b & 0x7fff_ffff;
             let finite = mag < INF as i32;
-            count += finite as u64;
-            nan += (mag > INF as i32) as u64;
-            inf += (mag == INF as i32) as u64;
+            *nonfinite += !finite as u32;
+            *nan += (mag > INF as i32) as u32;
             let key = b ^ ((b >> 31) & 0x7fff_ffff);
             let (kl, kh) = if finite { (key, key) } else { (i32::MAX, i32::MIN) };
-            lo = if kl < lo { kl } else { lo };
-            hi = if kh > hi { kh } else { hi };
+            *lo = if kl < *lo { kl } else { *lo };
+            *hi = if kh > *hi { kh } else { *hi };
         }
+        for block in x.chunks(BLOCK) {
+            let (mut nf, mut nn) = ([0u32; L], [0u32; L]);
+            let full = block.len() / L * L;
+            let mut k = 0;
+            while k < full {
+                let run: &[f32; L] = block[k..k + L].try_into().expect("a whole run");
+                for i in 0..L {
+                    one(run[i], &mut lo[i], &mut hi[i], &mut nf[i], &mut nn[i]);
+                }
+                k += L;
+            }
+            for i in 0..block.len() - full {
+                one(block[full + i], &mut lo[i], &mut hi[i], &mut nf[i], &mut nn[i]);
+            }
+            nonfinite += nf.iter().map(|&c| c as u64).sum::<u64>();
+            nan += nn.iter().map(|&c| c as u64).sum::<u64>();
+        }
+        let (lo, hi) = (lo.into_iter().min().unwrap_or(i32::MAX), hi.into_iter().max().unwrap_or(i32::MIN));
+        let count = x.len() as u64 - nonfinite;
         let value = |k: i32| f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32);
         let (min, max) = if count == 0 { (0.0, 0.0) } else { (value(lo), value(hi)) };
-        Range { count: count as usize, nan: nan as usize, inf: inf as usize, min, max }
+        Range { count: count as usize, nan: nan as usize, inf: (nonfinite - nan) as usize, min, max }
     }
 }
 
