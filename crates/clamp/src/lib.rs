@@ -56,6 +56,14 @@ pub trait Strategy: Send + Sync + fmt::Debug {
     fn needs_spread(&self) -> bool {
         true
     }
+    /// Element-quantizations `choose` makes on a group of `len` elements
+    /// (rows of `row_len`) in `format`: the passes of a search that
+    /// quantizes candidate clips (`mse`), 0 for a rule that computes its
+    /// clip. The runner counts them in its throughput, since they are the
+    /// cost of the strategy, not of the runner.
+    fn search_quantizations(&self, _len: usize, _row_len: usize, _format: &dyn Format) -> u64 {
+        0
+    }
 }
 
 /// One family of strategies: name, documentation, constructor.
@@ -127,6 +135,9 @@ pub struct Chosen {
     pub finite: usize,
     pub nan: usize,
     pub inf: usize,
+    /// Element-quantizations the strategy made to choose
+    /// ([`Strategy::search_quantizations`]).
+    pub searched: u64,
 }
 
 impl fmt::Display for Chosen {
@@ -165,7 +176,8 @@ impl GroupClipper for Clamper<'_> {
         let stats = if self.strategy.needs_spread() { GroupStats::of(group.values) } else { GroupStats::range_of(group.values) };
         // A group whose finite values are all equal has no spread to trade
         // against rounding: it is never clipped, so it keeps its value.
-        let clip = if stats.count == 0 || stats.min == stats.max { None } else { self.strategy.choose(group, &stats) };
+        let decides = stats.count > 0 && stats.min != stats.max;
+        let clip = if decides { self.strategy.choose(group, &stats) } else { None };
         let symmetric = !group.format.asymmetric();
         let own = if symmetric { Clip::symmetric(stats.amax) } else { Clip { lo: stats.min.min(stats.max), hi: stats.max.max(stats.min) } };
         let own = if stats.count == 0 { Clip { lo: 0.0, hi: 0.0 } } else { own };
@@ -182,7 +194,8 @@ impl GroupClipper for Clamper<'_> {
                 group.values.iter().filter(|v| v.is_finite() && (**v < lo || **v > hi)).count()
             }
         };
-        let record = Chosen { group: group.index, clip, range, symmetric, clipped, finite: stats.count, nan: stats.nan, inf: stats.inf };
+        let searched = if decides { self.strategy.search_quantizations(group.values.len(), group.row_len, group.format) } else { 0 };
+        let record = Chosen { group: group.index, clip, range, symmetric, clipped, finite: stats.count, nan: stats.nan, inf: stats.inf, searched };
         self.chosen.lock().expect("no panics while holding the lock").push(record);
         clip
     }

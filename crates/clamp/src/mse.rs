@@ -10,7 +10,7 @@
 //! larger than N are searched on evenly spaced whole units (rows, or blocks
 //! of the format) totalling about N elements.
 
-use quantlab_formats::{quantize_group, Clip, SpecError, GroupView, ParamDoc, Params, RoundCtx};
+use quantlab_formats::{quantize_group, Clip, Format, SpecError, GroupView, ParamDoc, Params, RoundCtx};
 
 use crate::{GroupStats, Strategy, StrategyFamily};
 
@@ -88,6 +88,18 @@ fn subsample(x: &[f32], seg: usize, want: usize) -> Vec<f32> {
     .collect()
 }
 
+impl MseSearch {
+    /// The unit the search subsamples a group of `len` elements in whole
+    /// runs of, or `None` to search the whole group.
+    fn sample_unit(&self, len: usize, row_len: usize, format: &dyn Format) -> Option<usize> {
+        (self.sample > 0 && len > self.sample).then(|| match format.block_len() {
+            0 if row_len <= self.sample / 8 => row_len,
+            0 => 1024.min(row_len),
+            b => b.min(row_len),
+        })
+    }
+}
+
 impl Strategy for MseSearch {
     fn needs_spread(&self) -> bool {
         false
@@ -100,6 +112,16 @@ impl Strategy for MseSearch {
         }
     }
 
+    /// Every candidate quantizes the searched elements once: `COARSE +
+    /// REFINE` passes over the group, or over its subsample.
+    fn search_quantizations(&self, len: usize, row_len: usize, format: &dyn Format) -> u64 {
+        let searched = match self.sample_unit(len, row_len.max(1), format) {
+            Some(unit) if len / unit > 0 => self.sample.div_ceil(unit).clamp(1, len / unit) * unit,
+            _ => len,
+        };
+        ((COARSE + REFINE) * searched) as u64
+    }
+
     fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
         if stats.amax == 0.0 {
             return None;
@@ -107,17 +129,13 @@ impl Strategy for MseSearch {
         let asymmetric = group.format.asymmetric();
         let mut row_len = group.row_len.max(1);
         let sampled;
-        let x = if self.sample > 0 && group.values.len() > self.sample {
-            let unit = match group.format.block_len() {
-                0 if row_len <= self.sample / 8 => row_len,
-                0 => 1024.min(row_len),
-                b => b.min(row_len),
-            };
-            sampled = subsample(group.values, unit, self.sample);
-            row_len = unit;
-            &sampled[..]
-        } else {
-            group.values
+        let x = match self.sample_unit(group.values.len(), row_len, group.format) {
+            Some(unit) => {
+                sampled = subsample(group.values, unit, self.sample);
+                row_len = unit;
+                &sampled[..]
+            }
+            None => group.values,
         };
         let mut scratch = vec![0.0f32; x.len()];
         let finite = x.iter().filter(|v| v.is_finite()).count();

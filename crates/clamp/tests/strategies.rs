@@ -151,11 +151,12 @@ fn percentile_kl_and_ratio_choose_sensible_bounds() {
     assert!(k4 < k8 && k8 <= amax && k4 > 1.0, "kl chose {k4} (4 bits) and {k8} (8 bits) of {amax}");
 }
 
-/// A format that counts how often it is asked to quantize.
+/// A format that counts how often it is asked to quantize, and how many elements.
 #[derive(Debug)]
 struct Counting {
     inner: Box<dyn quantlab_formats::Format>,
     calls: std::sync::atomic::AtomicUsize,
+    elements: std::sync::atomic::AtomicUsize,
 }
 
 impl quantlab_formats::Format for Counting {
@@ -177,8 +178,12 @@ impl quantlab_formats::Format for Counting {
     fn rounding(&self) -> quantlab_formats::Rounding {
         self.inner.rounding()
     }
+    fn block_len(&self) -> usize {
+        self.inner.block_len()
+    }
     fn quantize_unit(&self, x: &[f32], clip: Option<quantlab_formats::Clip>, ctx: quantlab_formats::RoundCtx, out: &mut [f32]) {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.elements.fetch_add(x.len(), std::sync::atomic::Ordering::Relaxed);
         self.inner.quantize_unit(x, clip, ctx, out)
     }
     fn encode_unit(&self, x: &[f32], clip: Option<quantlab_formats::Clip>, ctx: quantlab_formats::RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), quantlab_formats::FormatError> {
@@ -196,11 +201,37 @@ impl quantlab_formats::Format for Counting {
 fn mse_search_costs_at_most_38_passes() {
     let x = generate(Distribution::Normal { mean: 0.0, std: 1.0 }, 50_000, 5).unwrap();
     for fmt in ["int(bits=4)", "adaptivfloat(n=5,e=2)"] {
-        let f = Counting { inner: format(fmt).unwrap(), calls: Default::default() };
+        let f = Counting { inner: format(fmt).unwrap(), calls: Default::default(), elements: Default::default() };
         let s = parse("mse").unwrap();
         let c = Clamper::new(&*s);
         c.clip(GroupView { index: 0, values: &x, row_len: x.len(), format: &f });
         let passes = f.calls.load(std::sync::atomic::Ordering::Relaxed);
         assert!((30..=quantlab_clamp::MSE_PASSES).contains(&passes), "{fmt}: {passes} passes");
     }
+}
+
+/// What a strategy says its choice costs (`Chosen::searched`, which the
+/// runner counts in its throughput) is what it quantized, element by element.
+#[test]
+fn search_cost_is_what_was_quantized() {
+    let x = generate(Distribution::Laplace { loc: 0.0, scale: 1.0 }, 40_000, 9).unwrap();
+    for fmt in ["int(bits=4)", "int(bits=6,mode=asymmetric)", "adaptivfloat(n=6,e=3)", "bfp(bits=5,block=16)"] {
+        for strategy in ["none", "aciq-laplace", "percentile(p=99.9)", "kl", "mse", "mse(sample=5000)", "mse(sample=100000)"] {
+            for row_len in [1000, 40_000, 7] {
+                let f = Counting { inner: format(fmt).unwrap(), calls: Default::default(), elements: Default::default() };
+                let s = parse(strategy).unwrap();
+                let c = Clamper::new(&*s);
+                c.clip(GroupView { index: 0, values: &x, row_len, format: &f });
+                let quantized = f.elements.load(std::sync::atomic::Ordering::Relaxed) as u64;
+                assert_eq!(c.chosen()[0].searched, quantized, "{fmt} {strategy} rows of {row_len}");
+                assert_eq!(quantized > 0, strategy.starts_with("mse"), "{fmt} {strategy}");
+            }
+        }
+    }
+    // A group with nothing to choose costs nothing.
+    let f = Counting { inner: format("int(bits=4)").unwrap(), calls: Default::default(), elements: Default::default() };
+    let s = parse("mse").unwrap();
+    let c = Clamper::new(&*s);
+    c.clip(GroupView { index: 0, values: &[2.0; 64], row_len: 64, format: &f });
+    assert_eq!((c.chosen()[0].searched, f.elements.load(std::sync::atomic::Ordering::Relaxed)), (0, 0));
 }

@@ -80,6 +80,51 @@ fn dry_run_counts_and_config_errors_are_located() {
     }
 }
 
+/// A cell's work is its elements plus every candidate its clip search
+/// quantized (38 passes for `mse`; over a subsample with `sample`), planned
+/// by the dry run and recorded in the rows.
+#[test]
+fn element_quantizations_count_the_clip_search() {
+    let d = dir("work");
+    let cfg = d.join("work.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+name = "work"
+seeds = [0]
+granularity = ["tensor", "channel"]
+clamp = ["none", "aciq-laplace", "mse", "mse(sample=512)"]
+[[data]]
+synthetic = "normal"
+shape = [64, 32]
+[[format]]
+family = "int"
+bits = 4
+"#,
+    )
+    .unwrap();
+    // 2048 elements. mse: 38 passes over the group. mse(sample=512): a 2048
+    // group is searched on 16 of its 32-element rows (512 elements); the
+    // 32-element channel groups are smaller than the sample, searched whole.
+    let n = 2048i64;
+    let expected = [("none", n, n), ("aciq-laplace", n, n), ("mse", 39 * n, 39 * n), ("mse(sample=512)", n + 38 * 512, 39 * n)];
+    let o = quantlab(&["run", s(&cfg), "--dry-run"]);
+    ok(&o);
+    let planned: i64 = expected.iter().map(|e| e.1 + e.2).sum();
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("8 cells, {planned} element-quantizations")), "{}", String::from_utf8_lossy(&o.stdout));
+    let out = d.join("out");
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&out), "--quiet"]));
+    let t = table(&out);
+    let clamp = t.column("clamp").unwrap().str().unwrap().clone();
+    let gran = t.column("granularity").unwrap().str().unwrap().clone();
+    let work = t.column("element_quantizations").unwrap().i64().unwrap().clone();
+    for i in 0..t.height() {
+        let (c, g, w) = (clamp.get(i).unwrap(), gran.get(i).unwrap(), work.get(i).unwrap());
+        let e = expected.iter().find(|e| e.0 == c).unwrap();
+        assert_eq!(w, if g == "tensor" { e.1 } else { e.2 }, "{c} {g}");
+    }
+}
+
 #[test]
 fn results_are_identical_with_one_and_two_threads() {
     let d = dir("threads");

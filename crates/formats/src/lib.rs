@@ -54,7 +54,7 @@ pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
     let name = p.choice("round", "nearest-even", &Rounding::NAMES)?;
     Ok(Rounding::from_name(name).expect("listed names parse"))
 }
-pub use tensor::{decode, encode, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupClipper, GroupView, Shape, TensorError};
+pub use tensor::{decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupClipper, GroupView, Shape, TensorError};
 
 /// A clip range applied to a group before quantizing: values outside
 /// `[lo, hi]` are clamped, and scaled formats derive their scale from it.

@@ -314,14 +314,22 @@ impl Encoded {
 /// [`Encoded::wire_bytes`] counts for the same tensor (it depends only on
 /// the shape). PipeEdge's per-sample wire size is this for one sample.
 pub fn wire_bytes(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<usize, TensorError> {
+    let (groups, row_len) = group_lengths(shape, gran)?;
+    let units: usize = groups.iter().map(|&l| units_in_group(l, row_len, format.block_len())).sum();
     let numel = shape.iter().product();
-    let plan = Plan::new(numel, shape, gran)?;
-    let block = format.block_len();
-    let units: usize = match plan.kind {
-        PlanKind::Contiguous { len, row } => plan.contiguous_groups(len, row).iter().map(|&(_, l)| units_in_group(l, plan.row_len, block)).sum(),
-        PlanKind::Strided { channels, outer, inner } => channels * units_in_group(outer * inner, plan.row_len, block),
-    };
     Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (units * format.meta_bits() as usize).div_ceil(8))
+}
+
+/// The length of each group of a tensor of this shape at this granularity,
+/// in stream order, and the length of the groups' rows (what a clipping
+/// strategy sees as [`GroupView::row_len`]).
+pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<usize>, usize), TensorError> {
+    let plan = Plan::new(shape.iter().product(), shape, gran)?;
+    let lengths = match plan.kind {
+        PlanKind::Contiguous { len, row } => plan.contiguous_groups(len, row).iter().map(|&(_, l)| l).collect(),
+        PlanKind::Strided { channels, outer, inner } => vec![outer * inner; channels],
+    };
+    Ok((lengths, plan.row_len))
 }
 
 /// Groups of a tensor as lists of tensor positions (stream order), for the
@@ -412,6 +420,35 @@ mod tests {
         for (g, r, b) in [(100, 10, 4), (64, 64, 32), (10, 3, 2), (7, 7, 0), (96, 32, 32), (5, 100, 2)] {
             assert_eq!(unit_ranges(g, r, b).len(), units_in_group(g, r, b), "{g} {r} {b}");
             assert_eq!(unit_ranges(g, r, b).iter().map(|u| u.1).sum::<usize>(), g);
+        }
+    }
+
+    /// `group_lengths` lists the groups a clipper is shown, in order.
+    #[test]
+    fn group_lengths_are_the_groups_quantize_shows() {
+        struct Seen(std::sync::Mutex<Vec<(usize, usize, usize)>>);
+        impl GroupClipper for Seen {
+            fn clip(&self, g: GroupView<'_>) -> Option<Clip> {
+                self.0.lock().unwrap().push((g.index, g.values.len(), g.row_len));
+                None
+            }
+        }
+        let format = crate::parse("int(bits=4)").unwrap();
+        for (shape, gran) in [
+            (vec![6, 10], Granularity::Tensor),
+            (vec![6, 10], Granularity::Channel { axis: 0 }),
+            (vec![6, 10], Granularity::Channel { axis: 1 }),
+            (vec![2, 3, 4], Granularity::Channel { axis: 1 }),
+            (vec![6, 10], Granularity::Block { size: 4 }),
+        ] {
+            let x: Vec<f32> = (0..shape.iter().product::<usize>()).map(|i| i as f32).collect();
+            let seen = Seen(Default::default());
+            quantize(&*format, &x, &shape, gran, Some(&seen), 0).unwrap();
+            let mut seen = seen.0.into_inner().unwrap();
+            seen.sort();
+            let (lengths, row_len) = group_lengths(&shape, gran).unwrap();
+            let expected: Vec<_> = lengths.iter().enumerate().map(|(i, &l)| (i, l, row_len)).collect();
+            assert_eq!(seen, expected, "{shape:?} {gran}");
         }
     }
 

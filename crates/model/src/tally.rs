@@ -15,6 +15,8 @@ pub struct Tally {
     /// Sum of the chosen clips (alpha) over groups, and the groups.
     pub alpha_sum: f64,
     pub groups: u64,
+    /// Element-quantizations the clip searches made (`Chosen::searched`).
+    pub searched: u64,
 }
 
 impl Tally {
@@ -28,6 +30,7 @@ impl Tally {
         self.clipped += chosen.iter().map(|c| c.clipped as u64).sum::<u64>();
         self.alpha_sum += chosen.iter().map(|c| c.range.alpha() as f64).sum::<f64>();
         self.groups += chosen.len() as u64;
+        self.searched += chosen.iter().map(|c| c.searched).sum::<u64>();
     }
 
     pub fn merge(&mut self, other: &Tally) {
@@ -37,6 +40,12 @@ impl Tally {
         self.clipped += other.clipped;
         self.alpha_sum += other.alpha_sum;
         self.groups += other.groups;
+        self.searched += other.searched;
+    }
+
+    /// Element-quantizations made: every element once, plus the clip searches.
+    pub fn quantizations(&self) -> u64 {
+        self.elements + self.searched
     }
 
     /// `10 log10(sum x^2 / sum (x - q)^2)`; +inf when exact.

@@ -47,7 +47,10 @@ pub struct RunReport {
     pub cells: usize,
     pub skipped_done: usize,
     pub ran: usize,
+    /// Planned (dry run) or done (run), clip searches included.
     pub element_quantizations: u64,
+    /// Elements of the cells run (each once).
+    pub elements: u64,
     pub seconds: f64,
 }
 
@@ -57,8 +60,13 @@ pub struct RunReport {
 pub(crate) trait Sweep: Sync {
     /// Cells before sharding; cell `i` has index `i`.
     fn len(&self) -> usize;
-    /// A cell's work in element-quantizations.
+    /// The elements a cell quantizes (each once in its result).
     fn elements(&self, cell: usize) -> u64;
+    /// The element-quantizations a cell's clip search is planned to add
+    /// (a row's [`store::ELEMENT_QUANTIZATIONS`] says what it did).
+    fn planned_search(&self, _cell: usize) -> u64 {
+        0
+    }
     /// The dry-run's first line: what is crossed with what.
     fn summary(&self) -> String;
     /// One cell, for the dry-run.
@@ -200,11 +208,11 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
         }
     };
     let cells: Vec<usize> = (0..sweep.len()).filter(|i| opts.shard.is_none_or(|(s, n)| i % n == s)).collect();
-    let elements: u64 = cells.iter().map(|&c| sweep.elements(c)).sum();
+    let elements: u64 = cells.iter().map(|&c| sweep.elements(c) + sweep.planned_search(c)).sum();
     let out = output_dir(&plan, opts);
     if opts.dry_run {
         print(&sweep.summary());
-        print(&format!("{} cells, {elements} element-quantizations, output {}", cells.len(), out.display()));
+        print(&format!("{} cells, {elements} element-quantizations (clip searches included), output {}", cells.len(), out.display()));
         for d in &plan.dropped {
             print(&format!("dropped (skip_invalid): {d}"));
         }
@@ -214,7 +222,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
         if cells.len() > 8 {
             print(&format!("  ... and {} more", cells.len() - 8));
         }
-        return Ok(RunReport { out, cells: cells.len(), skipped_done: 0, ran: 0, element_quantizations: elements, seconds: 0.0 });
+        return Ok(RunReport { out, cells: cells.len(), skipped_done: 0, ran: 0, element_quantizations: elements, elements: 0, seconds: 0.0 });
     }
     // The output folder: refuse a different configuration unless --fresh.
     if let Some(m) = read_manifest(&out) {
@@ -259,9 +267,15 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} cells  {per_sec}  ETA {eta}").expect("template"));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
     let clock = Instant::now();
+    let done_work = std::sync::atomic::AtomicU64::new(0);
     pool.install(|| {
         todo.par_iter().try_for_each_init(Vec::new, |scratch, &cell| {
             let row = sweep.run(cell, scratch)?;
+            let work = match row.get(store::ELEMENT_QUANTIZATIONS) {
+                Some(Value::Int(n)) => *n as u64,
+                _ => sweep.elements(cell) + sweep.planned_search(cell),
+            };
+            done_work.fetch_add(work, std::sync::atomic::Ordering::Relaxed);
             store::save_cell(&out, cell, &row).map_err(|e| format!("{}: cannot save cell {cell}: {e}", out.display()))?;
             bar.inc(1);
             Ok::<(), String>(())
@@ -272,17 +286,20 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let rows = store::write_tables(&out)?;
     manifest["finished"] = serde_json::Value::String(now());
     write_manifest(&out, &manifest)?;
+    let work = done_work.into_inner();
     let ran_elements: u64 = todo.iter().map(|&c| sweep.elements(c)).sum();
+    let rate = |n: u64| n as f64 / seconds.max(1e-9) / 1e6;
     print(&format!(
-        "{}: {} cells ({} run now, {} already done) in {seconds:.2} s, {:.1} M element-quantizations/s; {} rows in results.parquet/csv, summary.parquet/csv",
+        "{}: {} cells ({} run now, {} already done) in {seconds:.2} s, {:.1} M element-quantizations/s (clip searches included; {:.1} M cell elements/s); {} rows in results.parquet/csv, summary.parquet/csv",
         out.display(),
         cells.len(),
         todo.len(),
         cells.len() - todo.len(),
-        ran_elements as f64 / seconds.max(1e-9) / 1e6,
+        rate(work),
+        rate(ran_elements),
         rows
     ));
-    Ok(RunReport { out, cells: cells.len(), skipped_done: cells.len() - todo.len(), ran: todo.len(), element_quantizations: elements, seconds })
+    Ok(RunReport { out, cells: cells.len(), skipped_done: cells.len() - todo.len(), ran: todo.len(), element_quantizations: work, elements: ran_elements, seconds })
 }
 
 /// Join shard folders into `out`: same tables as an unsharded run. All

@@ -15,7 +15,7 @@ use quantlab_formats::Granularity;
 use quantlab_model::{ActivationQuantizer, Batches, Embeddings, Model, Network, Prefix};
 
 use crate::config::{ModelPlan, ModelTarget, Plan};
-use crate::store::{Row, Value};
+use crate::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 use crate::{Setting, Sweep};
 
 pub(crate) struct ModelSweep<'p> {
@@ -141,6 +141,7 @@ impl Sweep for ModelSweep<'_> {
                     ("bits_per_element", Value::Float(q.bits_per_element)),
                     ("quantized_tensors", Value::Int(q.quantized as i64)),
                     ("clip_alpha", Value::Float(q.tally.clip_alpha())),
+                    (ELEMENT_QUANTIZATIONS, Value::Int(q.tally.quantizations() as i64)),
                 ];
                 (e, columns)
             }
@@ -159,6 +160,7 @@ impl Sweep for ModelSweep<'_> {
                     ("wire_bytes_per_sample", Value::Float(per_sample)),
                     ("fp32_bytes_per_sample", Value::Float(fp32_bytes)),
                     ("clip_alpha", Value::Float(s.tally.clip_alpha())),
+                    (ELEMENT_QUANTIZATIONS, Value::Int(s.tally.quantizations() as i64)),
                 ];
                 (e, columns)
             }

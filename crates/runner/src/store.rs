@@ -12,6 +12,11 @@ use polars::prelude::*;
 
 use crate::metrics::mean_ci95;
 
+/// The column with the element-quantizations a cell made: its elements,
+/// plus every candidate a clip search quantized. The run's throughput is
+/// their sum over the wall time.
+pub const ELEMENT_QUANTIZATIONS: &str = "element_quantizations";
+
 /// One value of a results row.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -203,7 +208,7 @@ pub const MODEL_METRICS: [&str; 6] = ["cos_mean", "cos_min", "nn_agreement", "sp
 
 /// Columns that identify a configuration apart from its seed.
 fn group_key(row: &Row) -> Vec<(String, String)> {
-    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in", "x_min", "x_max", "x_std", "x_b", "quantized_tensors", "fp32_bytes_per_sample", "sentences"]
+    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in", "x_min", "x_max", "x_std", "x_b", "quantized_tensors", "fp32_bytes_per_sample", "sentences", ELEMENT_QUANTIZATIONS]
         .into_iter()
         .chain(METRICS.iter().copied())
         .collect();

@@ -8,7 +8,7 @@ use quantlab_formats::Granularity;
 use quantlab_tensors::Tensor;
 
 use crate::config::{self, Plan};
-use crate::store::{Row, Value};
+use crate::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 use crate::{metrics, Setting, Sweep};
 
 /// One tensor the sweep measures: loaded data and the seed it was drawn with
@@ -140,6 +140,8 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], index: usize, cell: Cell, scratch: 
     r.push("nan_in", Value::Int(m.nan_in as i64));
     r.push("inf_in", Value::Int(m.inf_in as i64));
     r.push("groups", Value::Int(chosen.len() as i64));
+    let searched: u64 = chosen.iter().map(|c| c.searched).sum();
+    r.push(ELEMENT_QUANTIZATIONS, Value::Int((t.data.len() as u64 + searched) as i64));
     r.push("clip_alpha", Value::Float(mean(&|c| c.range.alpha())));
     r.push("clip_lo", Value::Float(mean(&|c| c.range.lo)));
     r.push("clip_hi", Value::Float(mean(&|c| c.range.hi)));
@@ -175,6 +177,17 @@ impl Sweep for TensorSweep<'_> {
 
     fn elements(&self, cell: usize) -> u64 {
         self.tensors[self.cells[cell].tensor].tensor.data.len() as u64
+    }
+
+    /// The passes of the clip search over each group (all of them: a group
+    /// whose values are all equal is not searched, so a cell can do less).
+    fn planned_search(&self, cell: usize) -> u64 {
+        let Cell { tensor, setting } = self.cells[cell];
+        let (format, strategy) = (&*setting.format(self.plan).format, setting.strategy(self.plan));
+        match quantlab_formats::group_lengths(&self.tensors[tensor].tensor.shape, setting.granularity(self.plan)) {
+            Ok((groups, row_len)) => groups.iter().map(|&len| strategy.search_quantizations(len, row_len, format)).sum(),
+            Err(_) => 0,
+        }
     }
 
     fn summary(&self) -> String {
