@@ -191,7 +191,7 @@ impl GroupClipper for Clamper<'_> {
             None => 0,
             Some(c) => {
                 let (lo, hi) = if symmetric { (-c.alpha(), c.alpha()) } else { (c.lo, c.hi) };
-                group.values.iter().filter(|v| v.is_finite() && (**v < lo || **v > hi)).count()
+                stats::count_outside(group.values, lo, hi)
             }
         };
         let searched = if decides { self.strategy.search_quantizations(group.values.len(), group.row_len, group.format) } else { 0 };

@@ -22,32 +22,29 @@ pub struct GroupStats {
 }
 
 impl GroupStats {
-    /// Two passes (mean first, then deviations), accumulated in f64 over
-    /// eight independent lanes: a fixed summation order (deterministic) that
-    /// vectorises.
+    /// [`GroupStats::range_of`], then the sums (the mean first, then the
+    /// deviations from it), accumulated in f64 over eight independent lanes:
+    /// a fixed summation order (deterministic) that vectorises.
     pub fn of(x: &[f32]) -> GroupStats {
-        let first = first_pass(x);
-        let (count, nan, inf, min, max, sum, sum_sq) = first;
-        if count == 0 {
-            return GroupStats { nan, inf, ..GroupStats::default() };
+        let range = GroupStats::range_of(x);
+        if range.count == 0 {
+            return range;
         }
-        let mean = sum / count as f64;
+        let count = range.count as f64;
+        let (sum, sum_sq) = sums(x);
+        let mean = sum / count;
         let (abs_dev, sq_dev) = deviations(x, mean);
         GroupStats {
-            count,
-            nan,
-            inf,
-            min,
-            max,
-            amax: min.abs().max(max.abs()),
             mean,
-            mean_abs_dev: abs_dev / count as f64,
-            var: if count > 1 { sq_dev / (count - 1) as f64 } else { 0.0 },
-            mean_sq: sum_sq / count as f64,
+            mean_abs_dev: abs_dev / count,
+            var: if range.count > 1 { sq_dev / (count - 1.0) } else { 0.0 },
+            mean_sq: sum_sq / count,
+            ..range
         }
     }
 
-    /// Counts, min, max and amax only (one light pass); the spread fields are 0.
+    /// Counts, min, max and amax only (one light pass); the spread fields are
+    /// 0. Min and max order `-0 < +0` (`finite_range`'s integer keys).
     pub fn range_of(x: &[f32]) -> GroupStats {
         let quantlab_formats::bits::Range { count, nan, inf, min, max } = quantlab_formats::bits::finite_range(x);
         if count == 0 {
@@ -61,44 +58,47 @@ impl GroupStats {
     }
 }
 
+/// f64 lanes: one AVX-512 register. Element `k` of a slice goes to lane
+/// `k % LANES` (the tail's element `i` to lane `i`), a fixed summation
+/// order, so results never depend on the thread count.
 const LANES: usize = 8;
 
+/// `is_finite` on the bits: the float form compiles to branches in these loops.
+#[inline(always)]
+fn finite(v: f32) -> bool {
+    (v.to_bits() & 0x7fff_ffff) < 0x7f80_0000
+}
+
+/// Run `one(lane, value)` over `x` in the lane order above. The loops are
+/// shaped for the compiler's straight-line vectoriser (whole runs of eight,
+/// the tail indexed: an enumerated tail kept the main loop scalar).
+#[inline(always)]
+fn for_each_lane(x: &[f32], mut one: impl FnMut(usize, f32)) {
+    let full = x.len() / LANES * LANES;
+    let mut k = 0;
+    while k < full {
+        let run: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
+        for (i, &v) in run.iter().enumerate() {
+            one(i, v);
+        }
+        k += LANES;
+    }
+    for i in 0..x.len() - full {
+        one(i, x[full + i]);
+    }
+}
+
 quantlab_formats::kernel! {
-    /// Finite count, NaN and Inf counts, finite min and max, sum, sum of squares.
-    fn first_pass(x: &[f32]) -> (usize, usize, usize, f32, f32, f64, f64) {
-        let (mut cnt, mut nan, mut inf) = ([0u64; LANES], [0u64; LANES], [0u64; LANES]);
-        let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
+    /// Sum and sum of squares of the finite values. (Counts, min and max come
+    /// from `finite_range`: one loop doing all of it stayed scalar.)
+    fn sums(x: &[f32]) -> (f64, f64) {
         let (mut sum, mut sq) = ([0.0f64; LANES], [0.0f64; LANES]);
-        let chunks = x.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        let mut lane = |i: usize, v: f32| {
-            let finite = v.is_finite();
-            cnt[i] += finite as u64;
-            nan[i] += v.is_nan() as u64;
-            inf[i] += v.is_infinite() as u64;
-            let f = if finite { v } else { 0.0 };
-            lo[i] = if finite && v < lo[i] { v } else { lo[i] };
-            hi[i] = if finite && v > hi[i] { v } else { hi[i] };
-            sum[i] += f as f64;
-            sq[i] += f as f64 * f as f64;
-        };
-        for c in chunks {
-            for (i, &v) in c.iter().enumerate() {
-                lane(i, v);
-            }
-        }
-        for (i, &v) in tail.iter().enumerate() {
-            lane(i, v);
-        }
-        (
-            cnt.iter().sum::<u64>() as usize,
-            nan.iter().sum::<u64>() as usize,
-            inf.iter().sum::<u64>() as usize,
-            lo.iter().copied().fold(f32::INFINITY, f32::min),
-            hi.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-            sum.iter().sum(),
-            sq.iter().sum(),
-        )
+        for_each_lane(x, |i, v| {
+            let f = if finite(v) { v as f64 } else { 0.0 };
+            sum[i] += f;
+            sq[i] += f * f;
+        });
+        (sum.iter().sum(), sq.iter().sum())
     }
 }
 
@@ -106,22 +106,22 @@ quantlab_formats::kernel! {
     /// Sums of |x - mean| and (x - mean)^2 over finite values.
     fn deviations(x: &[f32], mean: f64) -> (f64, f64) {
         let (mut abs, mut sq) = ([0.0f64; LANES], [0.0f64; LANES]);
-        let chunks = x.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        let mut lane = |i: usize, v: f32| {
-            let d = if v.is_finite() { v as f64 - mean } else { 0.0 };
+        for_each_lane(x, |i, v| {
+            let d = v as f64 - mean;
+            let d = if finite(v) { d } else { 0.0 };
             abs[i] += d.abs();
             sq[i] += d * d;
-        };
-        for c in chunks {
-            for (i, &v) in c.iter().enumerate() {
-                lane(i, v);
-            }
-        }
-        for (i, &v) in tail.iter().enumerate() {
-            lane(i, v);
-        }
+        });
         (abs.iter().sum(), sq.iter().sum())
+    }
+}
+
+quantlab_formats::kernel! {
+    /// Finite values outside `[lo, hi]`: the elements a clip moves.
+    pub fn count_outside(x: &[f32], lo: f32, hi: f32) -> usize {
+        let mut n = [0u64; LANES];
+        for_each_lane(x, |i, v| n[i] += (finite(v) && (v < lo || v > hi)) as u64);
+        n.iter().sum::<u64>() as usize
     }
 }
 
