@@ -12,6 +12,8 @@
 
 use quantlab_formats::{quantize_group, Clip, Format, SpecError, GroupView, ParamDoc, Params, RoundCtx};
 
+use quantlab_formats::simd::{finite, for_each_lane_pair, LANES};
+
 use crate::{GroupStats, Strategy, StrategyFamily};
 
 pub const COARSE: usize = 20;
@@ -38,41 +40,16 @@ fn quantization_mse(group: GroupView<'_>, x: &[f32], finite: usize, row_len: usi
     squared_error(x, scratch) / finite.max(1) as f64
 }
 
-/// f64 lanes of [`squared_error`]: one AVX-512 register.
-const LANES: usize = 8;
-
 quantlab_formats::kernel! {
-    /// Sum of squared differences over finite `x`, in [`LANES`] f64 lanes
-    /// (element `k` goes to lane `k % LANES`; the tail's element `i` to lane
-    /// `i`): a fixed order, so the sum never depends on the thread count.
-    /// Shaped for the compiler's straight-line vectoriser: whole runs of
-    /// eight as arrays, `is_finite` on the bits (the float form compiles to
-    /// branches here), the tail indexed rather than enumerated (which kept
-    /// the main loop scalar).
+    /// Sum of squared differences over finite `x`, in the fixed lane order
+    /// of `quantlab_formats::simd::LANES`.
     fn squared_error(x: &[f32], q: &[f32]) -> f64 {
-        #[inline(always)]
-        fn diff(a: f32, b: f32) -> f64 {
-            let finite = (a.to_bits() & 0x7fff_ffff) < 0x7f80_0000;
-            let v = a as f64 - b as f64;
-            if finite { v } else { 0.0 }
-        }
         let mut se = [0.0f64; LANES];
-        let n = x.len().min(q.len());
-        let full = n / LANES * LANES;
-        let mut k = 0;
-        while k < full {
-            let a: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
-            let b: &[f32; LANES] = q[k..k + LANES].try_into().expect("a whole run");
-            let d: [f64; LANES] = std::array::from_fn(|i| diff(a[i], b[i]));
-            for i in 0..LANES {
-                se[i] += d[i] * d[i];
-            }
-            k += LANES;
-        }
-        for i in 0..n - full {
-            let d = diff(x[full + i], q[full + i]);
+        for_each_lane_pair(x, q, |i, a, b| {
+            let d = a as f64 - b as f64;
+            let d = if finite(a) { d } else { 0.0 };
             se[i] += d * d;
-        }
+        });
         se.iter().sum()
     }
 }

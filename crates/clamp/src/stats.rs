@@ -58,35 +58,7 @@ impl GroupStats {
     }
 }
 
-/// f64 lanes: one AVX-512 register. Element `k` of a slice goes to lane
-/// `k % LANES` (the tail's element `i` to lane `i`), a fixed summation
-/// order, so results never depend on the thread count.
-const LANES: usize = 8;
-
-/// `is_finite` on the bits: the float form compiles to branches in these loops.
-#[inline(always)]
-fn finite(v: f32) -> bool {
-    (v.to_bits() & 0x7fff_ffff) < 0x7f80_0000
-}
-
-/// Run `one(lane, value)` over `x` in the lane order above. The loops are
-/// shaped for the compiler's straight-line vectoriser (whole runs of eight,
-/// the tail indexed: an enumerated tail kept the main loop scalar).
-#[inline(always)]
-fn for_each_lane(x: &[f32], mut one: impl FnMut(usize, f32)) {
-    let full = x.len() / LANES * LANES;
-    let mut k = 0;
-    while k < full {
-        let run: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
-        for (i, &v) in run.iter().enumerate() {
-            one(i, v);
-        }
-        k += LANES;
-    }
-    for i in 0..x.len() - full {
-        one(i, x[full + i]);
-    }
-}
+use quantlab_formats::simd::{finite, for_each_lane, LANES};
 
 quantlab_formats::kernel! {
     /// Sum and sum of squares of the finite values. (Counts, min and max come

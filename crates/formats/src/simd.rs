@@ -85,3 +85,55 @@ macro_rules! kernel {
     };
 }
 pub use kernel;
+
+/// Lanes of the deterministic f64 reductions (one AVX-512 register): element
+/// `k` of a slice goes to lane `k % LANES`, the tail's element `i` to lane
+/// `i`. A fixed summation order, so sums never depend on the thread count.
+pub const LANES: usize = 8;
+
+/// Call `one(lane, x[k])` for every element, in the lane order of [`LANES`].
+/// Shaped for the compiler's straight-line vectoriser, which keeps each
+/// lane's sums in one register: whole runs of eight as arrays, the tail
+/// indexed (an enumerated tail kept the main loop scalar). Bodies should
+/// test finiteness with [`finite`] and use selects, not branches.
+#[inline(always)]
+pub fn for_each_lane(x: &[f32], mut one: impl FnMut(usize, f32)) {
+    let full = x.len() / LANES * LANES;
+    let mut k = 0;
+    while k < full {
+        let run: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
+        for i in 0..LANES {
+            one(i, run[i]);
+        }
+        k += LANES;
+    }
+    for i in 0..x.len() - full {
+        one(i, x[full + i]);
+    }
+}
+
+/// [`for_each_lane`] over `x` and `q` side by side (up to the shorter).
+#[inline(always)]
+pub fn for_each_lane_pair(x: &[f32], q: &[f32], mut one: impl FnMut(usize, f32, f32)) {
+    let n = x.len().min(q.len());
+    let full = n / LANES * LANES;
+    let mut k = 0;
+    while k < full {
+        let a: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
+        let b: &[f32; LANES] = q[k..k + LANES].try_into().expect("a whole run");
+        for i in 0..LANES {
+            one(i, a[i], b[i]);
+        }
+        k += LANES;
+    }
+    for i in 0..n - full {
+        one(i, x[full + i], q[full + i]);
+    }
+}
+
+/// `v.is_finite()` on the bits: the float form compiles to branches in the
+/// lane loops.
+#[inline(always)]
+pub fn finite(v: f32) -> bool {
+    (v.to_bits() & 0x7fff_ffff) < 0x7f80_0000
+}

@@ -19,16 +19,7 @@ pub struct Metrics {
     pub inf_in: usize,
 }
 
-/// Eight independent accumulators of each sum, element `k` going to lane
-/// `k % LANES` (the tail's element `i` to lane `i`): a fixed order, so the
-/// result never depends on the thread count, and one AVX-512 register.
-const LANES: usize = 8;
-
-#[inline(always)]
-fn is_finite(a: f32) -> bool {
-    // On the bits: the float form compiles to branches in these loops.
-    (a.to_bits() & 0x7fff_ffff) < 0x7f80_0000
-}
+use quantlab_formats::simd::{finite, for_each_lane, for_each_lane_pair, LANES};
 
 /// The sums over a tensor's input alone, which every cell of the tensor
 /// shares: computed once per tensor ([`InputSums::of`]), not once per cell.
@@ -46,27 +37,15 @@ quantlab_formats::kernel! {
     fn input_lanes(x: &[f32]) -> ([f64; LANES], [[u64; LANES]; 4]) {
         let mut sx = [0.0f64; LANES];
         let mut counts = [[0u64; LANES]; 4];
-        let mut one = |i: usize, a32: f32| {
-            let finite = is_finite(a32);
+        for_each_lane(x, |i, a32| {
+            let finite = finite(a32);
             let a = if finite { a32 as f64 } else { 0.0 };
             sx[i] += a * a;
             counts[0][i] += finite as u64;
             counts[1][i] += (a != 0.0) as u64;
             counts[2][i] += a32.is_nan() as u64;
             counts[3][i] += (!finite && !a32.is_nan()) as u64;
-        };
-        let full = x.len() / LANES * LANES;
-        let mut k = 0;
-        while k < full {
-            let a: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
-            for i in 0..LANES {
-                one(i, a[i]);
-            }
-            k += LANES;
-        }
-        for i in 0..x.len() - full {
-            one(i, x[full + i]);
-        }
+        });
         (sx, counts)
     }
 }
@@ -91,15 +70,13 @@ struct Lanes {
 }
 
 quantlab_formats::kernel! {
-    /// One pass over input and output. Shaped for the compiler's
-    /// straight-line vectoriser (whole runs of eight, the tail indexed,
-    /// sums in locals, selects rather than branches), which keeps every
-    /// sum in a register: ~22 instructions per eight elements.
+    /// One pass over input and output, every sum kept in a register
+    /// (~22 instructions per eight elements).
     fn accumulate(x: &[f32], q: &[f32]) -> Lanes {
         let mut s = Lanes::default();
         let (mut se, mut sq, mut sxq, mut maxe, mut rel, mut under) = (s.se, s.sq, s.sxq, s.maxe, s.rel, s.under);
-        let mut one = |i: usize, a32: f32, b32: f32| {
-            let (a, b) = if is_finite(a32) { (a32 as f64, b32 as f64) } else { (0.0, 0.0) };
+        for_each_lane_pair(x, q, |i, a32, b32| {
+            let (a, b) = if finite(a32) { (a32 as f64, b32 as f64) } else { (0.0, 0.0) };
             let d = a - b;
             se[i] += d * d;
             sq[i] += b * b;
@@ -113,21 +90,7 @@ quantlab_formats::kernel! {
             let r = ((a32 - b32).abs() / a32.abs()) as f64;
             rel[i] += f64::from_bits(r.to_bits() & (nonzero as u64).wrapping_neg());
             under[i] += (nonzero && b == 0.0) as u64;
-        };
-        let n = x.len().min(q.len());
-        let full = n / LANES * LANES;
-        let mut k = 0;
-        while k < full {
-            let a: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
-            let b: &[f32; LANES] = q[k..k + LANES].try_into().expect("a whole run");
-            for i in 0..LANES {
-                one(i, a[i], b[i]);
-            }
-            k += LANES;
-        }
-        for i in 0..n - full {
-            one(i, x[full + i], q[full + i]);
-        }
+        });
         (s.se, s.sq, s.sxq, s.maxe, s.rel, s.under) = (se, sq, sxq, maxe, rel, under);
         s
     }
