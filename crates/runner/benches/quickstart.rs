@@ -7,6 +7,8 @@
 //!    granularity, one thread, beside a plain copy. The reference rate is
 //!    the formats' mean: elements / (mean ns per element over the formats),
 //!    each format weighted by the elements it gets in the sweep (equal).
+//!    The same again on a tensor of the quickstart's own size (256 x 1024,
+//!    which stays in cache): the kernels alone at the size the runner sees.
 //! 2. `quantlab run configs/quickstart.toml --threads 2`, three times into a
 //!    temporary folder; the best run's element-quantizations per second
 //!    (every element of every cell, plus every candidate the `mse` clip
@@ -24,6 +26,9 @@ use quantlab_tensors::synthetic::{generate, Distribution};
 
 const N: usize = 1 << 24;
 const GROUP: &str = "quickstart-formats-16M";
+/// The quickstart's tensors: 256 x 1024.
+const SMALL: usize = 1 << 18;
+const SMALL_GROUP: &str = "quickstart-formats-256K";
 
 fn quickstart() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/quickstart.toml"))
@@ -45,45 +50,55 @@ fn main() {
             g.bench_function(name.as_str(), |b| b.iter(|| one.install(|| quantize_into(&*f.format, black_box(&x), &shape, Granularity::Tensor, None, 0, &mut out).expect("quantizes"))));
         }
         g.finish();
+        let mut g = c.benchmark_group(SMALL_GROUP);
+        g.throughput(Throughput::Elements(SMALL as u64));
+        let (xs, shape) = (&x[..SMALL], [SMALL / 1024, 1024]);
+        for (f, name) in plan.formats.iter().zip(&names) {
+            g.bench_function(name.as_str(), |b| b.iter(|| one.install(|| quantize_into(&*f.format, black_box(xs), &shape, Granularity::Tensor, None, 0, &mut out[..SMALL]).expect("quantizes"))));
+        }
+        g.finish();
     }
     c.final_summary();
 
-    let Some(copy) = mean_ns("copy") else { return };
-    let per = |ns: f64| ns / N as f64;
-    println!("\n| format | ns/element (1 thread) | x copy |\n|---|---:|---:|");
-    println!("| plain copy | {:.3} | 1.00 |", per(copy));
-    let mut times = Vec::new();
+    let Some(copy) = mean_ns(GROUP, "copy") else { return };
+    println!("\n| format | ns/element, 16M (1 thread) | x copy | ns/element, 256K in cache |\n|---|---:|---:|---:|");
+    println!("| plain copy | {:.3} | 1.00 | |", copy / N as f64);
+    let (mut times, mut small_times) = (Vec::new(), Vec::new());
     for name in &names {
-        if let Some(t) = mean_ns(name) {
-            println!("| `{name}` | {:.3} | {:.2} |", per(t), t / copy);
-            times.push(per(t));
+        if let (Some(t), Some(ts)) = (mean_ns(GROUP, name), mean_ns(SMALL_GROUP, name)) {
+            println!("| `{name}` | {:.3} | {:.2} | {:.3} |", t / N as f64, t / copy, ts / SMALL as f64);
+            times.push(t / N as f64);
+            small_times.push(ts / SMALL as f64);
         }
     }
     if times.len() != names.len() {
         return;
     }
-    let reference = 1.0 / (times.iter().sum::<f64>() / times.len() as f64);
+    let rate = |ns: &[f64]| 1.0 / (ns.iter().sum::<f64>() / ns.len() as f64);
+    let (reference, in_cache) = (rate(&times), rate(&small_times));
     println!("\nReference: the quickstart's formats on one thread, {:.2} G elements/s (mean {:.3} ns/element); goal 1.5x = {:.2} G/s.", reference, 1.0 / reference, 1.5 * reference);
+    println!("The same kernels on the quickstart's 256K-element tensors (in cache): {:.2} G elements/s.", in_cache);
 
     let out_dir = std::env::temp_dir().join(format!("quantlab-bench-quickstart-{}", std::process::id()));
     let opts = RunOptions { config: quickstart(), out: Some(out_dir.clone()), threads: Some(2), fresh: true, quiet: true, ..Default::default() };
     let best = (0..3).map(|_| run(&opts, |_| {}).expect("the quickstart runs")).min_by(|a, b| a.seconds.total_cmp(&b.seconds)).expect("three runs");
     std::fs::remove_dir_all(&out_dir).ok();
-    let rate = best.element_quantizations as f64 / best.seconds / 1e9;
+    let runner = best.element_quantizations as f64 / best.seconds / 1e9;
     println!(
-        "Runner, 2 threads, best of 3: {} cells in {:.2} s, {:.2} G element-quantizations/s ({:.3} G cell elements/s) = {:.2}x the reference (goal 1.5x).",
+        "Runner, 2 threads, best of 3: {} cells in {:.2} s, {:.2} G element-quantizations/s ({:.3} G cell elements/s) = {:.2}x the reference (goal 1.5x), {:.2}x the in-cache kernels.",
         best.ran,
         best.seconds,
-        rate,
+        runner,
         best.elements as f64 / best.seconds / 1e9,
-        rate / reference
+        runner / reference,
+        runner / in_cache
     );
 }
 
 /// Mean time per iteration (ns) from criterion's `estimates.json`.
-fn mean_ns(bench: &str) -> Option<f64> {
+fn mean_ns(group: &str, bench: &str) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").into());
-    let text = std::fs::read_to_string(format!("{dir}/criterion/{GROUP}/{bench}/new/estimates.json")).ok()?;
+    let text = std::fs::read_to_string(format!("{dir}/criterion/{group}/{bench}/new/estimates.json")).ok()?;
     let mean = &text[text.find("\"mean\"")?..];
     let at = mean.find("\"point_estimate\":")? + "\"point_estimate\":".len();
     mean[at..].split([',', '}']).next()?.trim().parse().ok()
