@@ -289,15 +289,17 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let work = done_work.into_inner();
     let ran_elements: u64 = todo.iter().map(|&c| sweep.elements(c)).sum();
     let rate = |n: u64| n as f64 / seconds.max(1e-9) / 1e6;
+    let speed = if todo.is_empty() {
+        "nothing left to run (--fresh starts over)".to_string()
+    } else {
+        format!("{seconds:.2} s, {:.1} M element-quantizations/s (clip searches included; {:.1} M cell elements/s)", rate(work), rate(ran_elements))
+    };
     print(&format!(
-        "{}: {} cells ({} run now, {} already done) in {seconds:.2} s, {:.1} M element-quantizations/s (clip searches included; {:.1} M cell elements/s); {} rows in results.parquet/csv, summary.parquet/csv",
+        "{}: {} cells ({} run now, {} already done): {speed}; {rows} rows in results.parquet/csv, summary.parquet/csv",
         out.display(),
         cells.len(),
         todo.len(),
         cells.len() - todo.len(),
-        rate(work),
-        rate(ran_elements),
-        rows
     ));
     Ok(RunReport { out, cells: cells.len(), skipped_done: cells.len() - todo.len(), ran: todo.len(), element_quantizations: work, elements: ran_elements, seconds })
 }
