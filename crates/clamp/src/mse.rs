@@ -54,10 +54,17 @@ quantlab_formats::kernel! {
     }
 }
 
-/// Evenly spaced whole segments (units of `seg` elements) of about `want` elements.
+/// How many segments of `seg` elements [`subsample`] takes from `len`:
+/// enough for `want` elements, at least one, at most all whole segments.
+fn segments_taken(len: usize, seg: usize, want: usize) -> usize {
+    want.div_ceil(seg).clamp(1, (len / seg).max(1))
+}
+
+/// Evenly spaced whole segments (units of `seg` elements) of about `want`
+/// elements: `segments_taken` of them (all of `x` if it is shorter than one).
 fn subsample(x: &[f32], seg: usize, want: usize) -> Vec<f32> {
     let segs = x.len() / seg;
-    let take = want.div_ceil(seg).clamp(1, segs.max(1));
+    let take = segments_taken(x.len(), seg, want);
     (0..take).flat_map(|i| {
         let s = i * segs / take * seg;
         x[s..(s + seg).min(x.len())].iter().copied()
@@ -93,8 +100,8 @@ impl Strategy for MseSearch {
     /// REFINE` passes over the group, or over its subsample.
     fn search_quantizations(&self, len: usize, row_len: usize, format: &dyn Format) -> u64 {
         let searched = match self.sample_unit(len, row_len.max(1), format) {
-            Some(unit) if len / unit > 0 => self.sample.div_ceil(unit).clamp(1, len / unit) * unit,
-            _ => len,
+            Some(unit) => (segments_taken(len, unit, self.sample) * unit).min(len),
+            None => len,
         };
         ((COARSE + REFINE) * searched) as u64
     }
@@ -106,16 +113,16 @@ impl Strategy for MseSearch {
         let asymmetric = group.format.asymmetric();
         let mut row_len = group.row_len.max(1);
         let sampled;
-        let x = match self.sample_unit(group.values.len(), row_len, group.format) {
+        // The finite values searched: the group's are counted in `stats`.
+        let (x, finite) = match self.sample_unit(group.values.len(), row_len, group.format) {
             Some(unit) => {
                 sampled = subsample(group.values, unit, self.sample);
                 row_len = unit;
-                &sampled[..]
+                (&sampled[..], sampled.iter().filter(|v| v.is_finite()).count())
             }
-            None => group.values,
+            None => (group.values, stats.count),
         };
         let mut scratch = vec![0.0f32; x.len()];
-        let finite = x.iter().filter(|v| v.is_finite()).count();
         let mut eval = |t: f64| quantization_mse(group, x, finite, row_len, candidate(t, stats, asymmetric), &mut scratch);
         let step = 1.0 / COARSE as f64;
         let (mut best_t, mut best) = (1.0, f64::INFINITY);
