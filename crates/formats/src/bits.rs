@@ -117,18 +117,7 @@ crate::simd::kernel! {
         }
         for block in x.chunks(BLOCK) {
             let (mut nf, mut nn) = ([0u32; L], [0u32; L]);
-            let full = block.len() / L * L;
-            let mut k = 0;
-            while k < full {
-                let run: &[f32; L] = block[k..k + L].try_into().expect("a whole run");
-                for i in 0..L {
-                    one(run[i], &mut lo[i], &mut hi[i], &mut nf[i], &mut nn[i]);
-                }
-                k += L;
-            }
-            for i in 0..block.len() - full {
-                one(block[full + i], &mut lo[i], &mut hi[i], &mut nf[i], &mut nn[i]);
-            }
+            crate::simd::for_each_lane_of::<L>(block, |i, v| one(v, &mut lo[i], &mut hi[i], &mut nf[i], &mut nn[i]));
             nonfinite += nf.iter().map(|&c| c as u64).sum::<u64>();
             nan += nn.iter().map(|&c| c as u64).sum::<u64>();
         }

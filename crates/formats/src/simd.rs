@@ -97,15 +97,22 @@ pub const LANES: usize = 8;
 /// indexed (an enumerated tail kept the main loop scalar). Bodies should
 /// test finiteness with [`finite`] and use selects, not branches.
 #[inline(always)]
-pub fn for_each_lane(x: &[f32], mut one: impl FnMut(usize, f32)) {
-    let full = x.len() / LANES * LANES;
+pub fn for_each_lane(x: &[f32], one: impl FnMut(usize, f32)) {
+    for_each_lane_of::<LANES>(x, one)
+}
+
+/// [`for_each_lane`] with `L` lanes (integer reductions fill an AVX-512
+/// register with sixteen 32-bit lanes).
+#[inline(always)]
+pub fn for_each_lane_of<const L: usize>(x: &[f32], mut one: impl FnMut(usize, f32)) {
+    let full = x.len() / L * L;
     let mut k = 0;
     while k < full {
-        let run: &[f32; LANES] = x[k..k + LANES].try_into().expect("a whole run");
-        for i in 0..LANES {
+        let run: &[f32; L] = x[k..k + L].try_into().expect("a whole run");
+        for i in 0..L {
             one(i, run[i]);
         }
-        k += LANES;
+        k += L;
     }
     for i in 0..x.len() - full {
         one(i, x[full + i]);
