@@ -59,7 +59,6 @@ impl InputSums {
 }
 
 /// The per-cell sums, lane by lane.
-#[derive(Clone, Copy, Default)]
 struct Lanes {
     se: [f64; LANES],
     sq: [f64; LANES],
@@ -73,8 +72,9 @@ quantlab_formats::kernel! {
     /// One pass over input and output, every sum kept in a register
     /// (~22 instructions per eight elements).
     fn accumulate(x: &[f32], q: &[f32]) -> Lanes {
-        let mut s = Lanes::default();
-        let (mut se, mut sq, mut sxq, mut maxe, mut rel, mut under) = (s.se, s.sq, s.sxq, s.maxe, s.rel, s.under);
+        // Locals rather than the struct's fields: they stay in registers.
+        let (mut se, mut sq, mut sxq, mut maxe, mut rel) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+        let mut under = [0u64; LANES];
         for_each_lane_pair(x, q, |i, a32, b32| {
             let (a, b) = if finite(a32) { (a32 as f64, b32 as f64) } else { (0.0, 0.0) };
             let d = a - b;
@@ -91,8 +91,7 @@ quantlab_formats::kernel! {
             rel[i] += f64::from_bits(r.to_bits() & (nonzero as u64).wrapping_neg());
             under[i] += (nonzero && b == 0.0) as u64;
         });
-        (s.se, s.sq, s.sxq, s.maxe, s.rel, s.under) = (se, sq, sxq, maxe, rel, under);
-        s
+        Lanes { se, sq, sxq, maxe, rel, under }
     }
 }
 
