@@ -13,8 +13,7 @@ use quantlab_model::tiny;
 
 /// A folder with the tiny model in `model/` and its sentences in `sentences.txt`.
 fn setup(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("quantlab-model-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = common::fresh_dir("model", name);
     tiny::write(&d.join("model")).unwrap();
     std::fs::write(d.join("sentences.txt"), tiny::SENTENCES.join("\n")).unwrap();
     d

@@ -12,10 +12,7 @@ use common::{ok, quantlab, s, table};
 use polars::prelude::*;
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("quantlab-run-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("run", name)
 }
 
 const SMALL: &str = r#"

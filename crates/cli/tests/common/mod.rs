@@ -4,7 +4,7 @@
 // Each test file uses its own part of this module.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use polars::prelude::*;
@@ -40,4 +40,13 @@ pub fn table(out: &Path) -> DataFrame {
     let df = ParquetReader::new(f).finish().unwrap();
     let df = df.drop("time_ms").unwrap();
     df.sort(["cell"], SortMultipleOptions::default()).unwrap()
+}
+
+/// An empty folder of its own under the temporary directory, for one test
+/// (`quantlab-<group>-<pid>-<name>`).
+pub fn fresh_dir(group: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("quantlab-{group}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
