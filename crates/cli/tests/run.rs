@@ -120,6 +120,11 @@ bits = 4
         let e = expected.iter().find(|e| e.0 == c).unwrap();
         assert_eq!(w, if g == "tensor" { e.1 } else { e.2 }, "{c} {g}");
     }
+    // Run again: nothing is left, and the run says so rather than a rate.
+    let o = quantlab(&["run", s(&cfg), "--out", s(&out), "--quiet"]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("(0 run now, 8 already done): nothing left to run") && !text.contains("/s"), "{text}");
 }
 
 #[test]
