@@ -14,7 +14,7 @@ pub struct AciqGelu;
 impl AciqGelu {
     pub fn clip(bits: u32, stats: &GroupStats) -> Option<Clip> {
         let alpha = gelu_factor(bits) * stats.mean_sq.sqrt();
-        (alpha.is_finite() && alpha > 0.0).then(|| Clip { lo: stats.min.min(alpha as f32), hi: alpha as f32 })
+        (alpha.is_finite() && alpha > 0.0).then(|| Clip { lo: stats.min.min(crate::to_f32(alpha)), hi: crate::to_f32(alpha) })
     }
 }
 

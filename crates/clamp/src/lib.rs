@@ -114,9 +114,17 @@ pub fn aciq_bits(format: &dyn Format) -> u32 {
 
 /// A symmetric clip, or `None` when `alpha` is not a usable positive bound
 /// (an all-equal group has no spread: it is left unclipped rather than
-/// collapsed to zero).
+/// collapsed to zero). Rules computed in f64 can exceed f32's range for
+/// groups near `f32::MAX` (ACIQ's `W(3*4^M) b`); a clip beyond every f32
+/// is the largest one, never `inf`.
 pub(crate) fn symmetric(alpha: f64) -> Option<Clip> {
-    (alpha.is_finite() && alpha > 0.0).then(|| Clip::symmetric(alpha as f32))
+    (alpha.is_finite() && alpha > 0.0).then(|| Clip::symmetric(to_f32(alpha)))
+}
+
+/// An f64 bound as f32, saturating at `±f32::MAX` instead of rounding to
+/// infinity.
+pub(crate) fn to_f32(v: f64) -> f32 {
+    v.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
 }
 
 /// What a strategy chose for one group, as the results table shows it.

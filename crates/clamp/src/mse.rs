@@ -27,7 +27,7 @@ pub struct MseSearch {
 
 fn candidate(t: f64, stats: &GroupStats, asymmetric: bool) -> Clip {
     if asymmetric {
-        Clip { lo: (t * stats.min as f64) as f32, hi: (t * stats.max as f64) as f32 }
+        Clip { lo: crate::to_f32(t * stats.min as f64), hi: crate::to_f32(t * stats.max as f64) }
     } else {
         Clip::symmetric((t * stats.amax as f64) as f32)
     }

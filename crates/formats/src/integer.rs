@@ -11,6 +11,21 @@
 //! (evaluated in that order in f32, as PipeEdge does); `sf = 0` makes every
 //! value `lo` instead of dividing by zero. There is no NaN code.
 //!
+//! Both modes first normalise a unit by a power of two `2^k`: a unit whose
+//! range (`alpha`, or `max(|lo|, |hi|)`) is below 1 is scaled up into
+//! [1, 2), one of `2^126` or more down by 4; inputs are multiplied by `2^k`,
+//! the formula above runs on the scaled values and results are multiplied
+//! by `2^-k`. Multiplying by a power of two is exact (scaling up, even for
+//! subnormal inputs), so wherever nothing is subnormal this is
+//! bit-identical to the formula on the raw values, and where the raw
+//! formula would lose precision (a scale `alpha / levels` below the normal
+//! range for tiny tensors, or `hi - lo` overflowing near `f32::MAX`) it
+//! keeps full precision: a tensor scaled by `2^k` quantizes to the same
+//! result scaled by `2^k`. (Only in a unit reaching `2^126` can an input
+//! below `2^-124` lose bits, on its way to a result of 0 or a neighbour.)
+//! Metadata is the range itself (`alpha`; `lo`, `hi`) as f32, from which
+//! decoding recomputes the unit.
+//!
 //! Rounding is to the nearest *decoded* value: `q = rne(x / s)` except within
 //! an ulp of a midpoint, where the f32 rounding of `x / s` could pick the
 //! farther neighbour, the exact distances to both decoded neighbours decide.
@@ -36,12 +51,16 @@ pub struct Integer {
     round: Rounding,
 }
 
-/// One unit's decoding: `dec(q) = q * s` or `q / levels * sf + lo`.
+/// One unit's decoding, on normalised values: `dec(q) = q * s` or
+/// `q / levels * sf + lo`; the value is `dec(q) * post`.
 #[derive(Clone, Copy, Debug)]
 struct Unit {
     mode: Mode,
     scale: f32, // s, or sf
     lo: f32,    // asymmetric offset
+    /// `2^-E` and `2^E`: inputs are multiplied by `pre`, results by `post`.
+    pre: f32,
+    post: f32,
     clamp: (f32, f32),
     qmin: i32,
     qmax: i32,
@@ -70,10 +89,16 @@ impl Unit {
         rne_small(y.clamp(self.qmin as f32 - 1.0, self.qmax as f32 + 1.0))
     }
 
+    /// The value of code `q`.
+    #[inline(always)]
+    fn value(&self, q: i32) -> f32 {
+        finite(self.dec(q) * self.post)
+    }
+
     /// Index of the table entry `v` rounds to (v not NaN).
     #[inline(always)]
-    fn index(&self, v: f32, mode: Rounding, random: u64) -> i32 {
-        let v = clamp_keep_nan(v, self.clamp.0, self.clamp.1);
+    fn index(&self, raw: f32, mode: Rounding, random: u64) -> i32 {
+        let v = clamp_keep_nan(raw * self.pre, self.clamp.0, self.clamp.1);
         if self.scale == 0.0 {
             return if self.mode == Mode::Symmetric { 0 } else { self.qmin };
         }
@@ -92,8 +117,9 @@ impl Unit {
         let (below, above) = (v as f64 - lo as f64, hi as f64 - v as f64);
         let up = match mode {
             Rounding::NearestEven => below > above || (below == above && q & 1 != 0),
-            Rounding::NearestAway => below > above || (below == above && v > 0.0),
-            Rounding::TowardZero => v < 0.0,
+            // The raw input's sign: a tiny input may scale to ±0.
+            Rounding::NearestAway => below > above || (below == above && raw > 0.0),
+            Rounding::TowardZero => raw < 0.0,
             Rounding::Stochastic => bernoulli(random, below, hi as f64 - lo as f64),
         };
         q + up as i32
@@ -119,13 +145,12 @@ impl Integer {
         }
     }
 
-    fn unit(&self, x: &[f32], clip: Option<Clip>) -> Unit {
-        let levels = self.levels();
+    /// A unit's range, which is also its metadata: `[alpha]` (the clip
+    /// bound, default the finite `max|x|`) or `[lo, hi]` (the finite min
+    /// and max cut to the clip).
+    fn range(&self, x: &[f32], clip: Option<Clip>) -> [f32; 2] {
         match self.mode {
-            Mode::Symmetric => {
-                let alpha = clip.map_or_else(|| finite_amax(x), Clip::alpha);
-                self.sym_unit(alpha / levels as f32)
-            }
+            Mode::Symmetric => [clip.map_or_else(|| finite_amax(x), Clip::alpha), 0.0],
             Mode::Asymmetric => {
                 let r = crate::bits::finite_range(x);
                 let (mut lo, mut hi) = (r.min, r.max);
@@ -133,32 +158,50 @@ impl Integer {
                     lo = lo.clamp(c.lo, c.hi);
                     hi = hi.clamp(c.lo, c.hi);
                 }
-                self.asym_unit(hi - lo, lo)
+                [lo, hi]
             }
         }
     }
 
-    fn sym_unit(&self, s: f32) -> Unit {
-        let levels = self.levels();
-        let s = if s.is_finite() && s > 0.0 { s } else { 0.0 };
-        let bound = levels as f32 * s;
-        let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
-        Unit { mode: Mode::Symmetric, scale: s, lo: 0.0, clamp: (-bound, bound), qmin: -levels, qmax: levels, levels: levels as f32, inv }
+    fn unit_of(&self, range: [f32; 2]) -> Unit {
+        match self.mode {
+            Mode::Symmetric => self.sym_unit(range[0]),
+            Mode::Asymmetric => self.asym_unit(range[0], range[1]),
+        }
     }
 
-    fn asym_unit(&self, sf: f32, lo: f32) -> Unit {
+    fn unit(&self, x: &[f32], clip: Option<Clip>) -> Unit {
+        self.unit_of(self.range(x, clip))
+    }
+
+    /// The symmetric unit of clip bound `alpha` (not finite or not
+    /// positive: all zeros).
+    fn sym_unit(&self, alpha: f32) -> Unit {
         let levels = self.levels();
-        let sf = if sf.is_finite() { sf.max(0.0) } else { f32::MAX };
-        let hi = sf + lo; // dec(levels): levels/levels is exactly 1
+        let alpha = if alpha.is_finite() && alpha > 0.0 { alpha } else { 0.0 };
+        let (pre, post) = normalisation(alpha);
+        let s = (alpha * pre) / levels as f32;
+        let bound = levels as f32 * s;
+        let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
+        Unit { mode: Mode::Symmetric, scale: s, lo: 0.0, pre, post, clamp: (-bound, bound), qmin: -levels, qmax: levels, levels: levels as f32, inv }
+    }
+
+    /// The asymmetric unit of range `[lo, hi]`.
+    fn asym_unit(&self, lo: f32, hi: f32) -> Unit {
+        let levels = self.levels();
+        let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
+        let (lo, hi) = (finite(lo), finite(hi));
+        let (pre, post) = normalisation(lo.abs().max(hi.abs()));
+        let lo = lo * pre;
+        let sf = (hi * pre - lo).max(0.0);
+        let top = sf + lo; // dec(levels): levels/levels is exactly 1
         let inv = if sf > 0.0 { levels as f32 / sf } else { 0.0 };
-        Unit { mode: Mode::Asymmetric, scale: sf, lo, clamp: (lo, hi), qmin: 0, qmax: levels, levels: levels as f32, inv }
+        Unit { mode: Mode::Asymmetric, scale: sf, lo, pre, post, clamp: (lo, top), qmin: 0, qmax: levels, levels: levels as f32, inv }
     }
 
     fn unit_from_meta(&self, meta: &[u32]) -> Unit {
-        match self.mode {
-            Mode::Symmetric => self.sym_unit(f32::from_bits(meta[0])),
-            Mode::Asymmetric => self.asym_unit(f32::from_bits(meta[0]), f32::from_bits(meta[1])),
-        }
+        let word = |i: usize| meta.get(i).map_or(0.0, |&w| f32::from_bits(w));
+        self.unit_of([word(0), word(1)])
     }
 
     fn code_of(&self, q: i32) -> u32 {
@@ -173,13 +216,13 @@ crate::simd::kernel! {
 /// (Sterbenz), and a zero candidate subtracts nothing; where a candidate is
 /// farther than that, rounding is monotone and keeps the strict order.
 fn symmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
-    let (s, inv) = (unit.scale, unit.inv);
+    let (s, inv, pre, post) = (unit.scale, unit.inv, unit.pre, unit.post);
     let levels = unit.qmax as f32;
     // No clamp of `v` is needed: clamping `q` to ±levels saturates, and for
     // |v| beyond the range (±Inf included) the outward neighbour is out of
     // range, so `q = ±levels` stands.
     for (o, &v) in out.iter_mut().zip(x) {
-        let c = v;
+        let c = v * pre;
         let q = rne_small(c * inv);
         let q = if q > levels { levels } else if q < -levels { -levels } else { q };
         let dq = q * s;
@@ -187,7 +230,7 @@ fn symmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
         let dn = n * s;
         let (e0, e1) = ((c - dq).abs(), (c - dn).abs());
         let take = n.abs() <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
-        let r = if take { dn } else { dq } + 0.0;
+        let r = finite((if take { dn } else { dq } + 0.0) * post);
         *o = if v.is_nan() { f32::NAN } else { r };
     }
 }
@@ -198,12 +241,12 @@ crate::simd::kernel! {
 /// `as i32` per lane would serialise the loop), distances compared in f64
 /// because candidates may straddle zero.
 fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
-    let (sf, lo, inv, levels) = (unit.scale, unit.lo, unit.inv, unit.levels);
+    let (sf, lo, inv, levels, pre, post) = (unit.scale, unit.lo, unit.inv, unit.levels, unit.pre, unit.post);
     let (bottom, top) = unit.clamp;
     let inv_levels = 1.0 / levels as f64;
     let dec = |q: f32| index_over_levels(q, inv_levels) * sf + lo;
     for (o, &v) in out.iter_mut().zip(x) {
-        let c = clamp_keep_nan(v, bottom, top);
+        let c = clamp_keep_nan(v * pre, bottom, top);
         let q = rne_small((c - lo) * inv);
         let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
         let dq = dec(q);
@@ -211,10 +254,43 @@ fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
         let dn = dec(n);
         let (e0, e1) = ((c as f64 - dq as f64).abs(), (c as f64 - dn as f64).abs());
         let take = n >= 0.0 && n <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
-        let r = if take { dn } else { dq };
+        let r = finite(if take { dn } else { dq } * post);
         *o = if v.is_nan() { f32::NAN } else { r };
     }
 }
+}
+
+/// A table value beyond f32's range (`levels * s` rounding above
+/// `f32::MAX` in a unit whose range is `f32::MAX`) saturates to the largest
+/// finite value, the nearest f32.
+#[inline(always)]
+fn finite(r: f32) -> f32 {
+    if r > f32::MAX {
+        f32::MAX
+    } else if r < -f32::MAX {
+        -f32::MAX
+    } else {
+        r
+    }
+}
+
+/// `(pre, post)` for a unit whose range reaches `m`: a range below 1 is
+/// scaled up to [1, 2) (`pre = 2^-E`, exact for every input, subnormal ones
+/// included), a range of `2^126` or more down by 4 (so `hi - lo` and
+/// `levels * s` stay finite), any other is left as it is (`(1, 1)`).
+fn normalisation(m: f32) -> (f32, f32) {
+    if !(m > 0.0 && m.is_finite()) {
+        return (1.0, 1.0);
+    }
+    let e = crate::bits::floor_log2(m);
+    let k = if e < 0 {
+        (-e).min(126)
+    } else if e >= 126 {
+        -2
+    } else {
+        0
+    };
+    (crate::bits::pow2(k), crate::bits::pow2(-k))
 }
 
 /// `fl32(q / levels)` for integer `0 <= q <= levels = 2^b - 1 < 2^16`,
@@ -287,16 +363,16 @@ impl Format for Integer {
         let stochastic = self.round == Rounding::Stochastic;
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
             let random = if stochastic { ctx.bits64(i) } else { 0 };
-            *o = if v.is_nan() { f32::NAN } else { unit.dec(unit.index(v, self.round, random)) };
+            *o = if v.is_nan() { f32::NAN } else { unit.value(unit.index(v, self.round, random)) };
         }
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
-        let unit = self.unit(x, clip);
-        meta[0] = unit.scale.to_bits();
-        if self.mode == Mode::Asymmetric {
-            meta[1] = unit.lo.to_bits();
+        let range = self.range(x, clip);
+        for (m, r) in meta.iter_mut().zip(range) {
+            *m = r.to_bits();
         }
+        let unit = self.unit_of(range);
         let stochastic = self.round == Rounding::Stochastic;
         for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
             *c = if v.is_nan() {
@@ -325,24 +401,23 @@ impl Format for Integer {
                     if q < unit.qmin {
                         f32::NAN
                     } else {
-                        unit.dec(q)
+                        unit.value(q)
                     }
                 }
-                Mode::Asymmetric => unit.dec(c as i32),
+                Mode::Asymmetric => unit.value(c as i32),
             };
         }
     }
 
     fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
-        let levels = self.levels() as f32;
         let need = || FormatError::Unsupported {
             format: self.describe(),
             why: "the value table depends on the clip range: give --max X (and --min for asymmetric)".into(),
         };
         match (self.mode, scale) {
-            (Mode::Symmetric, Scale::Max(a)) => Ok(vec![(a / levels).to_bits()]),
-            (Mode::Asymmetric, Scale::Max(a)) => Ok(vec![(2.0 * a).to_bits(), (-a).to_bits()]),
-            (Mode::Asymmetric, Scale::Range(lo, hi)) => Ok(vec![(hi - lo).to_bits(), lo.to_bits()]),
+            (Mode::Symmetric, Scale::Max(a)) => Ok(vec![a.to_bits()]),
+            (Mode::Asymmetric, Scale::Max(a)) => Ok(vec![(-a).to_bits(), a.to_bits()]),
+            (Mode::Asymmetric, Scale::Range(lo, hi)) => Ok(vec![lo.to_bits(), hi.to_bits()]),
             _ => Err(need()),
         }
     }
