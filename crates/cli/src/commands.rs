@@ -15,6 +15,16 @@ fn parse_format(text: &str) -> Result<Box<dyn Format>> {
     formats::parse(text).map_err(|e| e.to_string())
 }
 
+/// User text in a message or a table: control characters escaped, so
+/// output stays one line per item whatever a file or an argument holds.
+pub fn escape(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    } else {
+        s.to_string()
+    }
+}
+
 fn parse_strategy(text: &str) -> Result<Box<dyn Strategy>> {
     quantlab_clamp::parse(text).map_err(|e| e.to_string())
 }
@@ -115,12 +125,18 @@ pub fn quantize(a: QuantizeArgs) -> Result<()> {
     let t = read_npy(&a.input).map_err(|e| e.to_string())?;
     let clamper = Clamper::new(&*strategy);
     let q = formats::quantize(&*f, &t.data, &t.shape, gran, Some(&clamper), a.seed).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    // Everything that can fail on the data runs before anything is written,
+    // so a failed encode leaves no half of the output behind.
+    let encoded = match &a.encode {
+        None => None,
+        Some(path) => Some((path, formats::encode(&*f, &t.data, &t.shape, gran, Some(&Clamper::new(&*strategy)), a.seed).map_err(|e| format!("{}: cannot encode: {e}", a.input.display()))?)),
+    };
     write_npy(&a.output, &t.shape, &q).map_err(|e| e.to_string())?;
     let (rmse, sqnr) = errors(&t.data, &q);
     let mut line = format!("{}: {} values ({}), {}, {gran}, clamp {}: rmse {rmse:.6e}, sqnr {sqnr:.2} dB", a.output.display(), t.numel(), t.dtype, f.describe(), strategy.describe());
-    if let Some(path) = a.encode {
-        let enc = formats::encode(&*f, &t.data, &t.shape, gran, Some(&Clamper::new(&*strategy)), a.seed).map_err(|e| format!("{}: cannot encode: {e}", a.input.display()))?;
-        std::fs::write(&path, enc.to_bytes()).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    if let Some((path, enc)) = encoded {
+        let bytes = enc.to_bytes();
+        quantlab_tensors::write_atomically(path, |file| std::io::Write::write_all(file, &bytes)).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
         let _ = write!(line, "; {}: {} bytes on the wire, {:.4} bits/element", path.display(), enc.wire_bytes(), enc.bits_per_element());
     }
     println!("{line}");
@@ -233,6 +249,8 @@ pub fn compare(a: CompareArgs) -> Result<()> {
     }
     let cols = 1024.min(a.n);
     let n = a.n / cols * cols;
+    // The data and one quantized copy are held at once.
+    formats::memory::check(n, 8, || format!("--n {n} (the data and a quantized copy as f32)")).map_err(|e| e.to_string())?;
     let shape = [n / cols, cols];
     let templates: Vec<&str> = a.formats.split(';').map(str::trim).filter(|t| !t.is_empty()).collect();
     // Validate everything before any work.
@@ -312,25 +330,31 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
         return Ok(());
     }
     let mut out = String::new();
-    let w = stats.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    let names: Vec<String> = stats.iter().map(|s| escape(&s.name)).collect();
+    let w = names.iter().map(|s| s.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(
         out,
-        "{:<w$} {:<9} {:<14} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7}",
-        "name", "dtype", "shape", "elements", "min", "max", "mean", "std", "ex.kurt", "amax/std", "zeros"
+        "{:<w$} {:<9} {:<14} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>6} {:>6}",
+        "name", "dtype", "shape", "elements", "min", "max", "mean", "std", "ex.kurt", "amax/std", "zeros", "nan", "inf"
     );
-    for s in &stats {
+    for (s, name) in stats.iter().zip(&names) {
         let shape = format!("{:?}", s.shape);
+        // With no finite value there is no range to show (--json has 0).
+        let (min, max) = if s.elements > s.nan + s.inf { (format!("{:.4}", s.min), format!("{:.4}", s.max)) } else { ("-".into(), "-".into()) };
         let _ = writeln!(
             out,
-            "{:<w$} {:<9} {:<14} {:>10} {:>10.4} {:>10.4} {:>10.3e} {:>9.4} {:>9.2} {:>9.2} {:>6.2}%",
-            s.name, s.dtype, shape, s.elements, s.min, s.max, s.mean, s.std, s.excess_kurtosis, s.amax_over_std, 100.0 * s.zero_fraction
+            "{:<w$} {:<9} {:<14} {:>10} {:>10} {:>10} {:>10.3e} {:>9.4} {:>9.2} {:>9.2} {:>6.2}% {:>6} {:>6}",
+            name, s.dtype, shape, s.elements, min, max, s.mean, s.std, s.excess_kurtosis, s.amax_over_std, 100.0 * s.zero_fraction, s.nan, s.inf
         );
     }
     let total: usize = stats.iter().map(|s| s.elements).sum();
-    let (lo, hi) = stats.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), s| (l.min(s.min), h.max(s.max)));
-    let _ = writeln!(out, "total: {} tensors, {total} elements, values in [{lo:.4}, {hi:.4}]", stats.len());
+    let finite = stats.iter().filter(|s| s.elements > s.nan + s.inf);
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), s| (l.min(s.min), h.max(s.max)));
+    let (nan, inf): (usize, usize) = (stats.iter().map(|s| s.nan).sum(), stats.iter().map(|s| s.inf).sum());
+    let range = if lo <= hi { format!("finite values in [{lo:.4}, {hi:.4}]") } else { "no finite values".into() };
+    let _ = writeln!(out, "total: {} tensors, {total} elements, {range}, {nan} NaN, {inf} Inf", stats.len());
     for (name, why) in skipped {
-        let _ = writeln!(out, "skipped {name}: {why}");
+        let _ = writeln!(out, "skipped {}: {why}", escape(&name));
     }
     print!("{out}");
     Ok(())
@@ -343,7 +367,7 @@ pub struct RunArgs {
     /// Output folder (overrides `output` in the configuration).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Worker threads (default: all cores; at most 256). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
     /// Print the expanded plan (cells, element-quantizations, first cells) and stop.
@@ -370,9 +394,16 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
     Ok((i, n))
 }
 
+/// The most worker threads `--threads` takes: beyond a few per core they
+/// only add scheduling (5000 threads ran the quickstart 80x slower), and
+/// thousands exhaust the process's memory for stacks.
+pub const MAX_THREADS: usize = 256;
+
 pub fn run(a: RunArgs) -> Result<()> {
-    if a.threads == Some(0) {
-        return Err("--threads must be at least 1".into());
+    match a.threads {
+        Some(0) => return Err("--threads must be at least 1".into()),
+        Some(n) if n > MAX_THREADS => return Err(format!("--threads {n} is more than quantlab runs ({MAX_THREADS} at most; this machine has {} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()))),
+        _ => {}
     }
     let opts = quantlab_runner::RunOptions {
         config: a.config,

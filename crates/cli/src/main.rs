@@ -110,7 +110,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("quantlab: error: {message}");
+            // One line whatever the message quotes (a file's bytes, a
+            // description with a newline or an escape sequence in it).
+            eprintln!("quantlab: error: {}", commands::escape(&message));
             ExitCode::from(2)
         }
     }

@@ -2,19 +2,32 @@
 //! `quantlab quantize --encode` and read by `quantlab decode`:
 //!
 //! ```text
-//! b"QLABENC1"                      8-byte magic and version
+//! b"QLABENC2"                      8-byte magic and version
 //! u32 LE  header length H
 //! H bytes UTF-8 header, one `key=value` per line:
 //!         format, shape (comma-separated), granularity, code_bits,
 //!         count (codes), meta_words, meta_bits, units
 //! codes   packed PipeEdge-style (`packing`), ceil(count / floor(32/bits)) u32 LE words
 //! meta    units * meta_words u32 LE words
+//! u64 LE  XXH3-64 of every byte before it
 //! ```
+//!
+//! Reading checks, before allocating anything, that the file is exactly as
+//! long as its header says (sizes computed without overflow) and that the
+//! checksum matches, so a truncated, extended or bit-flipped file is an
+//! error, never garbage. Version 1 (no checksum) is refused with a note.
 
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::memory;
 use crate::packing;
 use crate::tensor::{Encoded, Granularity};
 
-const MAGIC: &[u8; 8] = b"QLABENC1";
+const MAGIC: &[u8; 8] = b"QLABENC2";
+const MAGIC_V1: &[u8; 8] = b"QLABENC1";
+/// Magic and header length.
+const PREFIX: usize = 12;
+const CHECKSUM: usize = 8;
 
 impl Encoded {
     /// Serialize to the `.qlab` container.
@@ -37,17 +50,22 @@ impl Encoded {
         out.extend(header.as_bytes());
         out.extend(packing::to_le_bytes(&packing::pack(&self.codes, self.code_bits)));
         out.extend(packing::to_le_bytes(&self.meta));
+        let sum = xxh3_64(&out);
+        out.extend(sum.to_le_bytes());
         out
     }
 
     /// Parse a `.qlab` container; the error says what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Encoded, String> {
-        if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            return Err("not a quantlab encoded file (bad magic; expected QLABENC1)".into());
+        if bytes.len() >= 8 && &bytes[..8] == MAGIC_V1 {
+            return Err("a container of version 1 (QLABENC1, written before containers had checksums); this quantlab reads version 2: encode the tensor again with `quantlab quantize --encode`".into());
+        }
+        if bytes.len() < PREFIX + CHECKSUM || &bytes[..8] != MAGIC {
+            return Err("not a quantlab encoded file (bad magic or too short; expected QLABENC2)".into());
         }
         let hlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
-        let header = bytes.get(12..12 + hlen).ok_or("header runs past the end of the file")?;
-        let header = std::str::from_utf8(header).map_err(|_| "header is not UTF-8")?;
+        let header = bytes.get(PREFIX..PREFIX + hlen).ok_or("header runs past the end of the file (truncated or damaged)")?;
+        let header = std::str::from_utf8(header).map_err(|_| "header is not UTF-8 (damaged)")?;
         let get = |key: &str| {
             header
                 .lines()
@@ -60,23 +78,35 @@ impl Encoded {
             s => s.split(',').map(|d| d.parse::<usize>().map_err(|_| format!("bad shape `{s}`"))).collect::<Result<_, _>>()?,
         };
         let granularity: Granularity = get("granularity")?.parse()?;
-        let code_bits = num("code_bits")? as u32;
+        let code_bits = num("code_bits")?;
         if !(1..=32).contains(&code_bits) {
             return Err(format!("code_bits {code_bits} outside 1..=32"));
         }
+        let code_bits = code_bits as u32;
         let count = num("count")?;
         let meta_words = num("meta_words")?;
         let units = num("units")?;
-        let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape overflows")?;
+        let meta_bits = num("meta_bits")?;
+        let numel = memory::checked_numel(&shape).ok_or("shape overflows")?;
         if numel != count {
             return Err(format!("shape {shape:?} holds {numel} elements but the header says {count} codes"));
         }
-        let code_bytes = packing::packed_len(count, code_bits) * 4;
-        let meta_bytes = units.checked_mul(meta_words).and_then(|w| w.checked_mul(4)).ok_or("metadata size overflows")?;
-        let body = &bytes[12 + hlen..];
-        if body.len() != code_bytes + meta_bytes {
-            return Err(format!("expected {} bytes of codes and metadata after the header, found {}", code_bytes + meta_bytes, body.len()));
+        let overflow = || "header sizes overflow (damaged)".to_string();
+        let code_bytes = packing::packed_len(count, code_bits).checked_mul(4).ok_or_else(overflow)?;
+        let meta_bytes = units.checked_mul(meta_words).and_then(|w| w.checked_mul(4)).ok_or_else(overflow)?;
+        let expected = [PREFIX, hlen, code_bytes, meta_bytes, CHECKSUM].iter().try_fold(0usize, |a, &b| a.checked_add(b)).ok_or_else(overflow)?;
+        if bytes.len() != expected {
+            let how = if bytes.len() < expected { "truncated" } else { "has extra bytes" };
+            return Err(format!("file is {} bytes but its header describes {expected} ({how})", bytes.len()));
         }
+        let (content, trailer) = bytes.split_at(bytes.len() - CHECKSUM);
+        let stored = u64::from_le_bytes(trailer.try_into().expect("8 bytes"));
+        let actual = xxh3_64(content);
+        if stored != actual {
+            return Err(format!("checksum mismatch (stored {stored:016x}, content {actual:016x}): the file is damaged"));
+        }
+        memory::check(count, 4, || format!("decoding {count} codes")).map_err(|e| e.to_string())?;
+        let body = &content[PREFIX + hlen..];
         let words = packing::from_le_bytes(&body[..code_bytes]).ok_or("codes are not whole words")?;
         Ok(Encoded {
             format: get("format")?.to_string(),
@@ -86,7 +116,7 @@ impl Encoded {
             codes: packing::unpack(&words, code_bits, count),
             meta: packing::from_le_bytes(&body[code_bytes..]).ok_or("metadata is not whole words")?,
             meta_words,
-            meta_bits: num("meta_bits")? as u32,
+            meta_bits: u32::try_from(meta_bits).map_err(|_| "header `meta_bits` is too large")?,
         })
     }
 }
@@ -102,10 +132,36 @@ mod tests {
         let enc = encode(&*f, &x, &[3, 20], Granularity::Channel { axis: 0 }, None, 0).unwrap();
         let bytes = enc.to_bytes();
         assert_eq!(Encoded::from_bytes(&bytes).unwrap(), enc);
-        assert!(Encoded::from_bytes(&bytes[..bytes.len() - 1]).unwrap_err().contains("expected"));
+        assert!(Encoded::from_bytes(&bytes[..bytes.len() - 1]).unwrap_err().contains("truncated"));
         assert!(Encoded::from_bytes(b"garbage!garbage").unwrap_err().contains("magic"));
         let mut big = bytes.clone();
         big[8] = 0xff; // header length past the end
         assert!(Encoded::from_bytes(&big).unwrap_err().contains("past the end"));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Encoded::from_bytes(&longer).unwrap_err().contains("extra bytes"));
+        // A flipped bit in the codes or the metadata keeps every length.
+        let body = 12 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        for at in [bytes.len() - 9, body, body + 7, bytes.len() - 1] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            assert!(Encoded::from_bytes(&flipped).unwrap_err().contains("checksum mismatch"), "byte {at}");
+        }
+        let mut v1 = bytes.clone();
+        v1[7] = b'1';
+        assert!(Encoded::from_bytes(&v1).unwrap_err().contains("version 1"));
+    }
+
+    /// A header that claims 2^62 codes of 32 bits: the size check must not
+    /// wrap to a small number and let the decoder allocate.
+    #[test]
+    fn huge_claims_are_refused_before_allocating() {
+        let header = "format=int(bits=8)\nshape=4611686018427387904\ngranularity=tensor\ncode_bits=32\ncount=4611686018427387904\nmeta_words=1\nmeta_bits=32\nunits=1\n";
+        let mut bytes = b"QLABENC2".to_vec();
+        bytes.extend((header.len() as u32).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend([0u8; 12]);
+        let e = Encoded::from_bytes(&bytes).unwrap_err();
+        assert!(e.contains("overflow") || e.contains("truncated"), "{e}");
     }
 }

@@ -23,6 +23,7 @@ pub mod blockfloat;
 mod error;
 pub mod grid;
 pub mod integer;
+pub mod memory;
 pub mod minifloat;
 pub mod mx;
 pub mod packing;

@@ -71,6 +71,8 @@ pub enum TensorError {
     ShapeMismatch { shape: Vec<usize>, expected: usize, actual: usize },
     #[error("granularity channel:{axis} needs a tensor of rank > {axis}, but its shape is {shape:?}")]
     BadAxis { axis: usize, shape: Vec<usize> },
+    #[error("shape {0:?} is too large: its element count overflows")]
+    TooLarge(Vec<usize>),
     #[error("encoded data is inconsistent: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -114,7 +116,7 @@ enum PlanKind {
 
 impl Plan {
     fn new(numel: usize, shape: &Shape, gran: Granularity) -> Result<Plan, TensorError> {
-        let expected: usize = shape.iter().product();
+        let expected = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
         if expected != numel {
             return Err(TensorError::ShapeMismatch { shape: shape.to_vec(), expected, actual: numel });
         }
@@ -315,21 +317,42 @@ impl Encoded {
 /// the shape). PipeEdge's per-sample wire size is this for one sample.
 pub fn wire_bytes(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<usize, TensorError> {
     let (groups, row_len) = group_lengths(shape, gran)?;
-    let units: usize = groups.iter().map(|&l| units_in_group(l, row_len, format.block_len())).sum();
-    let numel = shape.iter().product();
+    let units: usize = groups.iter().map(|&(l, n)| n * units_in_group(l, row_len, format.block_len())).sum();
+    let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
     Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (units * format.meta_bits() as usize).div_ceil(8))
 }
 
-/// The length of each group of a tensor of this shape at this granularity,
-/// in stream order, and the length of the groups' rows (what a clipping
-/// strategy sees as [`GroupView::row_len`]).
-pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<usize>, usize), TensorError> {
-    let plan = Plan::new(shape.iter().product(), shape, gran)?;
-    let lengths = match plan.kind {
-        PlanKind::Contiguous { len, row } => plan.contiguous_groups(len, row).iter().map(|&(_, l)| l).collect(),
-        PlanKind::Strided { channels, outer, inner } => vec![outer * inner; channels],
+/// The groups of a tensor of this shape at this granularity, as (length,
+/// how many groups have it), ascending by length (at most three lengths:
+/// a shape's groups differ only where a row or the tensor ends early), and
+/// the length of the groups' rows (what a clipping strategy sees as
+/// [`GroupView::row_len`]). Computed from the shape alone, in constant
+/// space, so a plan can be costed for any size.
+pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, usize)>, usize), TensorError> {
+    let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
+    let plan = Plan::new(numel, shape, gran)?;
+    let mut lengths = std::collections::BTreeMap::new();
+    let mut add = |len: usize, n: usize| {
+        if n > 0 && len > 0 {
+            *lengths.entry(len).or_insert(0usize) += n;
+        }
     };
-    Ok((lengths, plan.row_len))
+    match plan.kind {
+        PlanKind::Contiguous { len, row } => {
+            // Whole rows of `row` elements, then a shorter last one.
+            for (row_len, rows) in [(row, numel / row), (numel % row, 1)] {
+                if rows > 0 && row_len > 0 {
+                    add(len.min(row_len), rows * (row_len / len.min(row_len)));
+                    add(row_len % len.min(row_len), rows);
+                }
+            }
+        }
+        PlanKind::Strided { channels, outer, inner } => add(outer * inner, channels),
+    }
+    if numel == 0 {
+        lengths.clear();
+    }
+    Ok((lengths.into_iter().collect(), plan.row_len))
 }
 
 /// Groups of a tensor as lists of tensor positions (stream order), for the
@@ -423,13 +446,13 @@ mod tests {
         }
     }
 
-    /// `group_lengths` lists the groups a clipper is shown, in order.
+    /// `group_lengths` counts the groups a clipper is shown.
     #[test]
     fn group_lengths_are_the_groups_quantize_shows() {
-        struct Seen(std::sync::Mutex<Vec<(usize, usize, usize)>>);
+        struct Seen(std::sync::Mutex<Vec<(usize, usize)>>);
         impl GroupClipper for Seen {
             fn clip(&self, g: GroupView<'_>) -> Option<Clip> {
-                self.0.lock().unwrap().push((g.index, g.values.len(), g.row_len));
+                self.0.lock().unwrap().push((g.values.len(), g.row_len));
                 None
             }
         }
@@ -440,16 +463,27 @@ mod tests {
             (vec![6, 10], Granularity::Channel { axis: 1 }),
             (vec![2, 3, 4], Granularity::Channel { axis: 1 }),
             (vec![6, 10], Granularity::Block { size: 4 }),
+            (vec![6, 10], Granularity::Block { size: 5 }),
+            (vec![6, 10], Granularity::Block { size: 64 }),
+            (vec![7], Granularity::Block { size: 3 }),
+            (vec![], Granularity::Tensor),
         ] {
             let x: Vec<f32> = (0..shape.iter().product::<usize>()).map(|i| i as f32).collect();
             let seen = Seen(Default::default());
             quantize(&*format, &x, &shape, gran, Some(&seen), 0).unwrap();
-            let mut seen = seen.0.into_inner().unwrap();
-            seen.sort();
+            let mut counted = std::collections::BTreeMap::new();
+            let seen = seen.0.into_inner().unwrap();
+            for &(len, _) in &seen {
+                *counted.entry(len).or_insert(0usize) += 1;
+            }
             let (lengths, row_len) = group_lengths(&shape, gran).unwrap();
-            let expected: Vec<_> = lengths.iter().enumerate().map(|(i, &l)| (i, l, row_len)).collect();
-            assert_eq!(seen, expected, "{shape:?} {gran}");
+            assert_eq!(lengths, counted.into_iter().collect::<Vec<_>>(), "{shape:?} {gran}");
+            assert!(seen.iter().all(|&(_, r)| r == row_len), "{shape:?} {gran}");
         }
+        // Any size is costed without allocating per group.
+        let (l, _) = group_lengths(&[1 << 40, 3], Granularity::Block { size: 2 }).unwrap();
+        assert_eq!(l, vec![(1, 1 << 40), (2, 1 << 40)]);
+        assert!(matches!(group_lengths(&[usize::MAX, 2], Granularity::Tensor), Err(TensorError::TooLarge(_))));
     }
 
     #[test]

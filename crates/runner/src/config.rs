@@ -73,7 +73,7 @@ struct RawConfig {
     clamp: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     data: Vec<Spanned<RawData>>,
-    format: Vec<Spanned<toml::Table>>,
+    format: Vec<Spanned<SpannedTable>>,
     #[serde(default)]
     model: Option<Spanned<RawModel>>,
     #[serde(default)]
@@ -166,6 +166,10 @@ pub struct ClaimConfig {
     pub spread: Option<String>,
     pub at_least: Option<f64>,
 }
+
+/// A table whose keys keep their place in the file, so an error about one
+/// parameter names that parameter's line.
+type SpannedTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -464,6 +468,9 @@ fn data_source(ctx: &Ctx, d: &Spanned<RawData>) -> Result<PlannedSource, ConfigE
         if shape.is_empty() || shape.contains(&0) {
             return Err(ctx.at(d.span(), format!("`shape` {shape:?} must be non-empty with no zero dimension")));
         }
+        if quantlab_formats::memory::checked_numel(&shape).and_then(|n| n.checked_mul(4)).is_none() {
+            return Err(ctx.at(d.span(), format!("`shape` {shape:?} is too large: its size in bytes overflows")));
+        }
         if !r.include.is_empty() || !r.exclude.is_empty() {
             return Err(ctx.at(d.span(), "`include`/`exclude` select tensors of safetensors data only"));
         }
@@ -490,10 +497,13 @@ fn to_param(v: &toml::Value) -> Option<ParamValue> {
     })
 }
 
-/// Expand one [[format]] table: lists crossed, `zip` keys paired.
-fn expand_format(ctx: &Ctx, f: &Spanned<toml::Table>, out: &mut Vec<PlannedFormat>, dropped: &mut Vec<String>) -> Result<(), ConfigError> {
-    let table = f.get_ref();
+/// Expand one [[format]] table: lists crossed, `zip` keys paired. Errors
+/// about one key name that key's line; others the table's.
+fn expand_format(ctx: &Ctx, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedFormat>, dropped: &mut Vec<String>) -> Result<(), ConfigError> {
+    let table: toml::Table = f.get_ref().iter().map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone())).collect();
+    let key_span = |key: &str| f.get_ref().keys().find(|k| k.get_ref() == key).map_or(f.span(), |k| k.span());
     let err = |m: String| ctx.at(f.span(), m);
+    let err_at = |key: &str, m: String| ctx.at(key_span(key), m);
     let family = match table.get("family") {
         Some(toml::Value::String(s)) => s.clone(),
         _ => return Err(err("a [[format]] entry needs `family` (a string), e.g. family = \"adaptivfloat\"; `quantlab formats` lists them".into())),
@@ -501,21 +511,21 @@ fn expand_format(ctx: &Ctx, f: &Spanned<toml::Table>, out: &mut Vec<PlannedForma
     let label = match table.get("label") {
         None => None,
         Some(toml::Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(err("`label` must be a string, e.g. label = \"Float\"".into())),
+        Some(_) => return Err(err_at("label", "`label` must be a string, e.g. label = \"Float\"".into())),
     };
     let skip_invalid = match table.get("skip_invalid") {
         None => false,
         Some(toml::Value::Boolean(b)) => *b,
-        Some(_) => return Err(err("`skip_invalid` must be true or false".into())),
+        Some(_) => return Err(err_at("skip_invalid", "`skip_invalid` must be true or false".into())),
     };
     let zip: Vec<String> = match table.get("zip") {
         None => vec![],
-        Some(toml::Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| err("`zip` lists parameter names".into()))).collect::<Result<_, _>>()?,
-        Some(_) => return Err(err("`zip` lists parameter names, e.g. zip = [\"e\", \"m\"]".into())),
+        Some(toml::Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| err_at("zip", "`zip` lists parameter names".into()))).collect::<Result<_, _>>()?,
+        Some(_) => return Err(err_at("zip", "`zip` lists parameter names, e.g. zip = [\"e\", \"m\"]".into())),
     };
     // Each parameter's list of values.
     let mut lists: BTreeMap<String, Vec<ParamValue>> = BTreeMap::new();
-    for (k, v) in table {
+    for (k, v) in &table {
         if ["family", "skip_invalid", "zip", "label"].contains(&k.as_str()) {
             continue;
         }
@@ -523,20 +533,20 @@ fn expand_format(ctx: &Ctx, f: &Spanned<toml::Table>, out: &mut Vec<PlannedForma
             toml::Value::Array(a) => a.iter().map(to_param).collect::<Option<Vec<_>>>(),
             other => to_param(other).map(|p| vec![p]),
         }
-        .ok_or_else(|| err(format!("{family}: parameter `{k}` must be a number, string, boolean or a list of them")))?;
+        .ok_or_else(|| err_at(k.as_str(), format!("{family}: parameter `{k}` must be a number, string, boolean or a list of them")))?;
         if values.is_empty() {
-            return Err(err(format!("{family}: parameter `{k}` is an empty list")));
+            return Err(err_at(k.as_str(), format!("{family}: parameter `{k}` is an empty list")));
         }
         lists.insert(k.clone(), values);
     }
     for z in &zip {
         if !lists.contains_key(z) {
-            return Err(err(format!("{family}: `zip` names `{z}`, which is not a parameter of this entry")));
+            return Err(err_at("zip", format!("{family}: `zip` names `{z}`, which is not a parameter of this entry")));
         }
     }
     let zip_len = zip.iter().map(|z| lists[z].len()).max().unwrap_or(1);
     if let Some(z) = zip.iter().find(|z| lists[*z].len() != zip_len) {
-        return Err(err(format!("{family}: zipped parameters need lists of equal length; `{z}` has {} values, another has {zip_len}", lists[z].len())));
+        return Err(err_at(z.as_str(), format!("{family}: zipped parameters need lists of equal length; `{z}` has {} values, another has {zip_len}", lists[z].len())));
     }
     // Crossed keys, then the zipped group as one more axis.
     let crossed: Vec<(&String, &Vec<ParamValue>)> = lists.iter().filter(|(k, _)| !zip.contains(k)).collect();
@@ -566,7 +576,14 @@ fn expand_format(ctx: &Ctx, f: &Spanned<toml::Table>, out: &mut Vec<PlannedForma
                 out.push(PlannedFormat { format, spec, series })
             }
             Err(e) if skip_invalid && matches!(e, quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::OutOfRange { .. })) => dropped.push(format!("{spec}: {e}")),
-            Err(e) => return Err(err(format!("{e} (in combination {spec}{})", if skip_invalid { "" } else { "; `skip_invalid = true` drops impossible combinations" }))),
+            Err(e) => {
+                let message = format!("{e} (in combination {spec}{})", if skip_invalid { "" } else { "; `skip_invalid = true` drops impossible combinations" });
+                return Err(match &e {
+                    quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::OutOfRange { param, .. } | quantlab_formats::SpecError::UnknownParam { param, .. }) => err_at(param.as_str(), message),
+                    quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::UnknownFamily { .. }) => err_at("family", message),
+                    _ => err(message),
+                });
+            }
         }
     }
     Ok(())
@@ -609,5 +626,20 @@ mod tests {
         let ok = parse(&format!("{BASE}[report]\nmetric = \"sqnr_db\"\nfigures = [\"box\", \"range\"]\n[[claim]]\nsays = \"x\"\nspread = \"x_max\"\nat_least = 2\n"), "t.toml").unwrap();
         assert_eq!(ok.report.figures, Some(vec![FigureKind::Box, FigureKind::Range]));
         assert_eq!(ok.claims.len(), 1);
+    }
+
+    /// Issue 15, item 16: an error about one key of a [[format]] table
+    /// names the key's own line and column, not the table's.
+    #[test]
+    fn format_key_errors_name_the_key() {
+        let e = parse(&format!("{BASE}bogus_key = 1\n"), "t.toml").unwrap_err();
+        assert_eq!((e.line, e.column), (15, 1), "{e}");
+        assert!(e.message.contains("bogus_key"), "{e}");
+        let e = parse(&BASE.replace("n = [4, 8]", "n = [4, 99]"), "t.toml").unwrap_err();
+        assert_eq!((e.line, e.column), (7, 1), "{e}");
+        let e = parse(&BASE.replace("label = \"Float\"", "label = 3"), "t.toml").unwrap_err();
+        assert_eq!(e.line, 10, "{e}");
+        let e = parse(&BASE.replace("family = \"minifloat\"", "family = \"minifloot\""), "t.toml").unwrap_err();
+        assert_eq!(e.line, 11, "{e}");
     }
 }

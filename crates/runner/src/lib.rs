@@ -208,7 +208,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
         }
     };
     let cells: Vec<usize> = (0..sweep.len()).filter(|i| opts.shard.is_none_or(|(s, n)| i % n == s)).collect();
-    let elements: u64 = cells.iter().map(|&c| sweep.elements(c) + sweep.planned_search(c)).sum();
+    let elements: u64 = cells.iter().map(|&c| sweep.elements(c).saturating_add(sweep.planned_search(c))).fold(0, u64::saturating_add);
     let out = output_dir(&plan, opts);
     if opts.dry_run {
         print(&sweep.summary());
@@ -287,7 +287,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     manifest["finished"] = serde_json::Value::String(now());
     write_manifest(&out, &manifest)?;
     let work = done_work.into_inner();
-    let ran_elements: u64 = todo.iter().map(|&c| sweep.elements(c)).sum();
+    let ran_elements: u64 = todo.iter().map(|&c| sweep.elements(c)).fold(0, u64::saturating_add);
     let rate = |n: u64| n as f64 / seconds.max(1e-9) / 1e6;
     let speed = if todo.is_empty() {
         "nothing left to run (--fresh starts over)".to_string()

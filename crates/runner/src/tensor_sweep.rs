@@ -5,26 +5,32 @@ use std::time::Instant;
 
 use quantlab_clamp::Clamper;
 use quantlab_formats::Granularity;
-use quantlab_tensors::Tensor;
+use quantlab_formats::memory;
+use quantlab_tensors::{Tensor, TensorInfo};
 
 use crate::config::{self, Plan};
 use crate::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 use crate::{metrics, Setting, Sweep};
 
-/// One tensor the sweep measures: loaded data and the seed it was drawn with
-/// (synthetic data), or `None` (files: any seed).
-struct Loaded {
+/// One tensor the sweep measures, as listed (name and shape, no data), and
+/// the seed it is drawn with (synthetic data), or `None` (files: any seed).
+struct Entry {
     source: String,
-    tensor: Tensor,
+    info: TensorInfo,
     drawn_with: Option<u64>,
+}
+
+/// A tensor's data, loaded by [`Sweep::prepare`] (a dry run never loads).
+struct Loaded {
+    tensor: Tensor,
     stats: ValueStats,
     /// The metrics' sums over the input alone, shared by the tensor's cells.
     input: metrics::InputSums,
 }
 
 impl Loaded {
-    fn new(source: &str, tensor: Tensor, drawn_with: Option<u64>) -> Loaded {
-        Loaded { source: source.to_string(), stats: ValueStats::of(&tensor), input: metrics::InputSums::of(&tensor.data), tensor, drawn_with }
+    fn new(tensor: Tensor) -> Loaded {
+        Loaded { stats: ValueStats::of(&tensor), input: metrics::InputSums::of(&tensor.data), tensor }
     }
 }
 
@@ -60,31 +66,58 @@ fn applies(g: Granularity, shape: &[usize]) -> bool {
     }
 }
 
-fn load_tensors(plan: &Plan) -> Result<(Vec<Loaded>, Vec<String>), String> {
+/// The tensors of every source in sweep order (synthetic sources once per
+/// seed), from their headers alone.
+fn list_tensors(plan: &Plan) -> Result<(Vec<Entry>, Vec<String>), String> {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     for s in &plan.sources {
-        match &s.source {
-            config::SourceTemplate::Synthetic { .. } => {
-                for &seed in &plan.seeds {
-                    let (ts, _) = s.source.source(seed).load().map_err(|e| e.to_string())?;
-                    out.extend(ts.into_iter().map(|tensor| Loaded::new(&s.label, tensor, Some(seed))));
-                }
-            }
-            config::SourceTemplate::Fixed(src) => {
-                let (ts, skipped) = src.load().map_err(|e| e.to_string())?;
+        let seeds: Vec<Option<u64>> = match &s.source {
+            config::SourceTemplate::Synthetic { .. } => plan.seeds.iter().map(|&seed| Some(seed)).collect(),
+            config::SourceTemplate::Fixed(_) => vec![None],
+        };
+        for seed in seeds {
+            let (infos, skipped) = s.source.source(seed.unwrap_or(0)).list().map_err(|e| e.to_string())?;
+            if seed.is_none_or(|s| s == plan.seeds[0]) {
                 notes.extend(skipped.into_iter().map(|(n, why)| format!("{}: skipped {n}: {why}", s.label)));
-                out.extend(ts.into_iter().map(|tensor| Loaded::new(&s.label, tensor, None)));
             }
+            out.extend(infos.into_iter().map(|info| Entry { source: s.label.clone(), info, drawn_with: seed }));
         }
     }
     Ok((out, notes))
 }
 
-fn cells_of(plan: &Plan, tensors: &[Loaded]) -> Vec<Cell> {
+/// Load every listed tensor, once, after checking that all of them fit in
+/// memory together; a file that no longer matches its listing is an error.
+fn load_tensors(plan: &Plan, entries: &[Entry]) -> Result<Vec<Loaded>, String> {
+    let total = entries.iter().try_fold(0usize, |a, e| memory::checked_numel(&e.info.shape).and_then(|n| a.checked_add(n))).unwrap_or(usize::MAX);
+    memory::check(total, 4, || format!("{}: the sweep's {} tensors as f32", plan.name, entries.len())).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(entries.len());
+    for s in &plan.sources {
+        let seeds: Vec<u64> = match &s.source {
+            config::SourceTemplate::Synthetic { .. } => plan.seeds.clone(),
+            config::SourceTemplate::Fixed(_) => vec![0],
+        };
+        for seed in seeds {
+            let (ts, _) = s.source.source(seed).load().map_err(|e| e.to_string())?;
+            out.extend(ts.into_iter().map(Loaded::new));
+        }
+    }
+    for (e, l) in entries.iter().zip(&out) {
+        if e.info.name != l.tensor.name || e.info.shape != l.tensor.shape {
+            return Err(format!("{}: tensor {} changed while the run started (listed with shape {:?}, loaded {} with {:?})", e.source, e.info.name, e.info.shape, l.tensor.name, l.tensor.shape));
+        }
+    }
+    if out.len() != entries.len() {
+        return Err(format!("{}: the data sources changed while the run started ({} tensors listed, {} loaded)", plan.name, entries.len(), out.len()));
+    }
+    Ok(out)
+}
+
+fn cells_of(plan: &Plan, entries: &[Entry]) -> Vec<Cell> {
     let mut cells = Vec::new();
-    for (tensor, lt) in tensors.iter().enumerate() {
-        let seeds: Vec<u64> = lt.drawn_with.map_or_else(|| plan.seeds.clone(), |s| vec![s]);
-        let settings = Setting::all(plan, &seeds, |g| applies(g, &lt.tensor.shape));
+    for (tensor, e) in entries.iter().enumerate() {
+        let seeds: Vec<u64> = e.drawn_with.map_or_else(|| plan.seeds.clone(), |s| vec![s]);
+        let settings = Setting::all(plan, &seeds, |g| applies(g, &e.info.shape));
         cells.extend(settings.into_iter().map(|setting| Cell { tensor, setting }));
     }
     cells
@@ -104,8 +137,7 @@ fn group_shape(g: Granularity, shape: &[usize]) -> (usize, usize) {
     }
 }
 
-fn run_cell(plan: &Plan, tensors: &[Loaded], index: usize, cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
-    let lt = &tensors[cell.tensor];
+fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
     let setting = cell.setting;
     let t = &lt.tensor;
     let pf = setting.format(plan);
@@ -122,7 +154,7 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], index: usize, cell: Cell, scratch: 
     let mean = |f: &dyn Fn(&quantlab_clamp::Chosen) -> f32| chosen.iter().map(|c| f(c) as f64).sum::<f64>() / chosen.len().max(1) as f64;
     let mut r = Row::default();
     r.push("cell", Value::Int(index as i64));
-    r.push("source", Value::Str(lt.source.clone()));
+    r.push("source", Value::Str(entry.source.clone()));
     r.push("tensor", Value::Str(t.name.clone()));
     r.push("shape", Value::Str(t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")));
     r.push("numel", Value::Int(t.data.len() as i64));
@@ -157,16 +189,19 @@ fn run_cell(plan: &Plan, tensors: &[Loaded], index: usize, cell: Cell, scratch: 
 /// A sweep over tensors.
 pub(crate) struct TensorSweep<'p> {
     plan: &'p Plan,
-    tensors: Vec<Loaded>,
+    entries: Vec<Entry>,
+    /// One per entry once prepared.
+    loaded: Vec<Loaded>,
     cells: Vec<Cell>,
 }
 
 impl<'p> TensorSweep<'p> {
-    /// Load every tensor (once) and lay out the cells; notes are skipped tensors.
+    /// List every tensor (headers only) and lay out the cells; notes are
+    /// skipped tensors. Data is loaded by `prepare`, for a real run only.
     pub(crate) fn new(plan: &'p Plan) -> Result<(TensorSweep<'p>, Vec<String>), String> {
-        let (tensors, notes) = load_tensors(plan)?;
-        let cells = cells_of(plan, &tensors);
-        Ok((TensorSweep { plan, tensors, cells }, notes))
+        let (entries, notes) = list_tensors(plan)?;
+        let cells = cells_of(plan, &entries);
+        Ok((TensorSweep { plan, entries, loaded: Vec::new(), cells }, notes))
     }
 }
 
@@ -176,7 +211,7 @@ impl Sweep for TensorSweep<'_> {
     }
 
     fn elements(&self, cell: usize) -> u64 {
-        self.tensors[self.cells[cell].tensor].tensor.data.len() as u64
+        memory::checked_numel(&self.entries[self.cells[cell].tensor].info.shape).map_or(u64::MAX, |n| n as u64)
     }
 
     /// The passes of the clip search over each group (all of them: a group
@@ -184,23 +219,41 @@ impl Sweep for TensorSweep<'_> {
     fn planned_search(&self, cell: usize) -> u64 {
         let Cell { tensor, setting } = self.cells[cell];
         let (format, strategy) = (&*setting.format(self.plan).format, setting.strategy(self.plan));
-        match quantlab_formats::group_lengths(&self.tensors[tensor].tensor.shape, setting.granularity(self.plan)) {
-            Ok((groups, row_len)) => groups.iter().map(|&len| strategy.search_quantizations(len, row_len, format)).sum(),
+        match quantlab_formats::group_lengths(&self.entries[tensor].info.shape, setting.granularity(self.plan)) {
+            Ok((groups, row_len)) => groups.iter().map(|&(len, n)| strategy.search_quantizations(len, row_len, format).saturating_mul(n as u64)).fold(0u64, u64::saturating_add),
             Err(_) => 0,
         }
     }
 
     fn summary(&self) -> String {
         let plan = self.plan;
-        format!("{}: {} sources -> {} tensors (synthetic data drawn per seed) x {}", plan.name, plan.sources.len(), self.tensors.len(), Setting::axes(plan))
+        let elements = self.entries.iter().map(|e| memory::checked_numel(&e.info.shape).unwrap_or(usize::MAX) as u128).sum::<u128>();
+        let fits = match memory::physical_memory() {
+            Some(m) if elements * 4 > m as u128 => format!(", more than this machine's {}: a run would refuse", memory::human_bytes(m as u128)),
+            _ => String::new(),
+        };
+        format!(
+            "{}: {} sources -> {} tensors ({} as f32{fits}; synthetic data drawn per seed) x {}",
+            plan.name,
+            plan.sources.len(),
+            self.entries.len(),
+            memory::human_bytes(elements * 4),
+            Setting::axes(plan)
+        )
     }
 
     fn describe(&self, cell: usize) -> String {
         let c = self.cells[cell];
-        format!("{} | {}", self.tensors[c.tensor].tensor.name, c.setting.describe(self.plan))
+        format!("{} | {}", self.entries[c.tensor].info.name, c.setting.describe(self.plan))
+    }
+
+    fn prepare(&mut self, _print: &mut dyn FnMut(&str)) -> Result<(), String> {
+        self.loaded = load_tensors(self.plan, &self.entries)?;
+        Ok(())
     }
 
     fn run(&self, cell: usize, scratch: &mut Vec<f32>) -> Result<Row, String> {
-        run_cell(self.plan, &self.tensors, cell, self.cells[cell], scratch)
+        let c = self.cells[cell];
+        run_cell(self.plan, &self.entries[c.tensor], &self.loaded[c.tensor], cell, c, scratch)
     }
 }

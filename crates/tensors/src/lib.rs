@@ -10,7 +10,7 @@
 //! on a malformed file.
 
 pub mod glob;
-mod npy;
+pub mod npy;
 pub mod safetensors_file;
 pub mod stats;
 pub mod synthetic;
@@ -18,7 +18,22 @@ pub mod synthetic;
 use std::path::{Path, PathBuf};
 
 pub use glob::NameFilter;
+pub use safetensors_file::TensorInfo;
 pub use npy::{read_npy, write_npy};
+
+/// Write a file atomically: into a temporary file beside it, renamed over
+/// `path` once complete, so a reader (or a crash, or a full disk) never
+/// leaves a half-written file under the name.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = std::fs::File::create(&tmp).and_then(|mut f| write(&mut f)).and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
 
 /// A named tensor in row-major (C) order.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,24 +88,47 @@ impl Source {
         }
     }
 
+    /// Names, dtypes and shapes of the tensors [`Source::load`] would give
+    /// (headers only: no data is read or drawn), with the skipped ones.
+    pub fn list(&self) -> Result<(Vec<TensorInfo>, Vec<Skipped>), TensorError> {
+        match self {
+            Source::Synthetic { dist, shape, .. } => Ok((vec![TensorInfo { name: synthetic_name(dist, shape), dtype: "synthetic".into(), shape: shape.clone() }], vec![])),
+            Source::Npy { path } => {
+                let h = npy::read_header(path)?;
+                Ok((vec![TensorInfo { name: npy::tensor_name(path), dtype: h.dtype.name().into(), shape: h.shape }], vec![]))
+            }
+            Source::Safetensors { path, filter } => {
+                let (infos, skipped) = safetensors_file::list(path, filter)?;
+                Ok((infos, skipped_notes(skipped)))
+            }
+        }
+    }
+
     /// Load the tensors, with a note for each one skipped (name, reason).
     pub fn load(&self) -> Result<(Vec<Tensor>, Vec<Skipped>), TensorError> {
         match self {
             Source::Synthetic { dist, shape, seed } => {
-                let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| TensorError::Synthetic(format!("shape {shape:?} is too large")))?;
+                let n = quantlab_formats::memory::checked_numel(shape).ok_or_else(|| TensorError::Synthetic(format!("shape {shape:?} is too large: its element count overflows")))?;
                 let data = synthetic::generate(*dist, n, *seed).map_err(TensorError::Synthetic)?;
-                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-                // The seed is not part of the name: draws of one distribution
-                // share it, and results carry the seed in their own column.
-                let name = format!("{}[{}]", dist.label(), dims.join("x"));
-                Ok((vec![Tensor { name, dtype: "synthetic".into(), shape: shape.clone(), data }], vec![]))
+                Ok((vec![Tensor { name: synthetic_name(dist, shape), dtype: "synthetic".into(), shape: shape.clone(), data }], vec![]))
             }
             Source::Npy { path } => Ok((vec![read_npy(path)?], vec![])),
             Source::Safetensors { path, filter } => {
                 let loaded = safetensors_file::load(path, filter)?;
-                let skipped = loaded.skipped.into_iter().map(|(n, d)| (n, format!("dtype {d} is not a float type quantlab reads"))).collect();
-                Ok((loaded.tensors, skipped))
+                Ok((loaded.tensors, skipped_notes(loaded.skipped)))
             }
         }
     }
+}
+
+/// A synthetic tensor's name: its distribution and shape. The seed is not
+/// part of it: draws of one distribution share it, and results carry the
+/// seed in their own column.
+fn synthetic_name(dist: &synthetic::Distribution, shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("{}[{}]", dist.label(), dims.join("x"))
+}
+
+fn skipped_notes(skipped: Vec<(String, String)>) -> Vec<Skipped> {
+    skipped.into_iter().map(|(n, d)| (n, format!("dtype {d} is not a float type quantlab reads"))).collect()
 }

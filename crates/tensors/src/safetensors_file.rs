@@ -26,7 +26,8 @@ fn invalid(path: &Path, why: impl Into<String>) -> TensorError {
 }
 
 /// The files of a model: `path` itself, or for a folder the shards named by
-/// `model.safetensors.index.json`, or else every `*.safetensors` in it.
+/// `model.safetensors.index.json` (plain file names inside the folder: an
+/// absolute path or a `..` is refused), or else every `*.safetensors` in it.
 pub fn model_files(path: &Path) -> Result<Vec<PathBuf>, TensorError> {
     if !path.exists() {
         return Err(TensorError::Open { path: path.display().to_string(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
@@ -39,7 +40,15 @@ pub fn model_files(path: &Path) -> Result<Vec<PathBuf>, TensorError> {
         let text = std::fs::read_to_string(&index).map_err(|source| TensorError::Open { path: index.display().to_string(), source })?;
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&index, format!("not valid JSON ({e})")))?;
         let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| invalid(&index, "no `weight_map` object"))?;
-        let mut files: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+        let mut files: Vec<String> = Vec::new();
+        for (tensor, file) in map {
+            let file = file.as_str().ok_or_else(|| invalid(&index, format!("`weight_map` entry {} is not a file name", escape(tensor))))?;
+            let inside = Path::new(file).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside || file.is_empty() {
+                return Err(invalid(&index, format!("`weight_map` points {} outside the model folder at {}; shards must be files inside it", escape(tensor), escape(file))));
+            }
+            files.push(file.to_string());
+        }
         files.sort();
         files.dedup();
         if files.is_empty() {
@@ -59,6 +68,113 @@ pub fn model_files(path: &Path) -> Result<Vec<PathBuf>, TensorError> {
     Ok(files)
 }
 
+/// User text in a message, quoted, control characters escaped.
+fn escape(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Reject a header whose JSON object names a tensor twice. JSON parsers
+/// (the `safetensors` crate's included) keep the last duplicate silently,
+/// so the file would mean different things to different readers.
+fn check_unique_names(file: &Path, bytes: &[u8]) -> Result<(), TensorError> {
+    struct Unique(Option<String>);
+    impl<'de> serde::Deserialize<'de> for Unique {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Unique;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+                    let mut seen = std::collections::HashSet::new();
+                    let mut dup = None;
+                    while let Some(key) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        if !seen.insert(key.clone()) && dup.is_none() {
+                            dup = Some(key);
+                        }
+                    }
+                    Ok(Unique(dup))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    let Some(len) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))) else { return Ok(()) };
+    // The safetensors crate validates lengths; only a header it can read matters here.
+    let Some(header) = usize::try_from(len).ok().and_then(|l| bytes.get(8..8usize.checked_add(l)?)) else { return Ok(()) };
+    match serde_json::from_slice::<Unique>(header) {
+        Ok(Unique(Some(name))) => Err(invalid(file, format!("not a valid safetensors file: the header names tensor {} twice", escape(&name)))),
+        _ => Ok(()),
+    }
+}
+
+/// What a selected tensor is, without its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// As stored (`f32`, `bf16`, ...).
+    pub dtype: String,
+    pub shape: Vec<usize>,
+}
+
+/// Visit the selected tensors of a safetensors file or model folder, in
+/// name order within each file, each file memory-mapped and validated. An
+/// include pattern that selects nothing is an error (a typo should not
+/// silently yield an empty sweep).
+fn for_each_selected(path: &Path, filter: &NameFilter, mut visit: impl FnMut(&Path, String, safetensors::tensor::TensorView<'_>) -> Result<(), TensorError>) -> Result<(), TensorError> {
+    let mut matched = vec![false; filter.include.len()];
+    let mut names = std::collections::HashMap::new();
+    for file in model_files(path)? {
+        let f = File::open(&file).map_err(|source| TensorError::Open { path: file.display().to_string(), source })?;
+        // SAFETY: the map is read-only and lives only during this call; a
+        // file changed underneath by another process is outside our control,
+        // as with any mapped read.
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|source| TensorError::Open { path: file.display().to_string(), source })?;
+        check_unique_names(&file, &map)?;
+        let st = SafeTensors::deserialize(&map).map_err(|e| invalid(&file, format!("not a valid safetensors file: {e}")))?;
+        let mut views = st.tensors();
+        views.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, view) in views {
+            if !filter.selects(&name) {
+                continue;
+            }
+            if let Some(other) = names.insert(name.clone(), file.clone()) {
+                return Err(invalid(&file, format!("tensor {} is also in {}; a model's shards must not repeat a tensor", escape(&name), other.display())));
+            }
+            for (m, p) in matched.iter_mut().zip(&filter.include) {
+                *m |= crate::glob::matches(p, &name);
+            }
+            visit(&file, name, view)?;
+        }
+    }
+    if let Some(i) = matched.iter().position(|m| !m) {
+        return Err(invalid(path, format!("--include `{}` matches no tensor (after excludes {:?})", filter.include[i], filter.exclude)));
+    }
+    Ok(())
+}
+
+/// Names, dtypes and shapes of the selected tensors (headers only: no
+/// tensor data is read), and the selected tensors of dtypes quantlab does
+/// not read (name, dtype).
+pub fn list(path: &Path, filter: &NameFilter) -> Result<(Vec<TensorInfo>, Vec<(String, String)>), TensorError> {
+    let (mut infos, mut skipped) = (Vec::new(), Vec::new());
+    for_each_selected(path, filter, |_, name, view| {
+        if readable(view.dtype()) {
+            infos.push(TensorInfo { name, dtype: dtype_name(view.dtype()), shape: view.shape().to_vec() });
+        } else {
+            skipped.push((name, dtype_name(view.dtype())));
+        }
+        Ok(())
+    })?;
+    Ok((infos, skipped))
+}
+
+fn readable(dtype: Dtype) -> bool {
+    matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64)
+}
+
 /// Convert one tensor's little-endian bytes to f32; `None` for other dtypes.
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     Some(match dtype {
@@ -74,36 +190,20 @@ fn dtype_name(d: Dtype) -> String {
     format!("{d:?}").to_lowercase()
 }
 
-/// Load the selected tensors of a safetensors file or model folder, in name
-/// order within each file. An include pattern that selects nothing is an
-/// error (a typo should not silently yield an empty sweep).
+/// Load the selected tensors of a safetensors file or model folder, in
+/// name order within each file (see [`list`] for what is selected). Their
+/// f32 copies are checked against the machine's memory before any is made.
 pub fn load(path: &Path, filter: &NameFilter) -> Result<Loaded, TensorError> {
+    let (infos, _) = list(path, filter)?;
+    let total = infos.iter().try_fold(0usize, |a, t| quantlab_formats::memory::checked_numel(&t.shape).and_then(|n| a.checked_add(n))).unwrap_or(usize::MAX);
+    quantlab_formats::memory::check(total, 4, || format!("{} tensors as f32", infos.len())).map_err(|e| invalid(path, e.to_string()))?;
     let mut loaded = Loaded::default();
-    let mut matched = vec![false; filter.include.len()];
-    for file in model_files(path)? {
-        let f = File::open(&file).map_err(|source| TensorError::Open { path: file.display().to_string(), source })?;
-        // SAFETY: the map is read-only and lives only during this call; a
-        // file changed underneath by another process is outside our control,
-        // as with any mapped read.
-        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|source| TensorError::Open { path: file.display().to_string(), source })?;
-        let st = SafeTensors::deserialize(&map).map_err(|e| invalid(&file, format!("not a valid safetensors file: {e}")))?;
-        let mut views = st.tensors();
-        views.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, view) in views {
-            if !filter.selects(&name) {
-                continue;
-            }
-            for (m, p) in matched.iter_mut().zip(&filter.include) {
-                *m |= crate::glob::matches(p, &name);
-            }
-            match to_f32(view.dtype(), view.data()) {
-                Some(data) => loaded.tensors.push(Tensor { name, dtype: dtype_name(view.dtype()), shape: view.shape().to_vec(), data }),
-                None => loaded.skipped.push((name, dtype_name(view.dtype()))),
-            }
+    for_each_selected(path, filter, |_, name, view| {
+        match to_f32(view.dtype(), view.data()) {
+            Some(data) => loaded.tensors.push(Tensor { name, dtype: dtype_name(view.dtype()), shape: view.shape().to_vec(), data }),
+            None => loaded.skipped.push((name, dtype_name(view.dtype()))),
         }
-    }
-    if let Some(i) = matched.iter().position(|m| !m) {
-        return Err(invalid(path, format!("--include `{}` matches no tensor (after excludes {:?})", filter.include[i], filter.exclude)));
-    }
+        Ok(())
+    })?;
     Ok(loaded)
 }

@@ -186,7 +186,7 @@ impl Distribution {
 
 /// `n` values drawn from `dist`, reproducible from `seed`.
 pub fn generate(dist: Distribution, n: usize, seed: u64) -> Result<Vec<f32>, String> {
-    let mut out = vec![0.0f32; n];
+    let mut out: Vec<f32> = quantlab_formats::memory::zeroed(n, || format!("{} values of {}", n, dist.label())).map_err(|e| e.to_string())?;
     out.par_chunks_mut(CHUNK).enumerate().try_for_each(|(i, chunk)| {
         let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17));
         dist.fill(&mut rng, chunk)

@@ -117,6 +117,8 @@ fn damage_is_named_never_a_panic() {
         ("dtype.safetensors", file_bytes(&[("w", "Q7", &[1], vec![0; 4])]), "Q7"),
         ("shape.safetensors", file_bytes(&[("w", "F32", &[3, 2], f32s(&[1.0, 2.0, 3.0, 4.0]))]), "not a valid safetensors file"),
         ("tiny.safetensors", vec![1, 2, 3], "not a valid safetensors file"),
+        // Issue 15, item 8: a name twice in one header (JSON keeps the last).
+        ("duplicate.safetensors", file_bytes(&[("w", "F32", &[1], f32s(&[1.0])), ("w", "F32", &[1], f32s(&[2.0]))]), "names tensor \"w\" twice"),
     ];
     for (name, bytes, needle) in cases {
         let p = d.join(name);
@@ -132,4 +134,25 @@ fn damage_is_named_never_a_panic() {
     std::fs::write(empty.join("model.safetensors.index.json"), "{ not json").unwrap();
     let e = load(&empty, &NameFilter::default()).unwrap_err().to_string();
     assert!(e.contains("model.safetensors.index.json") && e.contains("not valid JSON"), "{e}");
+}
+
+/// An index may only name shards inside its folder (item 8), and two
+/// shards may not both hold a tensor.
+#[test]
+fn index_stays_inside_its_folder() {
+    let d = dir("escape");
+    let outside = d.join("outside.safetensors");
+    std::fs::write(&outside, file_bytes(&[("w", "F32", &[1], f32s(&[1.0]))])).unwrap();
+    let model = d.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for target in ["../outside.safetensors".to_string(), outside.display().to_string(), "./../outside.safetensors".to_string(), String::new()] {
+        std::fs::write(model.join("model.safetensors.index.json"), format!(r#"{{"weight_map":{{"w":{}}}}}"#, serde_json::Value::String(target.clone()))).unwrap();
+        let e = load(&model, &NameFilter::default()).unwrap_err().to_string();
+        assert!(e.contains("model.safetensors.index.json") && e.contains("outside the model folder"), "{target}: {e}");
+    }
+    std::fs::write(model.join("a.safetensors"), file_bytes(&[("w", "F32", &[1], f32s(&[1.0]))])).unwrap();
+    std::fs::write(model.join("b.safetensors"), file_bytes(&[("w", "F32", &[1], f32s(&[2.0]))])).unwrap();
+    std::fs::write(model.join("model.safetensors.index.json"), r#"{"weight_map":{"w":"a.safetensors","v":"b.safetensors"}}"#).unwrap();
+    let e = load(&model, &NameFilter::default()).unwrap_err().to_string();
+    assert!(e.contains("b.safetensors") && e.contains("also in"), "{e}");
 }
