@@ -15,15 +15,7 @@ fn parse_format(text: &str) -> Result<Box<dyn Format>> {
     formats::parse(text).map_err(|e| e.to_string())
 }
 
-/// User text in a message or a table: control characters escaped, so
-/// output stays one line per item whatever a file or an argument holds.
-pub fn escape(s: &str) -> String {
-    if s.chars().any(char::is_control) {
-        s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
-    } else {
-        s.to_string()
-    }
-}
+pub use quantlab_spec::escape;
 
 fn parse_strategy(text: &str) -> Result<Box<dyn Strategy>> {
     quantlab_clamp::parse(text).map_err(|e| e.to_string())
@@ -471,11 +463,18 @@ pub struct MergeArgs {
     /// The shard folders written by `quantlab run --shard I/N`.
     #[arg(required = true)]
     shards: Vec<PathBuf>,
+    /// Merge even when shards are missing or incomplete (the tables then
+    /// hold part of the plan; the manifest says `partial`).
+    #[arg(long)]
+    allow_partial: bool,
 }
 
 pub fn merge(a: MergeArgs) -> Result<()> {
-    let rows = quantlab_runner::merge(&a.out, &a.shards)?;
-    println!("{}: {rows} rows merged from {} shards", a.out.display(), a.shards.len());
+    let m = quantlab_runner::merge(&a.out, &a.shards, a.allow_partial)?;
+    println!("{}: {} rows merged from {} shards", a.out.display(), m.rows, a.shards.len());
+    if m.missing > 0 {
+        println!("  partial: {} of the plan's {} cells are missing (--allow-partial)", m.missing, m.plan_cells);
+    }
     write_report(&a.out)
 }
 

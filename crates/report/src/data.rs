@@ -33,6 +33,7 @@ impl Results {
         if !table.exists() {
             return Err(format!("{}: missing; the run did not finish writing its tables (run `quantlab run` again to complete it)", table.display()));
         }
+        store::check_tables(dir, &manifest)?;
         let mut rows = store::read_rows(&table)?;
         if let Some(group) = &plan.report.group {
             for r in &mut rows {

@@ -183,7 +183,9 @@ best = { family = "int" }
         r.push("rmse", Value::Float(rmse));
         store::save_cell(&out, i, &r).unwrap();
     }
-    store::write_tables(&out).unwrap();
+    let rows = store::write_tables(&out).unwrap();
+    let tables = store::tables_fingerprint(&out, rows).unwrap();
+    std::fs::write(out.join("manifest.json"), serde_json::json!({ "config": config, "config_file": "violate.toml", "finished": "now", "tables": tables }).to_string()).unwrap();
     let v = quantlab_report::check(&out).unwrap();
     assert_eq!(v.iter().map(|v| v.pass).collect::<Vec<_>>(), [false, true]);
     assert!(v[0].details[0].contains("the best is `int(...), none, tensor` with 0.2000"), "{:?}", v[0].details);

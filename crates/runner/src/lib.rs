@@ -10,11 +10,13 @@
 //! shard folders into the same tables as an unsharded run.
 
 pub mod config;
+pub mod inputs;
 pub mod metrics;
 mod model_sweep;
 pub mod store;
 mod tensor_sweep;
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -224,18 +226,24 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
         }
         return Ok(RunReport { out, cells: cells.len(), skipped_done: 0, ran: 0, element_quantizations: elements, elements: 0, seconds: 0.0 });
     }
-    // The output folder: refuse a different configuration unless --fresh.
-    if let Some(m) = read_manifest(&out) {
+    // The output folder: one run at a time; refuse results of a different
+    // configuration or of different data unless --fresh.
+    let _lock = store::lock(&out)?;
+    let inputs = inputs::fingerprint(&plan)?;
+    if let Some(m) = read_manifest(&out).filter(|_| !opts.fresh) {
         let old = m.get("config_hash").and_then(|h| h.as_str()).unwrap_or("");
-        if old != hash && !opts.fresh {
+        if old != hash {
             return Err(format!(
                 "{}: holds results of a different configuration (hash {old}, now {hash}); use --fresh to start over, or --out for another folder",
                 out.display()
             ));
         }
+        if let Some(why) = inputs::difference(m.get("inputs").unwrap_or(&serde_json::Value::Null), &inputs) {
+            return Err(format!("{}: holds results made from other data ({why}); use --fresh to start over, or --out for another folder", out.display()));
+        }
     }
-    if opts.fresh && out.exists() {
-        std::fs::remove_dir_all(store::cells_dir(&out)).ok();
+    if opts.fresh {
+        store::clear(&out).map_err(|e| format!("{}: cannot clear the earlier results: {e}", out.display()))?;
     }
     std::fs::create_dir_all(store::cells_dir(&out)).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
     let done = store::load_cells(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -251,13 +259,16 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
         "config_file": opts.config.display().to_string(),
         "config": text,
         "config_hash": hash,
+        "inputs": inputs,
         "git_revision": git_revision(),
         "quantlab_version": env!("CARGO_PKG_VERSION"),
         "threads": threads,
         "shard": opts.shard.map(|(i, n)| format!("{i}/{n}")),
+        "plan_cells": sweep.len(),
         "cells": cells.len(),
         "started": started,
         "finished": null,
+        "tables": null,
     });
     write_manifest(&out, &manifest)?;
     let bar = ProgressBar::new(todo.len() as u64);
@@ -285,6 +296,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let seconds = clock.elapsed().as_secs_f64();
     let rows = store::write_tables(&out)?;
     manifest["finished"] = serde_json::Value::String(now());
+    manifest["tables"] = store::tables_fingerprint(&out, rows)?;
     write_manifest(&out, &manifest)?;
     let work = done_work.into_inner();
     let ran_elements: u64 = todo.iter().map(|&c| sweep.elements(c)).fold(0, u64::saturating_add);
@@ -304,29 +316,111 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     Ok(RunReport { out, cells: cells.len(), skipped_done: cells.len() - todo.len(), ran: todo.len(), element_quantizations: work, elements: ran_elements, seconds })
 }
 
-/// Join shard folders into `out`: same tables as an unsharded run. All
-/// shards must come from the same configuration.
-pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, String> {
-    let mut hash = None;
-    let mut manifest = None;
-    std::fs::create_dir_all(store::cells_dir(out)).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
-    for s in shards {
-        let m = read_manifest(s).ok_or_else(|| format!("{}: no manifest.json; is it a shard folder of `quantlab run --shard`?", s.display()))?;
-        let h = m.get("config_hash").and_then(|h| h.as_str()).unwrap_or("").to_string();
-        match &hash {
-            None => hash = Some(h),
-            Some(x) if *x != h => return Err(format!("{}: comes from a different configuration (hash {h}, expected {x})", s.display())),
-            _ => {}
-        }
-        for (index, row) in store::load_cells(s).map_err(|e| format!("{}: {e}", s.display()))? {
-            store::save_cell(out, index, &row).map_err(|e| format!("{}: {e}", out.display()))?;
-        }
-        manifest.get_or_insert(m);
+/// What a merge did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergeReport {
+    pub rows: usize,
+    /// Cells of the whole plan that no shard holds (empty unless
+    /// `allow_partial`).
+    pub missing: usize,
+    pub plan_cells: usize,
+}
+
+/// One shard folder as its manifest describes it.
+struct Shard {
+    dir: PathBuf,
+    manifest: serde_json::Value,
+    index: usize,
+    of: usize,
+    cells: BTreeMap<usize, store::Row>,
+}
+
+/// Join shard folders into `out`: the same tables as an unsharded run. All
+/// shards must come from the same configuration and the same data, each
+/// must be complete, and together they must be the whole plan; otherwise
+/// the error says which cells are missing and why, unless `allow_partial`.
+pub fn merge(out: &Path, shards: &[PathBuf], allow_partial: bool) -> Result<MergeReport, String> {
+    if shards.is_empty() {
+        return Err("no shard folders given".into());
     }
-    let mut m = manifest.ok_or("no shard folders given")?;
+    let mut read = Vec::new();
+    for dir in shards {
+        let manifest = read_manifest(dir).ok_or_else(|| format!("{}: no manifest.json; is it a shard folder of `quantlab run --shard`?", dir.display()))?;
+        let (index, of) = manifest
+            .get("shard")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.split_once('/'))
+            .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+            .ok_or_else(|| format!("{}: not a shard (its manifest has no `shard` I/N); it was not written by `quantlab run --shard`", dir.display()))?;
+        let cells = store::load_cells(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        read.push(Shard { dir: dir.clone(), manifest, index, of, cells });
+    }
+    let first = &read[0];
+    let plan_cells = first.manifest.get("plan_cells").and_then(|c| c.as_u64()).ok_or_else(|| format!("{}: its manifest does not say how many cells the plan has (written by an older quantlab); run the shards again", first.dir.display()))? as usize;
+    let mut seen = BTreeMap::new();
+    for s in &read {
+        for key in ["config_hash", "inputs", "plan_cells"] {
+            if s.manifest.get(key) != first.manifest.get(key) {
+                let what = if key == "inputs" { "different data" } else { "a different configuration" };
+                return Err(format!("{}: comes from {what} than {} (its `{key}` differs)", s.dir.display(), first.dir.display()));
+            }
+        }
+        if s.of != first.of {
+            return Err(format!("{}: is shard {}/{}, but {} is one of {}", s.dir.display(), s.index, s.of, first.dir.display(), first.of));
+        }
+        if let Some(other) = seen.insert(s.index, &s.dir) {
+            return Err(format!("{}: shard {}/{} is given twice (also {})", s.dir.display(), s.index, s.of, other.display()));
+        }
+    }
+    // What is missing, and why, before anything is written.
+    let mut problems = Vec::new();
+    for i in (0..first.of).filter(|i| !seen.contains_key(i)) {
+        problems.push(format!("shard {i}/{} was not given", first.of));
+    }
+    for s in &read {
+        let expected = (0..plan_cells).filter(|c| c % s.of == s.index).count();
+        let stray = s.cells.keys().find(|&&c| c >= plan_cells || c % s.of != s.index);
+        if let Some(c) = stray {
+            return Err(format!("{}: holds cell {c}, which is not one of shard {}/{}'s", s.dir.display(), s.index, s.of));
+        }
+        if s.cells.len() < expected {
+            problems.push(format!("{} holds {} of its {expected} cells (resume it with `quantlab run --shard {}/{}`)", s.dir.display(), s.cells.len(), s.index, s.of));
+        }
+    }
+    let held: usize = read.iter().map(|s| s.cells.len()).sum();
+    let missing = plan_cells - held;
+    if missing > 0 {
+        let mut cells: Vec<usize> = (0..plan_cells).filter(|c| !read.iter().any(|s| s.cells.contains_key(c))).take(11).collect();
+        let more = if cells.len() > 10 { cells.truncate(10); ", ..." } else { "" };
+        let list = cells.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+        let what = format!("{missing} of the plan's {plan_cells} cells are missing (cells {list}{more}): {}", problems.join("; "));
+        if !allow_partial {
+            return Err(format!("{}: {what}; --allow-partial merges what there is", out.display()));
+        }
+    }
+    let _lock = store::lock(out)?;
+    if let Some(m) = read_manifest(out) {
+        if m.get("config_hash") != first.manifest.get("config_hash") {
+            return Err(format!("{}: holds results of a different configuration; merge into an empty folder", out.display()));
+        }
+    }
+    store::clear(out).map_err(|e| format!("{}: cannot clear the earlier results: {e}", out.display()))?;
+    std::fs::create_dir_all(store::cells_dir(out)).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
+    for s in &read {
+        for (index, row) in &s.cells {
+            store::save_cell(out, *index, row).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+    }
+    let mut m = first.manifest.clone();
     m["shard"] = serde_json::Value::Null;
+    m["cells"] = serde_json::json!(held);
     m["merged_from"] = serde_json::json!(shards.iter().map(|s| s.display().to_string()).collect::<Vec<_>>());
+    m["partial"] = serde_json::json!(missing > 0);
     m["finished"] = serde_json::Value::String(now());
+    m["tables"] = serde_json::Value::Null;
     write_manifest(out, &m)?;
-    store::write_tables(out)
+    let rows = store::write_tables(out)?;
+    m["tables"] = store::tables_fingerprint(out, rows)?;
+    write_manifest(out, &m)?;
+    Ok(MergeReport { rows, missing, plan_cells })
 }

@@ -74,6 +74,79 @@ pub fn cells_dir(out: &Path) -> PathBuf {
     out.join("cells")
 }
 
+/// What a results folder holds besides `manifest.json` and `cells/`: the
+/// tables (here) and the report (`quantlab plot`). A fresh start removes
+/// them before anything else, so a run killed after it began never leaves
+/// old tables beside its new manifest.
+pub const OUTPUTS: &[&str] = &["results.parquet", "results.csv", "summary.parquet", "summary.csv", "report.md", "tables.md", "tables.csv", "figures"];
+
+/// Remove the cells and every output of an earlier run from `out`.
+pub fn clear(out: &Path) -> std::io::Result<()> {
+    for name in std::iter::once("cells").chain(OUTPUTS.iter().copied()) {
+        let p = out.join(name);
+        let gone = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+        match gone {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive lock on a results folder, held while a run or a merge
+/// writes it (released when dropped, or by the system when the process
+/// ends, however it ends).
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: fs::File,
+}
+
+/// Take the lock of `out` (creating the folder), or say who holds it.
+pub fn lock(out: &Path) -> Result<FolderLock, String> {
+    fs::create_dir_all(out).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
+    let path = out.join(".lock");
+    let mut file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            let who = holder.map_or("another process".to_string(), |pid| format!("another quantlab (pid {pid})"));
+            return Err(format!("{}: in use by {who}; wait for it to finish, or write to another folder with --out", out.display()));
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(format!("{}: cannot lock: {e}", path.display())),
+    }
+    use std::io::{Seek, Write};
+    let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| write!(file, "{}", std::process::id())).and_then(|_| file.flush());
+    Ok(FolderLock { _file: file })
+}
+
+/// The fingerprint of a folder's written tables, kept in its manifest:
+/// `quantlab plot` and `check` draw only from tables that match it.
+pub fn tables_fingerprint(out: &Path, rows: usize) -> Result<serde_json::Value, String> {
+    let path = out.join("results.parquet");
+    let bytes = fs::read(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    Ok(serde_json::json!({ "rows": rows, "results_parquet_xxh3": format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)) }))
+}
+
+/// Check that a folder's `results.parquet` is the one its manifest's run
+/// finished with.
+pub fn check_tables(out: &Path, manifest: &serde_json::Value) -> Result<(), String> {
+    let Some(recorded) = manifest.get("tables").filter(|t| !t.is_null()) else {
+        let why = if manifest.get("finished").is_some_and(|f| !f.is_null()) {
+            "its manifest was written by a quantlab that did not fingerprint its tables; run `quantlab run` on it again (with --fresh) to rebuild them"
+        } else {
+            "the run recorded in its manifest.json has not finished (run `quantlab run` again to complete it)"
+        };
+        return Err(format!("{}: {why}", out.display()));
+    };
+    let rows = recorded.get("rows").and_then(|r| r.as_u64()).unwrap_or(0) as usize;
+    let now = tables_fingerprint(out, rows)?;
+    if &now != recorded {
+        return Err(format!("{}: results.parquet does not match manifest.json (the tables were changed or come from another run); run `quantlab run` again to rebuild them", out.display()));
+    }
+    Ok(())
+}
+
 /// Write a finished cell atomically.
 pub fn save_cell(out: &Path, index: usize, row: &Row) -> std::io::Result<()> {
     let dir = cells_dir(out);

@@ -13,20 +13,31 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// User text as it may appear in a message: control characters (a
+/// newline, an escape sequence) written as Rust escapes, so a message stays
+/// one line and a terminal shows what was typed rather than obeying it.
+pub fn escape(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    } else {
+        s.to_string()
+    }
+}
+
 /// Why a description cannot be read or built.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum SpecError {
-    #[error("cannot read `{text}`: {why}")]
+    #[error("cannot read `{}`: {why}", escape(text))]
     Syntax { text: String, why: String },
     /// `kind` is what was looked up: "format family", "clipping strategy".
-    #[error("unknown {kind} `{name}`; known: {known}")]
+    #[error("unknown {kind} `{}`; known: {known}", escape(name))]
     UnknownFamily { kind: &'static str, name: String, known: String },
     /// `hint` names a given key that looks like a misspelling of `param`.
-    #[error("{family}: missing parameter `{param}`{hint}")]
+    #[error("{family}: missing parameter `{param}`{}", escape(hint))]
     Missing { family: String, param: String, hint: String },
-    #[error("{family}: parameter `{param}` = {value} is out of range; valid: {range}")]
+    #[error("{family}: parameter `{}` = {} is out of range; valid: {range}", escape(param), escape(value))]
     OutOfRange { family: String, param: String, value: String, range: String },
-    #[error("{family} has no parameter `{param}`; its parameters: {known}")]
+    #[error("{family} has no parameter `{}`; its parameters: {known}", escape(param))]
     UnknownParam { family: String, param: String, known: String },
 }
 

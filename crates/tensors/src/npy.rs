@@ -12,6 +12,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 use quantlab_formats::memory;
+use quantlab_spec::escape;
 
 use crate::{Tensor, TensorError};
 
@@ -225,12 +226,6 @@ impl Cursor<'_> {
             }
         }
     }
-}
-
-/// User text in a message: control characters escaped, so an error stays
-/// one line whatever the file holds.
-fn escape(s: &str) -> String {
-    s.chars().flat_map(char::escape_debug).collect()
 }
 
 /// The tensor name of an `.npy` file: its file stem.

@@ -70,7 +70,7 @@ pub fn model_files(path: &Path) -> Result<Vec<PathBuf>, TensorError> {
 
 /// User text in a message, quoted, control characters escaped.
 fn escape(s: &str) -> String {
-    format!("{s:?}")
+    format!("\"{}\"", quantlab_spec::escape(s))
 }
 
 /// Reject a header whose JSON object names a tensor twice. JSON parsers
