@@ -105,11 +105,11 @@ impl AdaptivFloat {
             Variant::Paper => {
                 let eb = (exp_max as i64 - span).max(-100_000) as i32;
                 let min = ldexp(1.0 + pow2(-m), eb);
-                (FloatGrid { m: self.m, emin: eb, max, low: Low::Gap { min }, overflow: Overflow::Saturate }, eb)
+                (FloatGrid { m: self.m, emin: eb, max, low: Low::Gap { min }, overflow: Overflow::Saturate, emin_field: 0 }, eb)
             }
             Variant::IeeeLike => {
                 let emin = (exp_max as i64 - span + 2).max(-100_000) as i32;
-                (FloatGrid { m: self.m, emin, max, low: Low::Flush { min: pow2(emin) }, overflow: Overflow::Saturate }, emin - 1)
+                (FloatGrid { m: self.m, emin, max, low: Low::Flush { min: pow2(emin) }, overflow: Overflow::Saturate, emin_field: 1 }, emin - 1)
             }
         }
     }

@@ -40,6 +40,11 @@ pub struct FloatGrid {
     pub max: f32,
     pub low: Low,
     pub overflow: Overflow,
+    /// The exponent field that encodes the binade `2^emin` (1 in IEEE-like
+    /// codes, whose field 0 holds the subnormals; 0 in AdaptivFloat's).
+    /// With `m = 0` a nearest-even tie between two binades goes to the even
+    /// field, as in IEEE 754 and P3109.
+    pub emin_field: i32,
 }
 
 impl FloatGrid {
@@ -53,6 +58,7 @@ impl FloatGrid {
             max: crate::bits::ldexp(qmax as f32, step_exp),
             low: Low::Subnormal,
             overflow: Overflow::Saturate,
+            emin_field: 1,
         }
     }
 
@@ -83,7 +89,10 @@ impl FloatGrid {
         let r = if sh <= 0 {
             a
         } else if sh <= 23 {
-            round_low_bits(a, sh as u32, mode, random)
+            // With m = 0 the kept significand is always 1: the code's last
+            // bit is the exponent field's (f32 subnormal inputs included).
+            let kept = if self.m == 0 && e_true >= self.emin { (e_true - self.emin + self.emin_field).rem_euclid(2) as u32 } else { kept_lsb(a, sh as u32, 1) };
+            round_low_bits(a, sh as u32, kept, mode, random)
         } else {
             // a < 2^u: the neighbours are 0 and 2^u (u - 1 >= -126 here).
             let half = pow2_bits(u - 1);
@@ -110,6 +119,14 @@ impl FloatGrid {
                 _ => max,
             }
         }
+    }
+
+    /// `c` such that the exponent field of a normal magnitude pattern `a`
+    /// on this grid is odd exactly when `((a >> 23) + c)` is: field =
+    /// `E - emin + emin_field` with `E = (a >> 23) - 127`.
+    #[inline(always)]
+    pub fn field_parity(&self) -> u32 {
+        (1 + self.emin + self.emin_field).rem_euclid(2) as u32
     }
 
     /// Whether the branch-free nearest-even loop is exact for this grid: the
@@ -200,6 +217,7 @@ crate::simd::kernel! {
         let sh = 23 - g.m;
         let mask = (1u32 << sh) - 1;
         let half = mask >> 1;
+        let parity = g.field_parity();
         let max = g.max.to_bits();
         let normal_from = pow2_bits(g.emin);
         // Adding and removing 2^(emin - m + 23) rounds a magnitude below 2^emin
@@ -217,7 +235,7 @@ crate::simd::kernel! {
         for (o, &v) in out.iter_mut().zip(x) {
             let bits = crate::bits::clamp_keep_nan(v, clip.0, clip.1).to_bits();
             let a = bits & !SIGN;
-            let normal = ((a + half + kept_lsb(a, sh)) & !mask) as i32;
+            let normal = ((a + half + kept_lsb(a, sh, parity)) & !mask) as i32;
             let low = match below {
                 0 => ((f32::from_bits(a) + magic) - magic).to_bits() as i32,
                 1 if a as i32 > low_half => low_min as i32,
@@ -344,6 +362,7 @@ crate::simd::kernel! {
             }
             let s = rule.scale_exp(amax);
             let emin = base.emin + s;
+            let parity = rule.grid(s).field_parity();
             if emin < -125 || emin - m + 23 > 127 {
                 // Extreme scales: the exact generic path.
                 rule.quantize_block_generic(xi, oi, (alpha < f32::INFINITY).then_some(alpha), Rounding::NearestEven, RoundCtx::default());
@@ -355,7 +374,7 @@ crate::simd::kernel! {
             for (o, &v) in oi.iter_mut().zip(xi) {
                 let bits = crate::bits::clamp_keep_nan(v, -alpha, alpha).to_bits();
                 let a = bits & !SIGN;
-                let normal = ((a + half + kept_lsb(a, sh)) & !mask) as i32;
+                let normal = ((a + half + kept_lsb(a, sh, parity)) & !mask) as i32;
                 let low = ((f32::from_bits(a) + magic) - magic).to_bits() as i32;
                 let r = if a as i32 >= normal_from { normal } else { low };
                 let r = if r > max { max } else { r } as u32;
@@ -366,25 +385,27 @@ crate::simd::kernel! {
     }
 }
 
-/// Parity of the integer significand that remains after cutting `sh` bits:
-/// a fraction bit, or, when every fraction bit is cut (`sh == 23`), the
-/// implicit leading one of a normal number. This is SPEC.md's
-/// `rne(M * 2^m)`: with `m = 0` a tie between `2^E` and `2^(E+1)` goes up.
+/// The last bit of the code that remains after cutting `sh` bits of a
+/// normal magnitude pattern: its last kept fraction bit, or, when every
+/// fraction bit is cut (`sh == 23`, `m = 0`), the parity of its exponent
+/// field (`parity` from [`FloatGrid::field_parity`]). A nearest-even tie
+/// rounds up exactly when it is 1, so it lands on a code whose last bit is 0.
 #[inline(always)]
-fn kept_lsb(a: u32, sh: u32) -> u32 {
+fn kept_lsb(a: u32, sh: u32, parity: u32) -> u32 {
     if sh == 23 {
-        (a >> 23 != 0) as u32
+        ((a >> 23) + parity) & 1
     } else {
         (a >> sh) & 1
     }
 }
 
-/// Round away the low `sh` (1..=23) bits of a magnitude pattern.
+/// Round away the low `sh` (1..=23) bits of a magnitude pattern whose kept
+/// code ends in bit `kept`.
 #[inline(always)]
-fn round_low_bits(a: u32, sh: u32, mode: Rounding, random: u64) -> u32 {
+fn round_low_bits(a: u32, sh: u32, kept: u32, mode: Rounding, random: u64) -> u32 {
     let mask = (1u32 << sh) - 1;
     let inc = match mode {
-        Rounding::NearestEven => (mask >> 1) + kept_lsb(a, sh),
+        Rounding::NearestEven => (mask >> 1) + kept,
         Rounding::NearestAway => 1 << (sh - 1),
         Rounding::TowardZero => 0,
         Rounding::Stochastic => (random >> 32) as u32 & mask,
@@ -397,7 +418,7 @@ mod tests {
     use super::*;
 
     fn e4m3() -> FloatGrid {
-        FloatGrid { m: 3, emin: -6, max: 448.0, low: Low::Subnormal, overflow: Overflow::Saturate }
+        FloatGrid { m: 3, emin: -6, max: 448.0, low: Low::Subnormal, overflow: Overflow::Saturate, emin_field: 1 }
     }
 
     fn q(g: &FloatGrid, v: f32, mode: Rounding) -> f32 {
@@ -433,6 +454,27 @@ mod tests {
         assert_eq!(q(&g, 1.1875, Rounding::NearestEven), 1.25);
         assert_eq!(q(&g, 1.1875, Rounding::TowardZero), 1.125);
         assert_eq!(q(&g, -1.1875, Rounding::TowardZero), -1.125);
+    }
+
+    /// Issue 13's fix: with no mantissa bits a nearest-even tie between two
+    /// binades goes to the even exponent field (it used to go up, as
+    /// nearest-away does).
+    #[test]
+    fn m0_ties_go_to_the_even_field() {
+        // E3M0 with bias 3: 1 is field 3, 2 field 4, 4 field 5, 8 field 6.
+        let f = crate::parse("minifloat(e=3,m=0)").unwrap();
+        let mut out = [0.0f32; 4];
+        f.quantize_unit(&[1.5, 3.0, 6.0, -3.0], None, RoundCtx::default(), &mut out);
+        assert_eq!(out, [2.0, 2.0, 8.0, -2.0]);
+        let away = crate::parse("minifloat(e=3,m=0,round=nearest-away)").unwrap();
+        away.quantize_unit(&[1.5, 3.0, 6.0, -3.0], None, RoundCtx::default(), &mut out);
+        assert_eq!(out, [2.0, 4.0, 8.0, -4.0]);
+        // AdaptivFloat<4,3>: exp_bias = 3 - 7 = -4 for max 8; field = E + 4,
+        // so 2 (field 5) and 4 (field 6): 3 goes to 4; 1 (field 4) and 2: 1.5 to 1.
+        let af = crate::parse("adaptivfloat(n=4,e=3)").unwrap();
+        let mut out = [0.0f32; 3];
+        af.quantize_unit(&[8.0, 3.0, 1.5], None, RoundCtx::default(), &mut out);
+        assert_eq!(out, [8.0, 4.0, 1.0]);
     }
 
     #[test]

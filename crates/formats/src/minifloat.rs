@@ -75,7 +75,7 @@ impl Minifloat {
             (false, Specials::Fn) => Overflow::To(QNAN),
             _ => Overflow::Saturate,
         };
-        let grid = FloatGrid { m, emin, max, low, overflow };
+        let grid = FloatGrid { m, emin, max, low, overflow, emin_field: 1 };
         Ok(Minifloat { e, m, bias, subnormals, specials, saturate, round: Rounding::NearestEven, grid })
     }
 

@@ -63,6 +63,7 @@ impl Element {
             max: ldexp(self.max, scale_exp),
             low: Low::Subnormal,
             overflow: Overflow::Saturate,
+            emin_field: 1,
         }
     }
 

@@ -6,7 +6,9 @@ use std::fmt;
 /// How a value between two representable neighbours is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Rounding {
-    /// Nearest; a tie goes to the neighbour with the even code.
+    /// Nearest; a tie goes to the neighbour whose code's last bit is 0: the
+    /// even mantissa, or with no mantissa bits (`m = 0`) the even exponent
+    /// field, as IEEE 754 and P3109 do.
     #[default]
     NearestEven,
     /// Nearest; a tie goes to the neighbour of larger magnitude

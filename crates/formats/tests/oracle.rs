@@ -63,9 +63,8 @@ fn oracle(t: &[Entry], x: f64, mode: Rounding, mid: Midpoint) -> f64 {
                 std::cmp::Ordering::Less => false,
                 std::cmp::Ordering::Greater => true,
                 std::cmp::Ordering::Equal => match mode {
-                    // Zero is the even code; otherwise the even significand;
-                    // with m = 0 both neighbours are odd (implicit 1) and
-                    // SPEC's rne(M * 2^m) = rne(1.5) = 2 goes to the larger.
+                    // Zero is the even code; otherwise the code whose last
+                    // bit is 0 (with m = 0: the even exponent field).
                     Rounding::NearestEven if lo.v == 0.0 => false,
                     Rounding::NearestEven if hi.v == 0.0 => true,
                     Rounding::NearestEven if lo.odd != hi.odd => lo.odd,
@@ -167,10 +166,9 @@ fn af_table(e: u32, m: u32, exp_bias: i32) -> Vec<Entry> {
             if code == 0 {
                 continue;
             }
-            // Ties go to the even integer significand (SPEC: rne(M * 2^m)),
-            // which with m = 0 is the implicit 1: odd.
-            let significand = (1u32 << m) + mant;
-            t.push(Entry { v: p2(field as i32 + exp_bias) * (1.0 + mant as f64 / p2(m as i32)), odd: significand & 1 == 1 });
+            // Ties go to the code whose last bit is 0: the even mantissa,
+            // or with m = 0 the even exponent field.
+            t.push(Entry { v: p2(field as i32 + exp_bias) * (1.0 + mant as f64 / p2(m as i32)), odd: code & 1 == 1 });
         }
     }
     mirror(&sort(t))
@@ -181,7 +179,7 @@ fn af_ieee_table(e: u32, m: u32, exp_max: i32) -> (Vec<Entry>, f64) {
     let mut t = vec![Entry { v: 0.0, odd: false }];
     for field in 1..(1u32 << e) - 1 {
         for mant in 0..(1u32 << m) {
-            t.push(Entry { v: p2(emin + field as i32 - 1) * (1.0 + mant as f64 / p2(m as i32)), odd: ((1u32 << m) + mant) & 1 == 1 });
+            t.push(Entry { v: p2(emin + field as i32 - 1) * (1.0 + mant as f64 / p2(m as i32)), odd: (field << m | mant) & 1 == 1 });
         }
     }
     (mirror(&sort(t)), p2(emin))
@@ -315,9 +313,7 @@ fn minifloat_table(e: u32, m: u32, bias: i32, subnormals: bool, specials: &str) 
             } else {
                 p2(field as i32 - bias) * (1.0 + mant as f64 / p2(m as i32))
             };
-            let significand = if field == 0 { mant } else { (1u32 << m) + mant };
-            let _ = code;
-            t.push(Entry { v, odd: significand & 1 == 1 });
+            t.push(Entry { v, odd: code & 1 == 1 });
         }
     }
     mirror(&sort(t))
