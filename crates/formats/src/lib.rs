@@ -20,6 +20,7 @@ pub mod adaptivfloat;
 pub mod bits;
 mod container;
 pub mod blockfloat;
+pub mod element;
 mod error;
 pub mod grid;
 pub mod integer;

@@ -92,6 +92,47 @@ impl Minifloat {
         }
     }
 
+    /// The grid of its values (at its fixed scale).
+    pub fn grid(&self) -> FloatGrid {
+        self.grid
+    }
+
+    /// The code of a value of the format (a result of quantizing): NaN gets
+    /// the NaN code (0 where there is none), ±Inf the Inf pattern.
+    pub fn code(&self, v: f32) -> u32 {
+        if v.is_nan() {
+            self.nan_code().unwrap_or(0)
+        } else if v.is_infinite() {
+            ((v < 0.0) as u32) << (self.e + self.m) | (((1u32 << self.e) - 1) << self.m)
+        } else {
+            self.grid.ieee_code(v, self.e)
+        }
+    }
+
+    /// The value of a code: NaN and ±Inf as the format's specials say.
+    pub fn value(&self, c: u32) -> f32 {
+        let top = (1u32 << self.e) - 1;
+        let (negative, field, mant, v) = self.grid.ieee_value(c, self.e);
+        let all_ones = field == top && mant == (1u32 << self.m) - 1;
+        if self.specials == Specials::Fn && all_ones {
+            f32::NAN
+        } else if self.specials == Specials::Ieee && field == top {
+            match (mant, negative) {
+                (0, false) => f32::INFINITY,
+                (0, true) => f32::NEG_INFINITY,
+                _ => f32::NAN,
+            }
+        } else if field == 0 && !self.subnormals {
+            if negative {
+                -0.0
+            } else {
+                0.0
+            }
+        } else {
+            v
+        }
+    }
+
     fn nan_code(&self) -> Option<u32> {
         let top = ((1u32 << self.e) - 1) << self.m;
         match self.specials {
@@ -152,43 +193,18 @@ impl Format for Minifloat {
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], _meta: &mut [u32]) -> Result<(), FormatError> {
         let mut q = vec![0.0f32; x.len()];
         self.quantize_unit(x, clip, ctx, &mut q);
+        if self.nan_code().is_none() && q.iter().any(|v| v.is_nan()) {
+            return Err(FormatError::Unsupported { format: self.describe(), why: "the result holds NaN, which this format has no code for".into() });
+        }
         for (c, &v) in codes.iter_mut().zip(&q) {
-            *c = if v.is_nan() {
-                self.nan_code().ok_or_else(|| FormatError::Unsupported {
-                    format: self.describe(),
-                    why: "the result holds NaN, which this format has no code for".into(),
-                })?
-            } else if v.is_infinite() {
-                ((v < 0.0) as u32) << (self.e + self.m) | (((1u32 << self.e) - 1) << self.m)
-            } else {
-                self.grid.ieee_code(v, self.e)
-            };
+            *c = self.code(v);
         }
         Ok(())
     }
 
     fn decode_unit(&self, codes: &[u32], _meta: &[u32], out: &mut [f32]) {
-        let top = (1u32 << self.e) - 1;
         for (o, &c) in out.iter_mut().zip(codes) {
-            let (negative, field, mant, v) = self.grid.ieee_value(c, self.e);
-            let all_ones = field == top && mant == (1u32 << self.m) - 1;
-            *o = if self.specials == Specials::Fn && all_ones {
-                f32::NAN
-            } else if self.specials == Specials::Ieee && field == top {
-                match (mant, negative) {
-                    (0, false) => f32::INFINITY,
-                    (0, true) => f32::NEG_INFINITY,
-                    _ => f32::NAN,
-                }
-            } else if field == 0 && !self.subnormals {
-                if negative {
-                    -0.0
-                } else {
-                    0.0
-                }
-            } else {
-                v
-            };
+            *o = self.value(c);
         }
     }
 
@@ -218,16 +234,9 @@ impl Family for MinifloatFamily {
             ROUND_DOC,
         ]
     }
+    /// The float element types of `element::ELEMENT_TYPES`.
     fn presets(&self) -> &'static [Preset] {
-        &[
-            Preset { name: "fp16", params: "e=5,m=10", help: "IEEE binary16" },
-            Preset { name: "bf16", params: "e=8,m=7", help: "bfloat16" },
-            Preset { name: "fp8-e4m3", params: "e=4,m=3,specials=fn", help: "OCP FP8 E4M3 (max 448)" },
-            Preset { name: "fp8-e5m2", params: "e=5,m=2", help: "OCP FP8 E5M2 (max 57344)" },
-            Preset { name: "fp6-e3m2", params: "e=3,m=2,specials=none", help: "OCP FP6 E3M2 (max 28)" },
-            Preset { name: "fp6-e2m3", params: "e=2,m=3,specials=none", help: "OCP FP6 E2M3 (max 7.5)" },
-            Preset { name: "fp4-e2m1", params: "e=2,m=1,specials=none", help: "OCP FP4 E2M1 (max 6)" },
-        ]
+        crate::element::MINIFLOAT_PRESETS.as_slice()
     }
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
         let e = p.int("e", None, 1, 8)? as u32;

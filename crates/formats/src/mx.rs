@@ -9,10 +9,11 @@
 //! subnormals, saturating to ±max, then multiplied back; both steps are exact
 //! powers of two, so they are folded into one grid.
 //!
-//! Elements: FP8 E4M3 (emax 8, max 448), FP8 E5M2 (emax 15, max 57344), FP6
-//! E3M2 (emax 4, max 28), FP6 E2M3 (emax 2, max 7.5), FP4 E2M1 (emax 2, max
-//! 6), INT8 (two's complement with an implicit 2^-6, ±127/64; kept symmetric
-//! as microxcaling does, so -128 is unused).
+//! Elements: any of `element::ELEMENT_TYPES`; OCP's are FP8 E4M3 (emax 8,
+//! max 448), FP8 E5M2 (emax 15, max 57344), FP6 E3M2 (emax 4, max 28), FP6
+//! E2M3 (emax 2, max 7.5), FP4 E2M1 (emax 2, max 6), INT8 (two's complement
+//! with an implicit 2^-6, ±127/64; kept symmetric as microxcaling does, so
+//! -128 is unused). Elements keep their subnormals and saturate.
 //!
 //! Special values, following OCP's scale NaN: a block holding a NaN becomes
 //! all NaN (scale code 0xFF); ±Inf does not enter the scale and saturates.
@@ -20,57 +21,9 @@
 //! bias; INT8 two's complement. Metadata: the E8M0 code `exp + 127` per block.
 
 use crate::bits::ldexp;
-use crate::grid::{BlockRule, BlockScale, FloatGrid, Low, Overflow};
+use crate::element::Element;
+use crate::grid::{BlockRule, BlockScale};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
-
-/// An MX element type.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Element {
-    pub name: &'static str,
-    /// Exponent bits (0 for INT8).
-    pub ebits: u32,
-    pub mbits: u32,
-    /// Exponent of the largest normal binade.
-    pub emax: i32,
-    /// The element's grid at scale 1.
-    emin: i32,
-    max: f32,
-}
-
-pub const ELEMENTS: [Element; 6] = [
-    Element { name: "fp8-e4m3", ebits: 4, mbits: 3, emax: 8, emin: -6, max: 448.0 },
-    Element { name: "fp8-e5m2", ebits: 5, mbits: 2, emax: 15, emin: -14, max: 57344.0 },
-    Element { name: "fp6-e3m2", ebits: 3, mbits: 2, emax: 4, emin: -2, max: 28.0 },
-    Element { name: "fp6-e2m3", ebits: 2, mbits: 3, emax: 2, emin: 0, max: 7.5 },
-    Element { name: "fp4-e2m1", ebits: 2, mbits: 1, emax: 2, emin: 0, max: 6.0 },
-    // k/64 for |k| <= 127: an all-subnormal grid with 7 bits and emin 1.
-    Element { name: "int8", ebits: 0, mbits: 7, emax: 0, emin: 1, max: 127.0 / 64.0 },
-];
-
-impl Element {
-    fn bits(&self) -> u32 {
-        if self.ebits == 0 {
-            8
-        } else {
-            1 + self.ebits + self.mbits
-        }
-    }
-
-    fn grid(&self, scale_exp: i32) -> FloatGrid {
-        FloatGrid {
-            m: self.mbits,
-            emin: self.emin + scale_exp,
-            max: ldexp(self.max, scale_exp),
-            low: Low::Subnormal,
-            overflow: Overflow::Saturate,
-            emin_field: 1,
-        }
-    }
-
-    fn is_int(&self) -> bool {
-        self.ebits == 0
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScaleRule {
@@ -91,26 +44,26 @@ const NAN_SCALE: u32 = 0xFF;
 
 impl Mx {
     pub fn new(elem: &str, rule: ScaleRule) -> Result<Self, FormatError> {
-        let elem = *ELEMENTS.iter().find(|e| e.name == elem).ok_or_else(|| quantlab_spec::SpecError::OutOfRange {
+        let elem = Element::named(elem).ok_or_else(|| quantlab_spec::SpecError::OutOfRange {
             family: "mx".into(),
             param: "elem".into(),
             value: elem.into(),
-            range: ELEMENTS.map(|e| e.name).join(" | "),
+            range: Element::names().join(" | "),
         })?;
         let blocks = BlockRule {
-            base: elem.grid(0),
-            offset: -elem.emax,
+            base: elem.grid(),
+            offset: -elem.emax(),
             ceil: rule == ScaleRule::Ceil,
             smin: -127,
-            smax: 127 - elem.emax,
+            smax: 127 - elem.emax(),
             nan_poisons_block: true,
-            signed_zero: !elem.is_int(),
+            signed_zero: elem.signed_zero(),
         };
         Ok(Mx { elem, rule, block: 32, round: Rounding::NearestEven, blocks })
     }
 
-    pub fn element(&self) -> Element {
-        self.elem
+    pub fn element(&self) -> &Element {
+        &self.elem
     }
 
     /// The shared scale exponent for a block whose amax is `amax` (> 0).
@@ -118,37 +71,19 @@ impl Mx {
         self.blocks.scale_exp(amax)
     }
 
-    fn element_code(&self, grid: &FloatGrid, v: f32) -> u32 {
-        if self.elem.is_int() {
-            let q = ldexp(v, -(grid.emin - self.elem.mbits as i32)) as i32;
-            return (q as u32) & 0xFF;
-        }
-        grid.ieee_code(v, self.elem.ebits)
+    /// The element code of `v`, a value of the grid at scale `2^s`.
+    fn element_code(&self, s: i32, v: f32) -> u32 {
+        self.elem.code(ldexp(v, -s))
     }
 
-    fn element_value(&self, grid: &FloatGrid, c: u32) -> f32 {
-        if self.elem.is_int() {
-            let q = c as u8 as i8 as i32;
-            return ldexp(q as f32, grid.emin - self.elem.mbits as i32);
-        }
-        let (_, field, mant, v) = grid.ieee_value(c, self.elem.ebits);
-        // E4M3's all-ones code is NaN; E5M2's top exponent holds Inf/NaN.
-        let special = match self.elem.name {
-            "fp8-e4m3" => field == 15 && mant == 7,
-            "fp8-e5m2" => field == 31,
-            _ => false,
-        };
-        if special {
-            f32::NAN
-        } else {
-            v
-        }
+    fn element_value(&self, s: i32, c: u32) -> f32 {
+        ldexp(self.elem.value(c), s)
     }
 }
 
 impl Format for Mx {
     fn describe(&self) -> String {
-        let mut d = format!("mx(elem={}", self.elem.name);
+        let mut d = format!("mx(elem={}", self.elem.name());
         if self.rule == ScaleRule::Ceil {
             d += ",scale=ceil";
         }
@@ -195,9 +130,8 @@ impl Format for Mx {
             scale => {
                 let s = if let BlockScale::Exp(s) = scale { s } else { -127 };
                 meta[0] = (s + 127) as u32;
-                let grid = self.blocks.grid(s);
                 for (c, &v) in codes.iter_mut().zip(&q) {
-                    *c = self.element_code(&grid, v);
+                    *c = self.element_code(s, v);
                 }
             }
         }
@@ -209,9 +143,9 @@ impl Format for Mx {
             out.fill(f32::NAN);
             return;
         }
-        let grid = self.blocks.grid(meta[0] as i32 - 127);
+        let s = meta[0] as i32 - 127;
         for (o, &c) in out.iter_mut().zip(codes) {
-            *o = self.element_value(&grid, c);
+            *o = self.element_value(s, c);
         }
     }
 
@@ -239,7 +173,7 @@ impl Family for MxFamily {
     }
     fn params(&self) -> &'static [ParamDoc] {
         &[
-            ParamDoc { name: "elem", default: "(required)", range: "fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8", help: "element type" },
+            ParamDoc { name: "elem", default: "(required)", range: "an element type: fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 (OCP's) | fp16 | bf16", help: "element type" },
             ParamDoc { name: "scale", default: "floor", range: "floor | ceil", help: "shared-scale rule: OCP's floor, or ceil (amax never saturates)" },
             ParamDoc { name: "block", default: "32", range: "1..=1048576", help: "elements per shared scale along the last axis" },
             ROUND_DOC,
@@ -257,7 +191,7 @@ impl Family for MxFamily {
         ]
     }
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
-        let names = ELEMENTS.map(|e| e.name);
+        let names = Element::names();
         let elem = p.choice("elem", "", &names)?;
         if elem.is_empty() {
             return Err(p.missing("elem").into());

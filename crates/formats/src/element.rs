@@ -1,0 +1,199 @@
+//! Element types: the fixed-scale codes a block-scaled format stores for
+//! each element, one definition each, in one table ([`ELEMENT_TYPES`]).
+//! The `minifloat` family's presets (`fp8-e4m3`, `bf16`, ...) and the MX
+//! formats' `elem=` draw from this table, so an element type is defined
+//! once, and a scaled format is an element type plus its scales.
+//!
+//! Two kinds exist: IEEE-like minifloats ExMy (a [`Minifloat`], with its
+//! bias, subnormals and special values) and two's-complement integers
+//! `q * 2^step` with `|q| <= 2^(bits-1) - 1` (OCP's MXINT8 element is
+//! `int8` with step `2^-6`: values k/64).
+//!
+//! ```
+//! use quantlab_formats::element::Element;
+//! let e4m3 = Element::named("fp8-e4m3").unwrap();
+//! assert_eq!((e4m3.bits(), e4m3.max(), e4m3.emax()), (8, 448.0, 8));
+//! assert_eq!(e4m3.value(e4m3.code(-1.25)), -1.25);
+//! ```
+
+use std::sync::LazyLock;
+
+use crate::bits::{floor_log2, ldexp};
+use crate::grid::FloatGrid;
+use crate::minifloat::{Minifloat, Specials};
+use crate::Preset;
+
+/// How an element type is built.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ElementKind {
+    /// An IEEE-like minifloat with the default bias `2^(e-1) - 1`,
+    /// subnormals and saturation.
+    Float { e: u32, m: u32, specials: Specials },
+    /// Two's complement `q * 2^step_exp`, `|q| <= 2^(bits-1) - 1` (the
+    /// pattern `-2^(bits-1)` is unused, as microxcaling does).
+    Int { bits: u32, step_exp: i32 },
+}
+
+/// A named element type: one row of the table.
+#[derive(Clone, Copy, Debug)]
+pub struct ElementDef {
+    pub name: &'static str,
+    pub kind: ElementKind,
+    pub help: &'static str,
+}
+
+/// Every named element type.
+pub static ELEMENT_TYPES: &[ElementDef] = &[
+    ElementDef { name: "fp16", kind: ElementKind::Float { e: 5, m: 10, specials: Specials::Ieee }, help: "IEEE binary16" },
+    ElementDef { name: "bf16", kind: ElementKind::Float { e: 8, m: 7, specials: Specials::Ieee }, help: "bfloat16" },
+    ElementDef { name: "fp8-e4m3", kind: ElementKind::Float { e: 4, m: 3, specials: Specials::Fn }, help: "OCP FP8 E4M3 (max 448)" },
+    ElementDef { name: "fp8-e5m2", kind: ElementKind::Float { e: 5, m: 2, specials: Specials::Ieee }, help: "OCP FP8 E5M2 (max 57344)" },
+    ElementDef { name: "fp6-e3m2", kind: ElementKind::Float { e: 3, m: 2, specials: Specials::None }, help: "OCP FP6 E3M2 (max 28)" },
+    ElementDef { name: "fp6-e2m3", kind: ElementKind::Float { e: 2, m: 3, specials: Specials::None }, help: "OCP FP6 E2M3 (max 7.5)" },
+    ElementDef { name: "fp4-e2m1", kind: ElementKind::Float { e: 2, m: 1, specials: Specials::None }, help: "OCP FP4 E2M1 (max 6)" },
+    ElementDef { name: "int8", kind: ElementKind::Int { bits: 8, step_exp: -6 }, help: "OCP MXINT8 element: k/64, |k| <= 127" },
+];
+
+/// The minifloat family's presets: the table's float element types.
+pub static MINIFLOAT_PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
+    ELEMENT_TYPES
+        .iter()
+        .filter_map(|d| match d.kind {
+            ElementKind::Float { e, m, specials } => {
+                let specials = match specials {
+                    Specials::Ieee => "",
+                    Specials::Fn => ",specials=fn",
+                    Specials::None => ",specials=none",
+                };
+                let params: &'static str = Box::leak(format!("e={e},m={m}{specials}").into_boxed_str());
+                Some(Preset { name: d.name, params, help: d.help })
+            }
+            ElementKind::Int { .. } => None,
+        })
+        .collect()
+});
+
+/// A built element type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Element {
+    name: &'static str,
+    form: Form,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Form {
+    Float(Minifloat),
+    Int { bits: u32, step_exp: i32 },
+}
+
+impl Element {
+    /// The element type of that name in [`ELEMENT_TYPES`].
+    pub fn named(name: &str) -> Option<Element> {
+        ELEMENT_TYPES.iter().find(|d| d.name == name).map(Element::from_def)
+    }
+
+    pub fn from_def(def: &ElementDef) -> Element {
+        let form = match def.kind {
+            ElementKind::Float { e, m, specials } => Form::Float(Minifloat::new(e, m, None, true, specials, true).expect("the table's element types are valid")),
+            ElementKind::Int { bits, step_exp } => Form::Int { bits, step_exp },
+        };
+        Element { name: def.name, form }
+    }
+
+    /// The names of every element type, for parameter ranges.
+    pub fn names() -> Vec<&'static str> {
+        ELEMENT_TYPES.iter().map(|d| d.name).collect()
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Width of one element's code.
+    pub fn bits(&self) -> u32 {
+        match &self.form {
+            Form::Float(f) => crate::Format::code_bits(f),
+            Form::Int { bits, .. } => *bits,
+        }
+    }
+
+    fn qmax(bits: u32) -> u32 {
+        (1 << (bits - 1)) - 1
+    }
+
+    /// The element's saturating grid at scale 1: every finite value, with
+    /// ±max for anything beyond.
+    pub fn grid(&self) -> FloatGrid {
+        match &self.form {
+            Form::Float(f) => FloatGrid { overflow: crate::grid::Overflow::Saturate, ..f.grid() },
+            Form::Int { bits, step_exp } => FloatGrid::uniform(*step_exp, Element::qmax(*bits)),
+        }
+    }
+
+    /// Largest finite value at scale 1.
+    pub fn max(&self) -> f32 {
+        self.grid().max
+    }
+
+    /// `floor(log2(max))`: the exponent OCP's scale rule subtracts.
+    pub fn emax(&self) -> i32 {
+        floor_log2(self.max())
+    }
+
+    /// Whether codes keep the sign of zero (sign-magnitude floats do; two's
+    /// complement integers have one zero, +0).
+    pub fn signed_zero(&self) -> bool {
+        matches!(self.form, Form::Float(_))
+    }
+
+    /// The code of `v`, a value of the grid at scale 1.
+    pub fn code(&self, v: f32) -> u32 {
+        match &self.form {
+            Form::Float(f) => f.code(v),
+            Form::Int { bits, step_exp } => {
+                let q = ldexp(v, -step_exp) as i32;
+                (q as u32) & ((1u64 << bits) - 1) as u32
+            }
+        }
+    }
+
+    /// The value of a code at scale 1 (NaN or ±Inf for special codes).
+    pub fn value(&self, c: u32) -> f32 {
+        match &self.form {
+            Form::Float(f) => f.value(c),
+            Form::Int { bits, step_exp } => {
+                let shift = 32 - bits;
+                let q = ((c << shift) as i32) >> shift;
+                ldexp(q as f32, *step_exp)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every element decodes each of its codes to a value that encodes back
+    /// to that code (NaN and the unused integer pattern aside), and the
+    /// table's limits are OCP's.
+    #[test]
+    fn codes_round_trip_and_limits_match_ocp() {
+        for def in ELEMENT_TYPES {
+            let e = Element::from_def(def);
+            let n = e.bits().min(16);
+            for c in 0..1u32 << n {
+                let v = e.value(c);
+                if v.is_nan() || (!e.signed_zero() && c == 1 << (n - 1)) || v.is_infinite() {
+                    continue;
+                }
+                assert_eq!(e.code(v), c, "{}: code {c:#x} -> {v}", def.name);
+            }
+        }
+        let limits: Vec<(&str, f32, i32)> = ["fp8-e4m3", "fp8-e5m2", "fp6-e3m2", "fp6-e2m3", "fp4-e2m1", "int8"].iter().map(|n| {
+            let e = Element::named(n).unwrap();
+            (*n, e.max(), e.emax())
+        }).collect();
+        assert_eq!(limits, [("fp8-e4m3", 448.0, 8), ("fp8-e5m2", 57344.0, 15), ("fp6-e3m2", 28.0, 4), ("fp6-e2m3", 7.5, 2), ("fp4-e2m1", 6.0, 2), ("int8", 127.0 / 64.0, 0)]);
+    }
+}
