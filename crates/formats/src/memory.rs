@@ -59,6 +59,11 @@ pub fn checked_numel(dims: &[usize]) -> Option<usize> {
     dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
+/// Elements of several shapes together, or `None` on overflow.
+pub fn total_numel<'a>(shapes: impl IntoIterator<Item = &'a [usize]>) -> Option<usize> {
+    shapes.into_iter().try_fold(0usize, |a, s| checked_numel(s).and_then(|n| a.checked_add(n)))
+}
+
 /// Check that `count` values of `elem_bytes` bytes each fit in memory.
 pub fn check(count: usize, elem_bytes: usize, what: impl FnOnce() -> String) -> Result<(), TooLarge> {
     let bytes = (count as u128).checked_mul(elem_bytes as u128);

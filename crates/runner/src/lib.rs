@@ -181,8 +181,8 @@ fn read_manifest(out: &Path) -> Option<serde_json::Value> {
 }
 
 fn write_manifest(out: &Path, manifest: &serde_json::Value) -> Result<(), String> {
-    let tmp = out.join(".manifest.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(manifest).expect("json")).and_then(|_| std::fs::rename(&tmp, out.join("manifest.json"))).map_err(|e| format!("{}: cannot write manifest: {e}", out.display()))
+    let text = serde_json::to_string_pretty(manifest).expect("json");
+    quantlab_tensors::write_atomically(&out.join("manifest.json"), |f| std::io::Write::write_all(f, text.as_bytes())).map_err(|e| format!("{}: cannot write manifest: {e}", out.display()))
 }
 
 /// The output folder of a run.

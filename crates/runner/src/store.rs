@@ -149,10 +149,8 @@ pub fn check_tables(out: &Path, manifest: &serde_json::Value) -> Result<(), Stri
 
 /// Write a finished cell atomically.
 pub fn save_cell(out: &Path, index: usize, row: &Row) -> std::io::Result<()> {
-    let dir = cells_dir(out);
-    let tmp = dir.join(format!(".{index}.tmp"));
-    fs::write(&tmp, row.to_text())?;
-    fs::rename(&tmp, dir.join(format!("{index}.cell")))
+    let text = row.to_text();
+    quantlab_tensors::write_atomically(&cells_dir(out).join(format!("{index}.cell")), |f| std::io::Write::write_all(f, text.as_bytes()))
 }
 
 /// Every finished cell in a results folder, by cell index.
@@ -222,13 +220,9 @@ pub fn frame(rows: &[Row]) -> PolarsResult<DataFrame> {
 }
 
 fn write_frame(df: &mut DataFrame, base: &Path) -> PolarsResult<()> {
-    let parquet = base.with_extension("parquet");
-    let csv = base.with_extension("csv");
-    let tmp = |p: &Path| p.with_extension(format!("{}.tmp", p.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    ParquetWriter::new(fs::File::create(tmp(&parquet))?).finish(df)?;
-    CsvWriter::new(fs::File::create(tmp(&csv))?).finish(df)?;
-    fs::rename(tmp(&parquet), &parquet)?;
-    fs::rename(tmp(&csv), &csv)?;
+    let io = |e: PolarsError| std::io::Error::other(e.to_string());
+    quantlab_tensors::write_atomically(&base.with_extension("parquet"), |f| ParquetWriter::new(f).finish(df).map(drop).map_err(io))?;
+    quantlab_tensors::write_atomically(&base.with_extension("csv"), |f| CsvWriter::new(f).finish(df).map_err(io))?;
     Ok(())
 }
 

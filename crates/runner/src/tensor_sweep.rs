@@ -89,7 +89,7 @@ fn list_tensors(plan: &Plan) -> Result<(Vec<Entry>, Vec<String>), String> {
 /// Load every listed tensor, once, after checking that all of them fit in
 /// memory together; a file that no longer matches its listing is an error.
 fn load_tensors(plan: &Plan, entries: &[Entry]) -> Result<Vec<Loaded>, String> {
-    let total = entries.iter().try_fold(0usize, |a, e| memory::checked_numel(&e.info.shape).and_then(|n| a.checked_add(n))).unwrap_or(usize::MAX);
+    let total = memory::total_numel(entries.iter().map(|e| e.info.shape.as_slice())).unwrap_or(usize::MAX);
     memory::check(total, 4, || format!("{}: the sweep's {} tensors as f32", plan.name, entries.len())).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(entries.len());
     for s in &plan.sources {

@@ -327,14 +327,19 @@ fn fortran_to_c(data: &[f32], shape: &[usize]) -> Vec<f32> {
     out
 }
 
-/// The header of a C-order little-endian f32 `.npy` of this shape (version
-/// 1.0, padded so the data starts on a 64-byte boundary, as NumPy writes).
+/// The header of a C-order little-endian f32 `.npy` of this shape.
 pub fn header_bytes(shape: &[usize]) -> Vec<u8> {
     let dims = match shape {
         [d] => format!("({d},)"),
         _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    header_from_dict(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}"))
+}
+
+/// A version 1.0 header holding `dict` as written, padded with spaces so
+/// the data starts on a 64-byte boundary, as NumPy writes it.
+pub fn header_from_dict(dict: &str) -> Vec<u8> {
+    let mut dict = dict.to_string();
     while (10 + dict.len() + 1) % 64 != 0 {
         dict.push(' ');
     }
@@ -386,16 +391,9 @@ mod tests {
         }
     }
 
-    /// Hand-built npy bytes: a header dict padded to 64 bytes, then data.
+    /// Hand-built npy bytes: a header dict, then data.
     fn npy_bytes(descr: &str, fortran: bool, shape: &str, payload: &[u8]) -> Vec<u8> {
-        let mut dict = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
-        while (10 + dict.len() + 1) % 64 != 0 {
-            dict.push(' ');
-        }
-        dict.push('\n');
-        let mut b = b"\x93NUMPY\x01\x00".to_vec();
-        b.extend((dict.len() as u16).to_le_bytes());
-        b.extend(dict.as_bytes());
+        let mut b = header_from_dict(&format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" }));
         b.extend(payload);
         b
     }

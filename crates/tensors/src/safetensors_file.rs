@@ -195,7 +195,7 @@ fn dtype_name(d: Dtype) -> String {
 /// f32 copies are checked against the machine's memory before any is made.
 pub fn load(path: &Path, filter: &NameFilter) -> Result<Loaded, TensorError> {
     let (infos, _) = list(path, filter)?;
-    let total = infos.iter().try_fold(0usize, |a, t| quantlab_formats::memory::checked_numel(&t.shape).and_then(|n| a.checked_add(n))).unwrap_or(usize::MAX);
+    let total = quantlab_formats::memory::total_numel(infos.iter().map(|t| t.shape.as_slice())).unwrap_or(usize::MAX);
     quantlab_formats::memory::check(total, 4, || format!("{} tensors as f32", infos.len())).map_err(|e| invalid(path, e.to_string()))?;
     let mut loaded = Loaded::default();
     for_each_selected(path, filter, |_, name, view| {

@@ -5,24 +5,12 @@
 //! does not justify. (The `.qlab` container is fuzzed in the formats crate.)
 
 use proptest::prelude::*;
-use quantlab_tensors::npy::parse_header;
+use quantlab_tensors::npy::{header_from_dict, parse_header};
 use quantlab_tensors::{safetensors_file, NameFilter};
-
-fn npy_header(dict: &str) -> Vec<u8> {
-    let mut d = dict.to_string();
-    while (10 + d.len() + 1) % 64 != 0 {
-        d.push(' ');
-    }
-    d.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend((d.len() as u16).to_le_bytes());
-    b.extend(d.as_bytes());
-    b
-}
 
 /// Headers numpy writes, as seeds for mutation.
 fn seeds() -> Vec<Vec<u8>> {
-    ["{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "{'descr': '>f8', 'fortran_order': True, 'shape': (7,), }", "{'descr': '<f2', 'fortran_order': False, 'shape': (), }"].iter().map(|d| npy_header(d)).collect()
+    ["{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "{'descr': '>f8', 'fortran_order': True, 'shape': (7,), }", "{'descr': '<f2', 'fortran_order': False, 'shape': (), }"].iter().map(|d| header_from_dict(d)).collect()
 }
 
 fn mutate(mut b: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
