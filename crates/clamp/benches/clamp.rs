@@ -7,8 +7,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
-use quantlab_clamp::{parse, Clamper};
-use quantlab_formats::{GroupClipper, GroupView};
+use quantlab_clamp::{choose, parse};
+use quantlab_formats::GroupView;
 use quantlab_tensors::synthetic::{generate, Distribution};
 
 const N: usize = 1 << 24;
@@ -28,8 +28,7 @@ fn main() {
             g.bench_function(name, |b| {
                 b.iter(|| {
                     pool.install(|| {
-                        let clamper = Clamper::new(&*s);
-                        black_box(clamper.clip(GroupView { index: 0, values: black_box(&x), row_len: 1024, format: &*format }))
+                        black_box(choose(&*s, GroupView { index: 0, values: black_box(&x), row_len: 1024, format: &*format }))
                     })
                 })
             });

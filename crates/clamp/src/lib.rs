@@ -6,9 +6,9 @@
 //! scale from the clip (`../shared/SPEC.md`, "Clipping strategies"; Banner
 //! et al. 2019 "ACIQ"; PipeEdge's `clamp_op.py`).
 //!
-//! Every strategy works with every format, per tensor, channel or block: a
-//! [`Clamper`] is a [`quantlab_formats::GroupClipper`] and records what it
-//! chose for each group. Adding a strategy is one new file with a
+//! Every strategy works with every format, per tensor, channel or block:
+//! [`choose`] applies one to a group and returns what it chose as a value
+//! (the group walk, `quantlab-quantize`, calls it for each group). Adding a strategy is one new file with a
 //! [`StrategyFamily`] and one line in [`STRATEGIES`].
 //!
 //! ## What "M bits" means
@@ -34,9 +34,8 @@ mod ratio;
 mod spread;
 
 use std::fmt;
-use std::sync::Mutex;
 
-use quantlab_formats::{Clip, Format, SpecError, GroupClipper, GroupView, ParamDoc, Params, Spec};
+use quantlab_formats::{Clip, Format, GroupView, ParamDoc, Params, Spec, SpecError};
 
 pub use stats::GroupStats;
 
@@ -159,52 +158,30 @@ impl fmt::Display for Chosen {
     }
 }
 
-/// Applies a strategy to every group and records the choices. Groups with no
-/// finite value, or whose finite values are all equal, are left unclipped.
-pub struct Clamper<'a> {
-    strategy: &'a dyn Strategy,
-    chosen: Mutex<Vec<Chosen>>,
-}
-
-impl<'a> Clamper<'a> {
-    pub fn new(strategy: &'a dyn Strategy) -> Self {
-        Clamper { strategy, chosen: Mutex::new(Vec::new()) }
-    }
-
-    /// The choices so far, in group order.
-    pub fn chosen(&self) -> Vec<Chosen> {
-        let mut v = self.chosen.lock().expect("no panics while holding the lock").clone();
-        v.sort_by_key(|c| c.group);
-        v
-    }
-}
-
-impl GroupClipper for Clamper<'_> {
-    fn clip(&self, group: GroupView<'_>) -> Option<Clip> {
-        let stats = if self.strategy.needs_spread() { GroupStats::of(group.values) } else { GroupStats::range_of(group.values) };
-        // A group whose finite values are all equal has no spread to trade
-        // against rounding: it is never clipped, so it keeps its value.
-        let decides = stats.count > 0 && stats.min != stats.max;
-        let clip = if decides { self.strategy.choose(group, &stats) } else { None };
-        let symmetric = !group.format.asymmetric();
-        let own = if symmetric { Clip::symmetric(stats.amax) } else { Clip { lo: stats.min.min(stats.max), hi: stats.max.max(stats.min) } };
-        let own = if stats.count == 0 { Clip { lo: 0.0, hi: 0.0 } } else { own };
-        let range = match clip {
-            None => own,
-            Some(c) if symmetric => Clip::symmetric(c.alpha()),
-            // Asymmetric formats use the data range cut to the clip.
-            Some(c) => Clip { lo: own.lo.clamp(c.lo, c.hi), hi: own.hi.clamp(c.lo, c.hi) },
-        };
-        let clipped = match clip {
-            None => 0,
-            Some(c) => {
-                let (lo, hi) = if symmetric { (-c.alpha(), c.alpha()) } else { (c.lo, c.hi) };
-                stats::count_outside(group.values, lo, hi)
-            }
-        };
-        let searched = if decides { self.strategy.search_quantizations(group.values.len(), group.row_len, group.format) } else { 0 };
-        let record = Chosen { group: group.index, clip, range, symmetric, clipped, finite: stats.count, nan: stats.nan, inf: stats.inf, searched };
-        self.chosen.lock().expect("no panics while holding the lock").push(record);
-        clip
-    }
+/// Apply a strategy to one group: the clip it chooses, with what the
+/// results table shows of it. A group with no finite value, or whose finite
+/// values are all equal, is left unclipped (it has no spread to trade
+/// against rounding, so it keeps its value).
+pub fn choose(strategy: &dyn Strategy, group: GroupView<'_>) -> Chosen {
+    let stats = if strategy.needs_spread() { GroupStats::of(group.values) } else { GroupStats::range_of(group.values) };
+    let decides = stats.count > 0 && stats.min != stats.max;
+    let clip = if decides { strategy.choose(group, &stats) } else { None };
+    let symmetric = !group.format.asymmetric();
+    let own = if symmetric { Clip::symmetric(stats.amax) } else { Clip { lo: stats.min.min(stats.max), hi: stats.max.max(stats.min) } };
+    let own = if stats.count == 0 { Clip { lo: 0.0, hi: 0.0 } } else { own };
+    let range = match clip {
+        None => own,
+        Some(c) if symmetric => Clip::symmetric(c.alpha()),
+        // Asymmetric formats use the data range cut to the clip.
+        Some(c) => Clip { lo: own.lo.clamp(c.lo, c.hi), hi: own.hi.clamp(c.lo, c.hi) },
+    };
+    let clipped = match clip {
+        None => 0,
+        Some(c) => {
+            let (lo, hi) = if symmetric { (-c.alpha(), c.alpha()) } else { (c.lo, c.hi) };
+            stats::count_outside(group.values, lo, hi)
+        }
+    };
+    let searched = if decides { strategy.search_quantizations(group.values.len(), group.row_len, group.format) } else { 0 };
+    Chosen { group: group.index, clip, range, symmetric, clipped, finite: stats.count, nan: stats.nan, inf: stats.inf, searched }
 }

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use quantlab_clamp::{Clamper, Strategy, STRATEGIES};
-use quantlab_formats::{self as formats, Encoded, Format, Granularity, GroupClipper, Scale, FAMILIES};
+use quantlab_clamp::{Strategy, STRATEGIES};
+use quantlab_formats::{self as formats, Encoded, Format, Granularity, Scale, FAMILIES};
 use quantlab_tensors::stats::TensorStats;
 use quantlab_tensors::{read_npy, synthetic, write_npy, NameFilter, Source};
 
@@ -115,13 +115,15 @@ pub fn quantize(a: QuantizeArgs) -> Result<()> {
     let strategy = parse_strategy(&a.clamp)?;
     let gran: Granularity = a.granularity.parse()?;
     let t = read_npy(&a.input).map_err(|e| e.to_string())?;
-    let clamper = Clamper::new(&*strategy);
-    let q = formats::quantize(&*f, &t.data, &t.shape, gran, Some(&clamper), a.seed).map_err(|e| format!("{}: {e}", a.input.display()))?;
     // Everything that can fail on the data runs before anything is written,
-    // so a failed encode leaves no half of the output behind.
-    let encoded = match &a.encode {
-        None => None,
-        Some(path) => Some((path, formats::encode(&*f, &t.data, &t.shape, gran, Some(&Clamper::new(&*strategy)), a.seed).map_err(|e| format!("{}: cannot encode: {e}", a.input.display()))?)),
+    // so a failed encode leaves no half of the output behind; with --encode
+    // the clips are chosen once, for the values and the codes alike.
+    let (q, encoded) = match &a.encode {
+        None => (quantlab_quantize::quantize(&*f, &*strategy, &t.data, &t.shape, gran, a.seed).map_err(|e| format!("{}: {e}", a.input.display()))?.0, None),
+        Some(path) => {
+            let e = quantlab_quantize::encode(&*f, &*strategy, &t.data, &t.shape, gran, a.seed).map_err(|e| format!("{}: cannot encode: {e}", a.input.display()))?;
+            (e.values, Some((path, e.encoded)))
+        }
     };
     write_npy(&a.output, &t.shape, &q).map_err(|e| e.to_string())?;
     let (rmse, sqnr) = errors(&t.data, &q);
@@ -156,10 +158,9 @@ pub fn clamp(a: ClampArgs) -> Result<()> {
     let f = parse_format(&a.format)?;
     let gran: Granularity = a.granularity.parse()?;
     let t = read_npy(&a.input).map_err(|e| e.to_string())?;
-    let clamper = Clamper::new(&*strategy);
-    formats::quantize(&*f, &t.data, &t.shape, gran, Some(&clamper as &dyn GroupClipper), 0).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    let (_, chosen) = quantlab_quantize::quantize(&*f, &*strategy, &t.data, &t.shape, gran, 0).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let mut out = String::new();
-    for c in clamper.chosen() {
+    for c in chosen {
         let _ = writeln!(out, "{c}");
     }
     print!("{out}");
@@ -263,8 +264,7 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         let mut sqnr = rmse.clone();
         for (r, row) in grid.iter().enumerate() {
             for (c, f) in row.iter().enumerate() {
-                let clamper = Clamper::new(&*strategy);
-                let q = formats::quantize(&**f, &x, &shape, gran, Some(&clamper), a.seed).map_err(|e| e.to_string())?;
+                let (q, _) = quantlab_quantize::quantize(&**f, &*strategy, &x, &shape, gran, a.seed).map_err(|e| e.to_string())?;
                 (rmse[r][c], sqnr[r][c]) = errors(&x, &q);
             }
         }

@@ -56,7 +56,7 @@ fn main() {
         for &(name, desc, _) in CASES {
             let f = parse(desc).unwrap();
             g.bench_function(name, |b| {
-                b.iter(|| pool.install(|| quantize_into(&*f, black_box(&x), &shape, Granularity::Tensor, None, 0, &mut out).unwrap()))
+                b.iter(|| pool.install(|| quantize_into(&*f, black_box(&x), &shape, Granularity::Tensor, 0, &mut out).unwrap()))
             });
         }
         g.finish();

@@ -129,7 +129,7 @@ mod tests {
     fn container_round_trips_and_rejects_damage() {
         let f = parse("adaptivfloat(n=6,e=3)").unwrap();
         let x: Vec<f32> = (0..60).map(|i| (i as f32 - 30.0) / 7.0).collect();
-        let enc = encode(&*f, &x, &[3, 20], Granularity::Channel { axis: 0 }, None, 0).unwrap();
+        let enc = encode(&*f, &x, &[3, 20], Granularity::Channel { axis: 0 }, &[], 0).unwrap();
         let bytes = enc.to_bytes();
         assert_eq!(Encoded::from_bytes(&bytes).unwrap(), enc);
         assert!(Encoded::from_bytes(&bytes[..bytes.len() - 1]).unwrap_err().contains("truncated"));

@@ -12,9 +12,10 @@
 //!
 //! A tensor is quantized in *groups* (its [`Granularity`]); a block format
 //! further splits each group's rows into *units* of [`Format::block_len`]
-//! elements, each with its own scale. [`quantize`], [`encode`] and [`decode`]
-//! drive that split and run units in parallel; the results never depend on
-//! the thread count.
+//! elements, each with its own scale. [`Layout`] is that split (and the one
+//! parallel walk over groups); [`quantize`], [`encode`] and [`decode`] run
+//! it without a clamping strategy (the `quantlab-quantize` crate adds one);
+//! the results never depend on the thread count.
 
 pub mod adaptivfloat;
 pub mod bits;
@@ -56,7 +57,7 @@ pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
     let name = p.choice("round", "nearest-even", &Rounding::NAMES)?;
     Ok(Rounding::from_name(name).expect("listed names parse"))
 }
-pub use tensor::{decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupClipper, GroupView, Shape, TensorError};
+pub use tensor::{decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError};
 
 /// A clip range applied to a group before quantizing: values outside
 /// `[lo, hi]` are clamped, and scaled formats derive their scale from it.

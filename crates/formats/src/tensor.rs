@@ -91,22 +91,32 @@ pub struct GroupView<'a> {
     pub format: &'a dyn Format,
 }
 
-/// Chooses a clip for each group (the clamp crate implements this).
-pub trait GroupClipper: Sync {
-    fn clip(&self, group: GroupView<'_>) -> Option<Clip>;
+/// One group as the group walk hands it to its work: its place in stream
+/// order, its values (gathered when the group is strided), where its result
+/// goes, the length of its rows and the rounding context of its first
+/// element.
+pub struct GroupSlot<'a> {
+    pub index: usize,
+    pub values: &'a [f32],
+    pub out: &'a mut [f32],
+    pub row_len: usize,
+    pub ctx: RoundCtx,
 }
 
-/// A tensor's groups: `count` groups, group `g` made of `runs` contiguous
-/// runs of `run_len` elements starting at `first(g) + r * run_stride`.
+/// How a tensor splits into the groups of a granularity: contiguous runs,
+/// or channel groups along an inner axis (gathered and scattered back).
+/// [`Layout::map_groups`] hands every group to a function in parallel and
+/// collects what it returns in stream order: the one walk over groups that
+/// quantizing, clipping (the `quantlab-quantize` crate) and measuring use.
 #[derive(Clone, Debug)]
-struct Plan {
+pub struct Layout {
     numel: usize,
     row_len: usize,
-    kind: PlanKind,
+    kind: LayoutKind,
 }
 
 #[derive(Clone, Debug)]
-enum PlanKind {
+enum LayoutKind {
     /// Consecutive groups of `len` (the last may be shorter within each row
     /// of `row`, for block granularity).
     Contiguous { len: usize, row: usize },
@@ -114,8 +124,9 @@ enum PlanKind {
     Strided { channels: usize, outer: usize, inner: usize },
 }
 
-impl Plan {
-    fn new(numel: usize, shape: &Shape, gran: Granularity) -> Result<Plan, TensorError> {
+impl Layout {
+    /// The layout of a tensor of `numel` elements of this shape.
+    pub fn new(numel: usize, shape: &Shape, gran: Granularity) -> Result<Layout, TensorError> {
         let expected = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
         if expected != numel {
             return Err(TensorError::ShapeMismatch { shape: shape.to_vec(), expected, actual: numel });
@@ -123,8 +134,8 @@ impl Plan {
         let last = shape.last().copied().unwrap_or(1).max(1);
         let numel1 = numel.max(1);
         Ok(match gran {
-            Granularity::Tensor => Plan { numel, row_len: last, kind: PlanKind::Contiguous { len: numel1, row: numel1 } },
-            Granularity::Block { size } => Plan { numel, row_len: size.min(last), kind: PlanKind::Contiguous { len: size.max(1), row: last } },
+            Granularity::Tensor => Layout { numel, row_len: last, kind: LayoutKind::Contiguous { len: numel1, row: numel1 } },
+            Granularity::Block { size } => Layout { numel, row_len: size.min(last), kind: LayoutKind::Contiguous { len: size.max(1), row: last } },
             Granularity::Channel { axis } => {
                 if axis >= shape.len() {
                     return Err(TensorError::BadAxis { axis, shape: shape.to_vec() });
@@ -135,12 +146,70 @@ impl Plan {
                 let row_len = if axis + 1 == shape.len() { 1 } else { last };
                 if outer == 1 {
                     let len = inner.max(1);
-                    Plan { numel, row_len, kind: PlanKind::Contiguous { len, row: numel1 } }
+                    Layout { numel, row_len, kind: LayoutKind::Contiguous { len, row: numel1 } }
                 } else {
-                    Plan { numel, row_len, kind: PlanKind::Strided { channels, outer, inner } }
+                    Layout { numel, row_len, kind: LayoutKind::Strided { channels, outer, inner } }
                 }
             }
         })
+    }
+
+    /// The length of the groups' rows (what a clipping strategy sees as
+    /// [`GroupView::row_len`]).
+    pub fn row_len(&self) -> usize {
+        self.row_len
+    }
+
+    /// How many groups there are.
+    pub fn groups(&self) -> usize {
+        match self.kind {
+            LayoutKind::Contiguous { len, row } => self.contiguous_groups(len, row).len(),
+            LayoutKind::Strided { channels, .. } => channels,
+        }
+    }
+
+    /// Run `work` on every group, in parallel, and collect what it returns
+    /// in stream order. `x` and `out` have the tensor's length; each group's
+    /// result is written into its `out` (scattered back for strided groups).
+    /// Results do not depend on the thread count.
+    pub fn map_groups<T: Send>(&self, x: &[f32], out: &mut [f32], seed: u64, work: impl Fn(GroupSlot<'_>) -> T + Sync) -> Vec<T> {
+        let ctx = RoundCtx::new(seed);
+        let row_len = self.row_len;
+        match self.kind {
+            LayoutKind::Contiguous { len, row } => {
+                let groups = self.contiguous_groups(len, row);
+                let slices = split_lengths(out, groups.iter().map(|g| g.1));
+                groups
+                    .par_iter()
+                    .enumerate()
+                    .zip(slices.into_par_iter())
+                    .with_min_len(16)
+                    .map(|((index, &(s, l)), out)| work(GroupSlot { index, values: &x[s..s + l], out, row_len, ctx: ctx.offset(s as u64) }))
+                    .collect()
+            }
+            LayoutKind::Strided { channels, outer, inner } => {
+                let group_len = outer * inner;
+                let results: Vec<(Vec<f32>, T)> = (0..channels)
+                    .into_par_iter()
+                    .map(|g| {
+                        let gathered: Vec<f32> = Layout::strided_positions(channels, outer, inner, g).map(|p| x[p]).collect();
+                        let mut o = vec![0.0f32; group_len];
+                        let t = work(GroupSlot { index: g, values: &gathered, out: &mut o, row_len, ctx: ctx.offset((g * group_len) as u64) });
+                        (o, t)
+                    })
+                    .collect();
+                results
+                    .into_iter()
+                    .enumerate()
+                    .map(|(g, (r, t))| {
+                        for (p, &v) in Layout::strided_positions(channels, outer, inner, g).zip(&r) {
+                            out[p] = v;
+                        }
+                        t
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Contiguous groups as (start, len), in stream order.
@@ -235,51 +304,22 @@ pub fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: 
     }
 }
 
-/// Fake-quantize a tensor: quantize then dequantize every element, each
-/// group with its own clip (from `clipper`, or none) and each unit with its
-/// own scale. `seed` keys stochastic rounding.
-pub fn quantize(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clipper: Option<&dyn GroupClipper>, seed: u64) -> Result<Vec<f32>, TensorError> {
+/// Fake-quantize a tensor without clipping: quantize then dequantize every
+/// element, each unit with its own scale. `seed` keys stochastic rounding.
+/// (With a clamping strategy: the `quantlab-quantize` crate.)
+pub fn quantize(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, seed: u64) -> Result<Vec<f32>, TensorError> {
     let mut out = vec![0.0f32; x.len()];
-    quantize_into(format, x, shape, gran, clipper, seed, &mut out)?;
+    quantize_into(format, x, shape, gran, seed, &mut out)?;
     Ok(out)
 }
 
 /// [`quantize`] into a caller's buffer of the same length as `x`.
-pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clipper: Option<&dyn GroupClipper>, seed: u64, out: &mut [f32]) -> Result<(), TensorError> {
-    let plan = Plan::new(x.len(), shape, gran)?;
+pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, seed: u64, out: &mut [f32]) -> Result<(), TensorError> {
+    let layout = Layout::new(x.len(), shape, gran)?;
     if out.len() != x.len() {
         return Err(TensorError::ShapeMismatch { shape: shape.to_vec(), expected: x.len(), actual: out.len() });
     }
-    let ctx = RoundCtx::new(seed);
-    match plan.kind {
-        PlanKind::Contiguous { len, row } => {
-            let groups = plan.contiguous_groups(len, row);
-            let slices = split_lengths(out, groups.iter().map(|g| g.1));
-            groups.par_iter().enumerate().zip(slices.into_par_iter()).with_min_len(16).for_each(|((g, &(s, l)), o)| {
-                let values = &x[s..s + l];
-                let clip = clipper.and_then(|c| c.clip(GroupView { index: g, values, row_len: plan.row_len, format }));
-                quantize_group(format, values, o, plan.row_len, clip, ctx.offset(s as u64));
-            });
-        }
-        PlanKind::Strided { channels, outer, inner } => {
-            let group_len = outer * inner;
-            let results: Vec<Vec<f32>> = (0..channels)
-                .into_par_iter()
-                .map(|g| {
-                    let gathered: Vec<f32> = Plan::strided_positions(channels, outer, inner, g).map(|p| x[p]).collect();
-                    let mut o = vec![0.0f32; group_len];
-                    let clip = clipper.and_then(|c| c.clip(GroupView { index: g, values: &gathered, row_len: plan.row_len, format }));
-                    quantize_group(format, &gathered, &mut o, plan.row_len, clip, ctx.offset((g * group_len) as u64));
-                    o
-                })
-                .collect();
-            for (g, r) in results.iter().enumerate() {
-                for (p, &v) in Plan::strided_positions(channels, outer, inner, g).zip(r) {
-                    out[p] = v;
-                }
-            }
-        }
-    }
+    layout.map_groups(x, out, seed, |g| quantize_group(format, g.values, g.out, g.row_len, None, g.ctx));
     Ok(())
 }
 
@@ -330,7 +370,7 @@ pub fn wire_bytes(format: &dyn Format, shape: &Shape, gran: Granularity) -> Resu
 /// space, so a plan can be costed for any size.
 pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, usize)>, usize), TensorError> {
     let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
-    let plan = Plan::new(numel, shape, gran)?;
+    let plan = Layout::new(numel, shape, gran)?;
     let mut lengths = std::collections::BTreeMap::new();
     let mut add = |len: usize, n: usize| {
         if n > 0 && len > 0 {
@@ -338,7 +378,7 @@ pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, us
         }
     };
     match plan.kind {
-        PlanKind::Contiguous { len, row } => {
+        LayoutKind::Contiguous { len, row } => {
             // Whole rows of `row` elements, then a shorter last one.
             for (row_len, rows) in [(row, numel / row), (numel % row, 1)] {
                 if rows > 0 && row_len > 0 {
@@ -347,7 +387,7 @@ pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, us
                 }
             }
         }
-        PlanKind::Strided { channels, outer, inner } => add(outer * inner, channels),
+        LayoutKind::Strided { channels, outer, inner } => add(outer * inner, channels),
     }
     if numel == 0 {
         lengths.clear();
@@ -357,23 +397,25 @@ pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, us
 
 /// Groups of a tensor as lists of tensor positions (stream order), for the
 /// sequential encode/decode paths.
-fn group_positions(plan: &Plan) -> Vec<Vec<usize>> {
+fn group_positions(plan: &Layout) -> Vec<Vec<usize>> {
     match plan.kind {
-        PlanKind::Contiguous { len, row } => plan.contiguous_groups(len, row).into_iter().map(|(s, l)| (s..s + l).collect()).collect(),
-        PlanKind::Strided { channels, outer, inner } => (0..channels).map(|g| Plan::strided_positions(channels, outer, inner, g).collect()).collect(),
+        LayoutKind::Contiguous { len, row } => plan.contiguous_groups(len, row).into_iter().map(|(s, l)| (s..s + l).collect()).collect(),
+        LayoutKind::Strided { channels, outer, inner } => (0..channels).map(|g| Layout::strided_positions(channels, outer, inner, g).collect()).collect(),
     }
 }
 
-/// Encode a tensor to codes and metadata.
-pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clipper: Option<&dyn GroupClipper>, seed: u64) -> Result<Encoded, TensorError> {
-    let plan = Plan::new(x.len(), shape, gran)?;
+/// Encode a tensor to codes and metadata, group `g` clipped to `clips[g]`
+/// (the clips a clamping strategy chose, as the group walk returns them;
+/// an empty slice: no clip).
+pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clips: &[Option<Clip>], seed: u64) -> Result<Encoded, TensorError> {
+    let plan = Layout::new(x.len(), shape, gran)?;
     let mw = format.meta_words();
     let mut codes = Vec::with_capacity(x.len());
     let mut meta = Vec::new();
     let ctx = RoundCtx::new(seed);
     for (g, positions) in group_positions(&plan).into_iter().enumerate() {
         let group: Vec<f32> = positions.iter().map(|&p| x[p]).collect();
-        let clip = clipper.and_then(|c| c.clip(GroupView { index: g, values: &group, row_len: plan.row_len, format }));
+        let clip = clips.get(g).copied().flatten();
         let base = codes.len();
         for (off, len) in unit_ranges(group.len(), plan.row_len, format.block_len()) {
             let mut c = vec![0u32; len];
@@ -401,7 +443,7 @@ pub fn decode(format: &dyn Format, enc: &Encoded) -> Result<Vec<f32>, TensorErro
     if enc.codes.len() != numel {
         return Err(TensorError::Corrupt(format!("{} codes for shape {:?}", enc.codes.len(), enc.shape)));
     }
-    let plan = Plan::new(numel, &enc.shape, enc.granularity)?;
+    let plan = Layout::new(numel, &enc.shape, enc.granularity)?;
     let mw = format.meta_words();
     let mut out = vec![0.0f32; numel];
     let (mut ci, mut mi) = (0usize, 0usize);
@@ -446,17 +488,9 @@ mod tests {
         }
     }
 
-    /// `group_lengths` counts the groups a clipper is shown.
+    /// `group_lengths` counts the groups the walk hands out.
     #[test]
     fn group_lengths_are_the_groups_quantize_shows() {
-        struct Seen(std::sync::Mutex<Vec<(usize, usize)>>);
-        impl GroupClipper for Seen {
-            fn clip(&self, g: GroupView<'_>) -> Option<Clip> {
-                self.0.lock().unwrap().push((g.values.len(), g.row_len));
-                None
-            }
-        }
-        let format = crate::parse("int(bits=4)").unwrap();
         for (shape, gran) in [
             (vec![6, 10], Granularity::Tensor),
             (vec![6, 10], Granularity::Channel { axis: 0 }),
@@ -468,17 +502,19 @@ mod tests {
             (vec![7], Granularity::Block { size: 3 }),
             (vec![], Granularity::Tensor),
         ] {
-            let x: Vec<f32> = (0..shape.iter().product::<usize>()).map(|i| i as f32).collect();
-            let seen = Seen(Default::default());
-            quantize(&*format, &x, &shape, gran, Some(&seen), 0).unwrap();
+            let n = shape.iter().product::<usize>();
+            let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let layout = Layout::new(n, &shape, gran).unwrap();
+            let seen = layout.map_groups(&x, &mut vec![0.0; n], 0, |g| (g.index, g.values.len(), g.row_len));
+            assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), (0..seen.len()).collect::<Vec<_>>(), "stream order");
+            assert_eq!(seen.len(), layout.groups());
             let mut counted = std::collections::BTreeMap::new();
-            let seen = seen.0.into_inner().unwrap();
-            for &(len, _) in &seen {
+            for &(_, len, _) in &seen {
                 *counted.entry(len).or_insert(0usize) += 1;
             }
             let (lengths, row_len) = group_lengths(&shape, gran).unwrap();
             assert_eq!(lengths, counted.into_iter().collect::<Vec<_>>(), "{shape:?} {gran}");
-            assert!(seen.iter().all(|&(_, r)| r == row_len), "{shape:?} {gran}");
+            assert!(seen.iter().all(|&(_, _, r)| r == row_len), "{shape:?} {gran}");
         }
         // Any size is costed without allocating per group.
         let (l, _) = group_lengths(&[1 << 40, 3], Granularity::Block { size: 2 }).unwrap();
@@ -488,7 +524,7 @@ mod tests {
 
     #[test]
     fn strided_groups_cover_every_position_once() {
-        let plan = Plan::new(24, &[2, 3, 4], Granularity::Channel { axis: 1 }).unwrap();
+        let plan = Layout::new(24, &[2, 3, 4], Granularity::Channel { axis: 1 }).unwrap();
         let mut all: Vec<usize> = group_positions(&plan).concat();
         assert_eq!(group_positions(&plan)[1], vec![4, 5, 6, 7, 16, 17, 18, 19]);
         all.sort();

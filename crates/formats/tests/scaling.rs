@@ -86,12 +86,12 @@ fn results_scale_with_the_input_over_the_whole_exponent_range() {
         for &(desc, lowest) in SCALED {
             let f = parse(desc).unwrap();
             for gran in [Granularity::Tensor, Granularity::Channel { axis: 0 }] {
-                let q0 = quantize(&*f, &x, &shape, gran, None, 0).unwrap();
+                let q0 = quantize(&*f, &x, &shape, gran, 0).unwrap();
                 let base = sqnr_db(&x, &q0);
                 for k in k_min.max(lowest.saturating_sub(lo.log2().floor() as i32))..=k_max {
                     let xk = scaled(&x, k);
                     assert!(xk.iter().all(|v| v.is_normal()), "test data: k={k}");
-                    let qk = quantize(&*f, &xk, &shape, gran, None, 0).unwrap();
+                    let qk = quantize(&*f, &xk, &shape, gran, 0).unwrap();
                     let db = sqnr_db(&xk, &qk);
                     assert!((db - base).abs() <= 0.1 || (db.is_infinite() && base.is_infinite()), "{desc} {gran} narrow={narrow}: SQNR {db:.2} dB at 2^{k}, {base:.2} dB at 2^0");
                     // Scales stay normal while the largest magnitude is at
@@ -120,8 +120,8 @@ fn tiny_tensors_keep_their_precision() {
         let f = parse(desc).unwrap();
         let small: Vec<f32> = x.iter().map(|v| v * factor).filter(|v| v.is_normal()).collect();
         let big: Vec<f32> = small.iter().map(|v| v / factor).collect();
-        let q_small = quantize(&*f, &small, &[small.len()], Granularity::Tensor, None, 0).unwrap();
-        let q_big = quantize(&*f, &big, &[big.len()], Granularity::Tensor, None, 0).unwrap();
+        let q_small = quantize(&*f, &small, &[small.len()], Granularity::Tensor, 0).unwrap();
+        let q_big = quantize(&*f, &big, &[big.len()], Granularity::Tensor, 0).unwrap();
         assert!(q_small.iter().all(|v| v.is_finite()), "{desc}: NaN or Inf");
         let (a, b) = (sqnr_db(&small, &q_small), sqnr_db(&big, &q_big));
         assert!((a - b).abs() < 0.1, "{desc}: {a:.2} dB at x{factor:e}, {b:.2} dB at scale 1");
@@ -135,7 +135,7 @@ fn ranges_near_f32_max_stay_finite() {
     let x = [f32::MAX, -f32::MAX, 1e38, -3e38, 0.0];
     for &(desc, _) in SCALED {
         let f = parse(desc).unwrap();
-        let q = quantize(&*f, &x, &[x.len()], Granularity::Tensor, None, 0).unwrap();
+        let q = quantize(&*f, &x, &[x.len()], Granularity::Tensor, 0).unwrap();
         assert!(q.iter().all(|v| v.is_finite()), "{desc}: {q:?}");
         assert!(q[0] > 1e38 && q[1] < -1e38, "{desc}: {q:?}");
     }

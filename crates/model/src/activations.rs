@@ -12,7 +12,7 @@
 
 use std::sync::Mutex;
 
-use quantlab_clamp::{Clamper, Strategy};
+use quantlab_clamp::Strategy;
 use quantlab_formats::{Format, Granularity};
 
 use crate::tally::Tally;
@@ -69,12 +69,11 @@ impl<'a> ActivationQuantizer<'a> {
         for (r, (&len, &line)) in lengths.iter().zip(lines).enumerate() {
             let sample = &mut hidden[r * seq * dim..(r * seq + len) * dim];
             let shape = [len, dim];
-            let clamper = Clamper::new(self.strategy);
             q.resize(sample.len(), 0.0);
             let seed = self.seed ^ ((line as u64) << 20 | boundary as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let fail = |e: &dyn std::fmt::Display| ModelError::new(format!("activations after layer {boundary}, sentence {}: {e}", line + 1));
-            quantlab_formats::quantize_into(self.format, sample, &shape, self.granularity, Some(&clamper), seed, &mut q).map_err(|e| fail(&e))?;
-            local.tally.add(sample, &q, &clamper.chosen());
+            let chosen = quantlab_quantize::quantize_into(self.format, self.strategy, sample, &shape, self.granularity, seed, &mut q).map_err(|e| fail(&e))?;
+            local.tally.add(sample, &q, &chosen);
             sample.copy_from_slice(&q);
             local.samples += 1;
             bytes.push(quantlab_formats::wire_bytes(self.format, &shape, self.granularity).map_err(|e| fail(&e))?);

@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use candle_core::{Device, Tensor};
-use quantlab_clamp::{Clamper, Strategy};
+use quantlab_clamp::Strategy;
 use quantlab_formats::{Format, Granularity};
 
 use crate::model::Model;
@@ -135,10 +135,9 @@ pub fn quantize(model: &Model, format: &dyn Format, strategy: &dyn Strategy, gra
             Granularity::Channel { axis } if axis >= shape.len() => Granularity::Tensor,
             g => g,
         };
-        let clamper = Clamper::new(strategy);
         let mut q = vec![0.0f32; data.len()];
-        quantlab_formats::quantize_into(format, &data, &shape, gran, Some(&clamper), seed.wrapping_add(i as u64), &mut q).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
-        out.tally.add(&data, &q, &clamper.chosen());
+        let chosen = quantlab_quantize::quantize_into(format, strategy, &data, &shape, gran, seed.wrapping_add(i as u64), &mut q).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
+        out.tally.add(&data, &q, &chosen);
         let wire = quantlab_formats::wire_bytes(format, &shape, gran).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
         bits += wire as f64 * 8.0;
         out.quantized += 1;

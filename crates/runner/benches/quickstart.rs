@@ -47,14 +47,14 @@ fn main() {
         g.throughput(Throughput::Elements(N as u64));
         g.bench_function("copy", |b| b.iter(|| out.copy_from_slice(black_box(&x))));
         for (f, name) in plan.formats.iter().zip(&names) {
-            g.bench_function(name.as_str(), |b| b.iter(|| one.install(|| quantize_into(&*f.format, black_box(&x), &shape, Granularity::Tensor, None, 0, &mut out).expect("quantizes"))));
+            g.bench_function(name.as_str(), |b| b.iter(|| one.install(|| quantize_into(&*f.format, black_box(&x), &shape, Granularity::Tensor, 0, &mut out).expect("quantizes"))));
         }
         g.finish();
         let mut g = c.benchmark_group(SMALL_GROUP);
         g.throughput(Throughput::Elements(SMALL as u64));
         let (xs, shape) = (&x[..SMALL], [SMALL / 1024, 1024]);
         for (f, name) in plan.formats.iter().zip(&names) {
-            g.bench_function(name.as_str(), |b| b.iter(|| one.install(|| quantize_into(&*f.format, black_box(xs), &shape, Granularity::Tensor, None, 0, &mut out[..SMALL]).expect("quantizes"))));
+            g.bench_function(name.as_str(), |b| b.iter(|| one.install(|| quantize_into(&*f.format, black_box(xs), &shape, Granularity::Tensor, 0, &mut out[..SMALL]).expect("quantizes"))));
         }
         g.finish();
     }

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use quantlab_clamp::Clamper;
 use quantlab_formats::Granularity;
 use quantlab_formats::memory;
 use quantlab_tensors::{Tensor, TensorInfo};
@@ -142,13 +141,11 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     let t = &lt.tensor;
     let pf = setting.format(plan);
     let gran = setting.granularity(plan);
-    let clamper = Clamper::new(setting.strategy(plan));
     let start = Instant::now();
     scratch.resize(t.data.len(), 0.0);
-    quantlab_formats::quantize_into(&*pf.format, &t.data, &t.shape, gran, Some(&clamper), setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
+    let chosen = quantlab_quantize::quantize_into(&*pf.format, setting.strategy(plan), &t.data, &t.shape, gran, setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
     let m = metrics::measure_with(&lt.input, &t.data, scratch);
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
-    let chosen = clamper.chosen();
     let clipped: usize = chosen.iter().map(|c| c.clipped).sum();
     let (group_len, row_len) = group_shape(gran, &t.shape);
     let mean = |f: &dyn Fn(&quantlab_clamp::Chosen) -> f32| chosen.iter().map(|c| f(c) as f64).sum::<f64>() / chosen.len().max(1) as f64;

@@ -4,7 +4,7 @@
 //! represent at the scale the clipping strategy chose for the whole tensor.
 //! For block formats that is the grid of a block holding max|x|.
 
-use quantlab_formats::{Format, GroupClipper, GroupView, Scale};
+use quantlab_formats::{Format, GroupView, Scale};
 use quantlab_tensors::Tensor;
 
 use crate::chart::{Axis, Chart, Legend, Look, Mark, Marker};
@@ -48,10 +48,8 @@ pub fn histogram(x: &[f32], bins: usize) -> Vec<(f64, f64, f64)> {
 fn chart(title: &str, t: &Tensor, format: &dyn Format, strategy: &dyn quantlab_clamp::Strategy, bins: usize) -> Result<Chart, String> {
     // The clip of the whole tensor as one group, as quantizing per tensor
     // would choose it (rows are the last axis).
-    let clamper = quantlab_clamp::Clamper::new(strategy);
     let row_len = t.shape.last().copied().unwrap_or(t.data.len()).max(1);
-    clamper.clip(GroupView { index: 0, values: &t.data, row_len, format });
-    let chosen = clamper.chosen().first().copied().ok_or("the tensor has no values")?;
+    let chosen = quantlab_clamp::choose(strategy, GroupView { index: 0, values: &t.data, row_len, format });
     let scale = if format.asymmetric() { Scale::Range(chosen.range.lo, chosen.range.hi) } else { Scale::Max(chosen.range.alpha()) };
     let grid = format.grid(scale).map_err(|e| e.to_string())?;
     let mut chart = Chart::new(format!("{title} — {} on {}", format.describe(), t.name), Axis::linear("value (tensor units)"), Axis::log("values per bin"));

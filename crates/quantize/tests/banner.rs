@@ -8,8 +8,9 @@
 //! applied, and check where the optimum lies.
 
 use quantlab_clamp::math::{gauss_factor, gauss_mse, golden_min, laplace_factor, laplace_mse};
-use quantlab_clamp::{parse as strategy, Clamper};
-use quantlab_formats::{parse as format, quantize, Clip, Granularity, GroupClipper, GroupView};
+use quantlab_clamp::parse as strategy;
+use quantlab_formats::{parse as format, Clip, Granularity, GroupView};
+use quantlab_quantize::quantize;
 use quantlab_tensors::synthetic::{generate, Distribution};
 
 const N: usize = 1 << 20;
@@ -37,8 +38,7 @@ fn int_closed_form(closed: impl Fn(f64, u32) -> f64, alpha: f64, bits: u32) -> f
 fn chosen_alpha(name: &str, fmt: &str, x: &[f32]) -> f64 {
     let s = strategy(name).unwrap();
     let f = format(fmt).unwrap();
-    let c = Clamper::new(&*s);
-    c.clip(GroupView { index: 0, values: x, row_len: x.len(), format: &*f }).map(|c| c.alpha() as f64).unwrap()
+    quantlab_clamp::choose(&*s, GroupView { index: 0, values: x, row_len: x.len(), format: &*f }).clip.map(|c| c.alpha() as f64).unwrap()
 }
 
 /// Simulated MSE against the closed form at a few clips around Banner's
@@ -81,8 +81,7 @@ fn mse_search_beats_or_matches_no_clip_for_every_family() {
         let f = format(fmt).unwrap();
         let err = |name: &str| {
             let s = strategy(name).unwrap();
-            let c = Clamper::new(&*s);
-            let q = quantize(&*f, &x, &shape, Granularity::Tensor, Some(&c), 0).unwrap();
+            let (q, _) = quantize(&*f, &*s, &x, &shape, Granularity::Tensor, 0).unwrap();
             x.iter().zip(&q).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>()
         };
         let (none, mse) = (err("none"), err("mse"));

@@ -2,8 +2,9 @@
 //! input.
 
 use quantlab_clamp::math::{gelu_factor, laplace_factor};
-use quantlab_clamp::{parse, Clamper, GroupStats, STRATEGIES};
-use quantlab_formats::{parse as format, quantize, Granularity, GroupClipper, GroupView};
+use quantlab_clamp::{parse, GroupStats, STRATEGIES};
+use quantlab_formats::{parse as format, Granularity, GroupView};
+use quantlab_quantize::quantize;
 use quantlab_tensors::synthetic::{generate, Distribution};
 
 const STRATEGY_TEXTS: &[&str] = &[
@@ -27,9 +28,7 @@ const FORMATS: &[&str] = &["adaptivfloat(n=6,e=3)", "int(bits=4)", "int(bits=8,m
 fn choose(strategy: &str, fmt: &str, x: &[f32]) -> quantlab_clamp::Chosen {
     let s = parse(strategy).unwrap();
     let f = format(fmt).unwrap();
-    let c = Clamper::new(&*s);
-    c.clip(GroupView { index: 0, values: x, row_len: x.len().max(1), format: &*f });
-    c.chosen()[0]
+    quantlab_clamp::choose(&*s, GroupView { index: 0, values: x, row_len: x.len().max(1), format: &*f })
 }
 
 #[test]
@@ -50,10 +49,8 @@ fn every_strategy_works_with_every_format_and_granularity() {
         for fmt in FORMATS {
             let f = format(fmt).unwrap();
             for gran in [Granularity::Tensor, Granularity::Channel { axis: 0 }, Granularity::Channel { axis: 1 }, Granularity::Block { size: 32 }] {
-                let c = Clamper::new(&*s);
-                let q = quantize(&*f, &x, &shape, gran, Some(&c), 0).unwrap();
+                let (q, chosen) = quantize(&*f, &*s, &x, &shape, gran, 0).unwrap();
                 assert!(q.iter().all(|v| v.is_finite()), "{t} {fmt} {gran}");
-                let chosen = c.chosen();
                 let groups = match gran {
                     Granularity::Tensor => 1,
                     Granularity::Channel { axis } => shape[axis],
@@ -94,8 +91,7 @@ fn constant_empty_and_non_finite_groups() {
             let k = [1.5f32; 64];
             let s = parse(t).unwrap();
             let f = format(fmt).unwrap();
-            let cl = Clamper::new(&*s);
-            let q = quantize(&*f, &k, &[64], Granularity::Tensor, Some(&cl), 0).unwrap();
+            let (q, _) = quantize(&*f, &*s, &k, &[64], Granularity::Tensor, 0).unwrap();
             assert!(q.iter().all(|v| v.is_finite()), "{t} {fmt}: {q:?}");
             if f.asymmetric() {
                 assert!(q.iter().all(|&v| v == 1.5), "{t} {fmt}: {q:?}");
@@ -203,8 +199,7 @@ fn mse_search_costs_at_most_38_passes() {
     for fmt in ["int(bits=4)", "adaptivfloat(n=5,e=2)"] {
         let f = Counting { inner: format(fmt).unwrap(), calls: Default::default(), elements: Default::default() };
         let s = parse("mse").unwrap();
-        let c = Clamper::new(&*s);
-        c.clip(GroupView { index: 0, values: &x, row_len: x.len(), format: &f });
+        quantlab_clamp::choose(&*s, GroupView { index: 0, values: &x, row_len: x.len(), format: &f });
         let passes = f.calls.load(std::sync::atomic::Ordering::Relaxed);
         assert!((30..=quantlab_clamp::MSE_PASSES).contains(&passes), "{fmt}: {passes} passes");
     }
@@ -220,10 +215,9 @@ fn search_cost_is_what_was_quantized() {
             for row_len in [1000, 40_000, 7] {
                 let f = Counting { inner: format(fmt).unwrap(), calls: Default::default(), elements: Default::default() };
                 let s = parse(strategy).unwrap();
-                let c = Clamper::new(&*s);
-                c.clip(GroupView { index: 0, values: &x, row_len, format: &f });
+                let c = quantlab_clamp::choose(&*s, GroupView { index: 0, values: &x, row_len, format: &f });
                 let quantized = f.elements.load(std::sync::atomic::Ordering::Relaxed) as u64;
-                assert_eq!(c.chosen()[0].searched, quantized, "{fmt} {strategy} rows of {row_len}");
+                assert_eq!(c.searched, quantized, "{fmt} {strategy} rows of {row_len}");
                 assert_eq!(quantized > 0, strategy.starts_with("mse"), "{fmt} {strategy}");
             }
         }
@@ -231,7 +225,6 @@ fn search_cost_is_what_was_quantized() {
     // A group with nothing to choose costs nothing.
     let f = Counting { inner: format("int(bits=4)").unwrap(), calls: Default::default(), elements: Default::default() };
     let s = parse("mse").unwrap();
-    let c = Clamper::new(&*s);
-    c.clip(GroupView { index: 0, values: &[2.0; 64], row_len: 64, format: &f });
-    assert_eq!((c.chosen()[0].searched, f.elements.load(std::sync::atomic::Ordering::Relaxed)), (0, 0));
+    let c = quantlab_clamp::choose(&*s, GroupView { index: 0, values: &[2.0; 64], row_len: 64, format: &f });
+    assert_eq!((c.searched, f.elements.load(std::sync::atomic::Ordering::Relaxed)), (0, 0));
 }
