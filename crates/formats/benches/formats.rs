@@ -24,6 +24,9 @@ const CASES: &[(&str, &str, f64)] = &[
     ("mxfp8-e4m3", "mxfp8-e4m3", 1.0),
     ("mxfp4", "mxfp4", 1.0),
     ("minifloat-fp8-e4m3", "fp8-e4m3", 1.0),
+    ("fp8-e4m3-f32-scale", "fp8-e4m3-scaled", 2.0),
+    ("fp8-e4m3-b128", "fp8-e4m3-b128", 2.0),
+    ("nvfp4-blocks", "nvfp4-blocks", 2.0),
     ("posit8-es1", "posit(n=8,es=1)", 5.0),
 ];
 

@@ -31,6 +31,7 @@ pub mod mx;
 pub mod packing;
 pub mod posit;
 pub mod rounding;
+pub mod scaled;
 #[macro_use]
 pub mod simd;
 mod tensor;
@@ -197,6 +198,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &integer::FAMILY,
     &blockfloat::FAMILY,
     &mx::FAMILY,
+    &scaled::FAMILY,
     &minifloat::FAMILY,
     &posit::FAMILY,
 ];

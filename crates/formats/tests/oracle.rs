@@ -346,6 +346,88 @@ fn minifloat_matches_its_table() {
     }
 }
 
+// --------------------------------------------------------------------- Scaled
+
+/// The scale an encoding stores for `amax`: `amax / max_elem` in f32,
+/// clamped to the encoding's positive normal range, rounded to its nearest
+/// value (ties to the even code), found in the encoding's own table.
+fn scale_oracle(amax: f32, max_elem: f32, encoding: &str) -> f32 {
+    let s = amax / max_elem;
+    let (e, m, bias, specials) = match encoding {
+        "f32" => return s.max(f32::MIN_POSITIVE),
+        "bf16" => (8, 7, 127, "ieee"),
+        "fp16" => (5, 10, 15, "ieee"),
+        _ => (4, 3, 7, "fn"), // e4m3, ue4m3
+    };
+    let t: Vec<Entry> = minifloat_table(e, m, bias, true, specials).into_iter().filter(|x| x.v > 0.0).collect();
+    let min_normal = p2(1 - bias);
+    let clamped = (s as f64).clamp(min_normal, t.last().unwrap().v);
+    oracle(&t, clamped, Rounding::NearestEven, Midpoint::Arithmetic) as f32
+}
+
+/// Real-valued scales: for every element type and scale encoding, a unit
+/// whose amax fixes the scale quantizes each value of the scaled table,
+/// each midpoint and their f32 neighbours as SPEC.md's formula says:
+/// `q = nearest(x * (1/scale))` in the element's table (ties by code
+/// parity), result `q * scale`, with the scale from `scale_oracle`.
+#[test]
+fn scaled_matches_its_table() {
+    let elems: [(&str, Vec<Entry>); 6] = [
+        ("fp8-e4m3", minifloat_table(4, 3, 7, true, "fn")),
+        ("fp8-e5m2", minifloat_table(5, 2, 15, true, "ieee")),
+        ("fp6-e3m2", minifloat_table(3, 2, 3, true, "none")),
+        ("fp6-e2m3", minifloat_table(2, 3, 1, true, "none")),
+        ("fp4-e2m1", minifloat_table(2, 1, 1, true, "none")),
+        ("int8", sort((-127..=127).map(|k: i32| Entry { v: k as f64 / 64.0, odd: k & 1 != 0 }).collect())),
+    ];
+    for (name, table) in &elems {
+        let max_elem = table.last().unwrap().v as f32;
+        for encoding in ["f32", "bf16", "fp16", "e4m3", "ue4m3"] {
+            for amax in [1.0f32, 3.7, 1000.0, 0.0123] {
+                let scale = scale_oracle(amax, max_elem, encoding);
+                let inv = 1.0 / scale;
+                for mode in MODES {
+                    let f = with_mode(&format!("scaled(elem={name},scale={encoding})"), mode);
+                    // Probes: each element value, midpoint and neighbour at this scale, within the anchor.
+                    let scaled: Vec<Entry> = table.iter().map(|e| Entry { v: ((e.v as f32) * scale) as f64, odd: e.odd }).collect();
+                    let ps: Vec<f32> = probes(&sort(scaled), -amax, amax);
+                    let got = run(&*f, &[amax, -amax], &ps);
+                    let mut bad = 0;
+                    for (&x, &g) in ps.iter().zip(&got) {
+                        let v = x * inv;
+                        let q = oracle(table, v as f64, mode, Midpoint::Arithmetic) as f32;
+                        let want = q * scale;
+                        if g.to_bits() != want.to_bits() && !(g == 0.0 && want == 0.0) {
+                            bad += 1;
+                            if bad <= 3 {
+                                eprintln!("{} {mode} amax {amax}: x={x:e} got {g:e} want {want:e} (scale {scale:e})", f.describe());
+                            }
+                        }
+                    }
+                    assert_eq!(bad, 0, "{} {mode} amax {amax}: {bad} of {} probes disagree", f.describe(), ps.len());
+                }
+            }
+        }
+    }
+}
+
+/// With an E8M0 scale the scaled family is OCP MX, bit for bit.
+#[test]
+fn scaled_e8m0_is_mx() {
+    let x: Vec<f32> = (0..4096).map(|i| ((i * 7919 % 4093) as f32 / 1000.0 - 2.0).powi(5) * if i % 61 == 0 { 50.0 } else { 1.0 }).collect();
+    for elem in ["fp8-e4m3", "fp8-e5m2", "fp6-e3m2", "fp6-e2m3", "fp4-e2m1", "int8"] {
+        for (rule, mx_rule) in [("floor", ""), ("ceil", ",scale=ceil")] {
+            for mode in MODES {
+                let a = with_mode(&format!("scaled(elem={elem},scale=e8m0,rule={rule},block=32)"), mode);
+                let b = with_mode(&format!("mx(elem={elem}{mx_rule})"), mode);
+                let qa = quantlab_formats::quantize(&*a, &x, &[32, 128], quantlab_formats::Granularity::Tensor, 0).unwrap();
+                let qb = quantlab_formats::quantize(&*b, &x, &[32, 128], quantlab_formats::Granularity::Tensor, 0).unwrap();
+                assert!(qa.iter().zip(&qb).all(|(p, q)| p.to_bits() == q.to_bits()), "{elem} {rule} {mode}");
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------------------- MX
 
 #[test]

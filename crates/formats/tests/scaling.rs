@@ -30,6 +30,12 @@ const SCALED: &[(&str, i32)] = &[
     ("mxfp8-e5m2", 15 - 127),
     ("mxfp4", 2 - 127),
     ("mxint8", -127),
+    // A real-valued scale `amax / max_elem` is clamped to its encoding's
+    // normal range (f32: from 2^-126), so below max|x| = 2^(emax - 126) it
+    // clamps, by design; narrower encodings (E4M3's [2^-6, 448]) clamp
+    // sooner, as E8M0 does.
+    ("fp8-e4m3-scaled", 8 - 126),
+    ("scaled(elem=int8,scale=f32,block=16)", -126),
 ];
 
 /// Pseudo-random values: `narrow` has magnitudes in [1, 4) (so f32's whole

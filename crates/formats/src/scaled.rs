@@ -1,0 +1,336 @@
+//! Scaled formats: an element type (`element::ELEMENT_TYPES`) and a scale
+//! per unit, stored in a scale encoding. One family for the compositions
+//! the field compares: FP8 with an f32 scale per tensor or per channel
+//! (`scaled(elem=fp8-e4m3)` with granularity `tensor` or `channel`), per
+//! 1x128 block (`block=128`, DeepSeek-V3's activations), FP4 with an E4M3
+//! scale per 16 (NVFP4 without its tensor scale), any element with an E8M0
+//! scale (MX's rule).
+//!
+//! A unit is the group (`block = 0`) or `block` consecutive elements of a
+//! row. `amax` is the unit's largest finite `|x|` after the clip.
+//! - Real-valued encodings (`f32`, `bf16`, `fp16`, `e4m3`, `ue4m3`):
+//!   `scale = amax / max_elem` in f32, clamped to the encoding's positive
+//!   normal range and rounded into it (nearest-even; torchao clamps E4M3
+//!   block scales to [2^-6, 448] the same way); the elements are
+//!   `x * (1/scale)` in f32, rounded to the element type (saturating), and
+//!   the result is `q * scale` in f32, every step in that order. A unit
+//!   with no finite non-zero value gives zeros.
+//! - `e8m0`: a power of two, `2^(floor(log2 amax) - emax_elem)` (rule
+//!   `floor`, OCP MX) or the smallest one with `amax <= max_elem * scale`
+//!   (`ceil`), the exponent clamped to [-127, 127]; scaling is exact, so
+//!   the element grid is shifted instead (MX's kernel).
+//! NaN stays NaN (an E8M0 unit holding a NaN becomes all NaN, OCP's scale
+//! NaN); ±Inf does not enter `amax` and saturates. Metadata: the scale's
+//! encoding per unit (stored as its f32 bits, or the E8M0 code).
+
+use crate::bits::{finite_amax_and_nan, pow2};
+use crate::element::Element;
+use crate::grid::{BlockRule, FloatGrid, Overflow};
+use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
+
+/// How a unit's scale is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    E8m0,
+    F32,
+    Bf16,
+    Fp16,
+    E4m3,
+    /// E4M3 without its sign bit (NVFP4's block scales are positive).
+    Ue4m3,
+}
+
+impl Encoding {
+    pub const NAMES: [&'static str; 6] = ["e8m0", "f32", "bf16", "fp16", "e4m3", "ue4m3"];
+
+    fn from_name(name: &str) -> Encoding {
+        match name {
+            "e8m0" => Encoding::E8m0,
+            "f32" => Encoding::F32,
+            "bf16" => Encoding::Bf16,
+            "fp16" => Encoding::Fp16,
+            "e4m3" => Encoding::E4m3,
+            _ => Encoding::Ue4m3,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        Encoding::NAMES[self as usize]
+    }
+
+    /// Bits a scale takes on the wire.
+    pub fn bits(self) -> u32 {
+        match self {
+            Encoding::E8m0 | Encoding::E4m3 => 8,
+            Encoding::Ue4m3 => 7,
+            Encoding::Bf16 | Encoding::Fp16 => 16,
+            Encoding::F32 => 32,
+        }
+    }
+
+    /// The grid of a real-valued encoding's positive values, and its
+    /// smallest normal value (`None` for f32: every f32 is kept).
+    fn grid(self) -> Option<(FloatGrid, f32)> {
+        let elem = match self {
+            Encoding::Bf16 => "bf16",
+            Encoding::Fp16 => "fp16",
+            Encoding::E4m3 | Encoding::Ue4m3 => "fp8-e4m3",
+            Encoding::F32 | Encoding::E8m0 => return None,
+        };
+        let g = Element::named(elem).expect("the table holds the scale encodings").grid();
+        Some((g, pow2(g.emin)))
+    }
+
+    /// `scale` (finite, > 0) clamped to the positive normal range and
+    /// rounded into the encoding, nearest-even.
+    fn round(self, scale: f32) -> f32 {
+        match self.grid() {
+            None => scale.clamp(f32::MIN_POSITIVE, f32::MAX),
+            Some((g, min)) => {
+                let mut out = [0.0f32];
+                g.quantize(&[scale.clamp(min, g.max)], &mut out, None, Rounding::NearestEven, RoundCtx::default());
+                out[0]
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowRule {
+    Floor,
+    Ceil,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaled {
+    elem: Element,
+    /// The element's grid at scale 1, saturating.
+    grid: FloatGrid,
+    encoding: Encoding,
+    rule: PowRule,
+    /// Elements per unit along a row; 0: the whole group.
+    block: usize,
+    round: Rounding,
+    /// The power-of-two path (E8M0): MX's block rule.
+    pow2: BlockRule,
+}
+
+impl Scaled {
+    pub fn new(elem: &str, encoding: Encoding, rule: PowRule, block: usize) -> Result<Scaled, FormatError> {
+        let elem = Element::named(elem).ok_or_else(|| quantlab_spec::SpecError::OutOfRange {
+            family: "scaled".into(),
+            param: "elem".into(),
+            value: elem.into(),
+            range: Element::names().join(" | "),
+        })?;
+        let grid = FloatGrid { overflow: Overflow::Saturate, ..elem.grid() };
+        let pow2 = BlockRule {
+            base: grid,
+            offset: -elem.emax(),
+            ceil: rule == PowRule::Ceil,
+            smin: -127,
+            smax: 127 - elem.emax(),
+            nan_poisons_block: true,
+            signed_zero: elem.signed_zero(),
+        };
+        Ok(Scaled { elem, grid, encoding, rule, block, round: Rounding::NearestEven, pow2 })
+    }
+
+    /// The real-valued scale of a unit whose `amax` (after the clip) is
+    /// given; `None` when it has no finite non-zero value.
+    fn real_scale(&self, amax: f32) -> Option<f32> {
+        (amax > 0.0).then(|| self.encoding.round(amax / self.grid.max))
+    }
+
+    /// A unit's scale and its elements at scale 1 (`x * (1/scale)` rounded
+    /// to the element type), written into `out`; `None` (and zeros) when
+    /// the unit has no finite non-zero value.
+    fn elements(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) -> Option<f32> {
+        let alpha = clip.map(Clip::alpha);
+        let (amax, _) = finite_amax_and_nan(x);
+        let amax = alpha.map_or(amax, |a| amax.min(a));
+        let Some(scale) = self.real_scale(amax) else {
+            crate::zeros_like(x, out, self.elem.signed_zero());
+            return None;
+        };
+        let inv = 1.0 / scale;
+        let bound = alpha.unwrap_or(f32::INFINITY);
+        // Scaled inputs go through a stack buffer, a chunk at a time.
+        const CHUNK: usize = 256;
+        let mut buf = [0.0f32; CHUNK];
+        for (c, (xi, oi)) in x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)).enumerate() {
+            for (b, &v) in buf.iter_mut().zip(xi) {
+                *b = crate::bits::clamp_keep_nan(v, -bound, bound) * inv;
+            }
+            self.grid.quantize(&buf[..xi.len()], oi, None, self.round, ctx.offset((c * CHUNK) as u64));
+        }
+        Some(scale)
+    }
+
+    /// Quantize one unit with a real-valued scale (or zeros).
+    fn quantize_real(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        if let Some(scale) = self.elements(x, clip, ctx, out) {
+            let fix = if self.elem.signed_zero() { -0.0 } else { 0.0 }; // x + (-0.0) keeps -0
+            for o in out.iter_mut() {
+                *o = saturate(*o * scale) + fix;
+            }
+        }
+    }
+}
+
+impl Format for Scaled {
+    fn describe(&self) -> String {
+        let mut d = format!("scaled(elem={},scale={}", self.elem.name(), self.encoding.name());
+        if self.encoding == Encoding::E8m0 && self.rule == PowRule::Ceil {
+            d += ",rule=ceil";
+        }
+        if self.block > 0 {
+            d += &format!(",block={}", self.block);
+        }
+        with_round(d + ")", self.round)
+    }
+    fn family(&self) -> &'static str {
+        "scaled"
+    }
+    fn code_bits(&self) -> u32 {
+        self.elem.bits()
+    }
+    fn meta_bits(&self) -> u32 {
+        self.encoding.bits()
+    }
+    fn meta_words(&self) -> usize {
+        1
+    }
+    fn block_len(&self) -> usize {
+        self.block
+    }
+    fn rounding(&self) -> Rounding {
+        self.round
+    }
+
+    fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        if self.encoding == Encoding::E8m0 {
+            self.pow2.quantize_blocks(x, out, x.len().max(1), clip.map(Clip::alpha), self.round, ctx);
+        } else {
+            self.quantize_real(x, clip, ctx, out);
+        }
+    }
+
+    fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
+        if self.encoding == Encoding::E8m0 {
+            let mut q = vec![0.0f32; x.len()];
+            self.quantize_unit(x, clip, ctx, &mut q);
+            match self.pow2.block_scale(x, clip.map(Clip::alpha)) {
+                crate::grid::BlockScale::Poisoned => {
+                    meta[0] = 0xFF;
+                    codes.fill(0);
+                }
+                scale => {
+                    let s = if let crate::grid::BlockScale::Exp(s) = scale { s } else { -127 };
+                    meta[0] = (s + 127) as u32;
+                    for (c, &v) in codes.iter_mut().zip(&q) {
+                        *c = self.elem.code(crate::bits::ldexp(v, -s));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let mut e = vec![0.0f32; x.len()];
+        let scale = self.elements(x, clip, ctx, &mut e).unwrap_or(0.0);
+        if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
+            return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
+        }
+        meta[0] = scale.to_bits();
+        for (c, &v) in codes.iter_mut().zip(&e) {
+            *c = self.elem.code(v);
+        }
+        Ok(())
+    }
+
+    fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]) {
+        if self.encoding == Encoding::E8m0 {
+            if meta[0] == 0xFF {
+                out.fill(f32::NAN);
+                return;
+            }
+            let s = meta[0] as i32 - 127;
+            for (o, &c) in out.iter_mut().zip(codes) {
+                *o = crate::bits::ldexp(self.elem.value(c), s);
+            }
+            return;
+        }
+        let scale = f32::from_bits(meta[0]);
+        let fix = if self.elem.signed_zero() { -0.0 } else { 0.0 };
+        for (o, &c) in out.iter_mut().zip(codes) {
+            *o = saturate(self.elem.value(c) * scale) + fix;
+        }
+    }
+
+    fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
+        match scale {
+            Scale::Max(a) if a.is_finite() && a > 0.0 => Ok(vec![if self.encoding == Encoding::E8m0 {
+                (self.pow2.scale_exp(a) + 127) as u32
+            } else {
+                self.real_scale(a).unwrap_or(0.0).to_bits()
+            }]),
+            _ => Err(FormatError::Unsupported { format: self.describe(), why: "the value table depends on the unit's max|x|: give a positive --max X".into() }),
+        }
+    }
+}
+
+/// A product `q * scale` that rounds beyond f32's range (a unit whose amax
+/// is near `f32::MAX`) is the largest finite value, the nearest f32; NaN
+/// stays NaN.
+#[inline(always)]
+fn saturate(v: f32) -> f32 {
+    if v.is_infinite() {
+        v.signum() * f32::MAX
+    } else {
+        v
+    }
+}
+
+pub struct ScaledFamily;
+pub static FAMILY: ScaledFamily = ScaledFamily;
+
+impl Family for ScaledFamily {
+    fn name(&self) -> &'static str {
+        "scaled"
+    }
+    fn summary(&self) -> &'static str {
+        "an element type with a scale per group or per block, stored in a scale encoding (f32, bf16, fp16, e4m3, ue4m3, e8m0)"
+    }
+    fn params(&self) -> &'static [ParamDoc] {
+        &[
+            ParamDoc { name: "elem", default: "(required)", range: "an element type: fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 | fp16 | bf16", help: "element type" },
+            ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3", help: "how each scale is stored" },
+            ParamDoc { name: "rule", default: "floor", range: "floor | ceil", help: "e8m0 only: OCP's floor, or ceil (amax never saturates)" },
+            ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
+            ROUND_DOC,
+        ]
+    }
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            Preset { name: "fp8-e4m3-scaled", params: "elem=fp8-e4m3,scale=f32", help: "FP8 E4M3 with an f32 scale per group (per tensor, or per channel with granularity channel)" },
+            Preset { name: "fp8-e4m3-b128", params: "elem=fp8-e4m3,scale=f32,block=128", help: "FP8 E4M3 with an f32 scale per 1x128 block (DeepSeek-V3 activations)" },
+            Preset { name: "nvfp4-blocks", params: "elem=fp4-e2m1,scale=e4m3,block=16", help: "NVFP4's blocks without its f32 tensor scale: E2M1 with an E4M3 scale per 16" },
+        ]
+    }
+    fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
+        let names = Element::names();
+        let elem = p.choice("elem", "", &names)?;
+        if elem.is_empty() {
+            return Err(p.missing("elem").into());
+        }
+        let encoding = Encoding::from_name(p.choice("scale", "f32", &Encoding::NAMES)?);
+        let rule = match p.choice("rule", "floor", &["floor", "ceil"])? {
+            "floor" => PowRule::Floor,
+            _ => PowRule::Ceil,
+        };
+        let block = p.int("block", Some(0), 0, 1 << 20)? as usize;
+        let round = crate::rounding_param(p)?;
+        let mut f = Scaled::new(elem, encoding, rule, block)?;
+        f.round = round;
+        Ok(Box::new(f))
+    }
+}
