@@ -165,11 +165,42 @@ pub trait Format: Send + Sync + fmt::Debug {
         Ok(v)
     }
 
+    /// Metadata words stored once per group, before its units' (a second
+    /// scale level above the units: NVFP4's tensor scale); 0 for formats
+    /// with one level.
+    fn group_meta_words(&self) -> usize {
+        0
+    }
+    /// Metadata bits per group as counted in bits per element.
+    fn group_meta_bits(&self) -> u32 {
+        0
+    }
+
+    /// Fake-quantize one group (rows of `row_len`) with its clip. The
+    /// default quantizes its units independently; formats with a group
+    /// level override it.
+    fn quantize_group(&self, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
+        tensor::quantize_units(self, x, out, row_len, clip, ctx)
+    }
+
+    /// Encode one group: its codes into `codes` (one per element), its
+    /// metadata appended to `meta` (`group_meta_words`, then `meta_words`
+    /// per unit).
+    fn encode_group(&self, x: &[f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut Vec<u32>) -> Result<(), FormatError> {
+        tensor::encode_units(self, x, row_len, clip, ctx, codes, meta)
+    }
+
+    /// Decode one group from its codes and the metadata that starts at
+    /// `meta`; the metadata words it used, or `None` when `meta` is short.
+    fn decode_group(&self, codes: &[u32], meta: &[u32], row_len: usize, out: &mut [f32]) -> Option<usize> {
+        tensor::decode_units(self, codes, meta, row_len, out)
+    }
+
     /// Bits per element of a tensor whose groups hold `group_len` elements in
-    /// rows of `row_len`, metadata included.
+    /// rows of `row_len`, metadata of every level included.
     fn bits_per_element(&self, group_len: usize, row_len: usize) -> f64 {
         let units = tensor::units_in_group(group_len, row_len.max(1), self.block_len());
-        self.code_bits() as f64 + (self.meta_bits() as f64 * units as f64) / group_len.max(1) as f64
+        self.code_bits() as f64 + (self.meta_bits() as f64 * units as f64 + self.group_meta_bits() as f64) / group_len.max(1) as f64
     }
 }
 

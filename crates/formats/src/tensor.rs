@@ -285,6 +285,11 @@ fn split_lengths(out: &mut [f32], lengths: impl Iterator<Item = usize>) -> Vec<&
 /// `out` with a given clip, unit by unit: exactly what [`quantize`] does to
 /// each group, so clipping strategies can evaluate candidate clips.
 pub fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
+    format.quantize_group(x, out, row_len, clip, ctx);
+}
+
+/// [`Format::quantize_group`]'s default: every unit on its own.
+pub fn quantize_units<F: Format + ?Sized>(format: &F, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
     let block = format.block_len();
     let row_len = row_len.min(x.len()).max(1);
     if block == 0 || x.len() <= block.min(row_len) {
@@ -302,6 +307,30 @@ pub fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: 
             format.quantize_unit(&x[off..off + l], clip, ctx.offset(off as u64), o);
         });
     }
+}
+
+/// [`Format::encode_group`]'s default: the units in order, each with its
+/// `meta_words`.
+pub fn encode_units<F: Format + ?Sized>(format: &F, x: &[f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut Vec<u32>) -> Result<(), FormatError> {
+    let mw = format.meta_words();
+    for (off, len) in unit_ranges(x.len(), row_len, format.block_len()) {
+        let mut m = vec![0u32; mw];
+        format.encode_unit(&x[off..off + len], clip, ctx.offset(off as u64), &mut codes[off..off + len], &mut m)?;
+        meta.extend(m);
+    }
+    Ok(())
+}
+
+/// [`Format::decode_group`]'s default.
+pub fn decode_units<F: Format + ?Sized>(format: &F, codes: &[u32], meta: &[u32], row_len: usize, out: &mut [f32]) -> Option<usize> {
+    let mw = format.meta_words();
+    let mut used = 0;
+    for (off, len) in unit_ranges(codes.len(), row_len, format.block_len()) {
+        let m = meta.get(used..used + mw)?;
+        format.decode_unit(&codes[off..off + len], m, &mut out[off..off + len]);
+        used += mw;
+    }
+    Some(used)
 }
 
 /// Fake-quantize a tensor without clipping: quantize then dequantize every
@@ -332,18 +361,25 @@ pub struct Encoded {
     pub code_bits: u32,
     /// One code per element, stream order.
     pub codes: Vec<u32>,
-    /// `meta_words` words per unit, stream order.
+    /// Per group in stream order: `group_meta_words` words, then
+    /// `meta_words` words per unit.
     pub meta: Vec<u32>,
     pub meta_words: usize,
     /// Metadata bits per unit as the format counts them (wire size).
     pub meta_bits: u32,
+    /// Groups, and the words and counted bits of each group's own level.
+    pub groups: usize,
+    pub group_meta_words: usize,
+    pub group_meta_bits: u32,
 }
 
 impl Encoded {
-    /// Bytes on the wire: packed codes plus the metadata as counted.
+    /// Bytes on the wire: packed codes plus the metadata of every level as
+    /// counted.
     pub fn wire_bytes(&self) -> usize {
-        let units = self.meta.len().checked_div(self.meta_words).unwrap_or(0);
-        crate::packing::packed_len(self.codes.len(), self.code_bits) * 4 + (units * self.meta_bits as usize).div_ceil(8)
+        let unit_words = self.meta.len().saturating_sub(self.groups * self.group_meta_words);
+        let units = unit_words.checked_div(self.meta_words).unwrap_or(0);
+        crate::packing::packed_len(self.codes.len(), self.code_bits) * 4 + (units * self.meta_bits as usize + self.groups * self.group_meta_bits as usize).div_ceil(8)
     }
 
     pub fn bits_per_element(&self) -> f64 {
@@ -358,8 +394,9 @@ impl Encoded {
 pub fn wire_bytes(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<usize, TensorError> {
     let (groups, row_len) = group_lengths(shape, gran)?;
     let units: usize = groups.iter().map(|&(l, n)| n * units_in_group(l, row_len, format.block_len())).sum();
+    let group_count: usize = groups.iter().map(|&(_, n)| n).sum();
     let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
-    Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (units * format.meta_bits() as usize).div_ceil(8))
+    Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (units * format.meta_bits() as usize + group_count * format.group_meta_bits() as usize).div_ceil(8))
 }
 
 /// The groups of a tensor of this shape at this granularity, as (length,
@@ -409,21 +446,16 @@ fn group_positions(plan: &Layout) -> Vec<Vec<usize>> {
 /// an empty slice: no clip).
 pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clips: &[Option<Clip>], seed: u64) -> Result<Encoded, TensorError> {
     let plan = Layout::new(x.len(), shape, gran)?;
-    let mw = format.meta_words();
-    let mut codes = Vec::with_capacity(x.len());
+    let mut codes = vec![0u32; x.len()];
     let mut meta = Vec::new();
     let ctx = RoundCtx::new(seed);
-    for (g, positions) in group_positions(&plan).into_iter().enumerate() {
+    let mut base = 0;
+    let positions = group_positions(&plan);
+    for (g, positions) in positions.iter().enumerate() {
         let group: Vec<f32> = positions.iter().map(|&p| x[p]).collect();
         let clip = clips.get(g).copied().flatten();
-        let base = codes.len();
-        for (off, len) in unit_ranges(group.len(), plan.row_len, format.block_len()) {
-            let mut c = vec![0u32; len];
-            let mut m = vec![0u32; mw];
-            format.encode_unit(&group[off..off + len], clip, ctx.offset((base + off) as u64), &mut c, &mut m)?;
-            codes.extend(c);
-            meta.extend(m);
-        }
+        format.encode_group(&group, plan.row_len, clip, ctx.offset(base as u64), &mut codes[base..base + group.len()], &mut meta)?;
+        base += group.len();
     }
     Ok(Encoded {
         format: format.describe(),
@@ -432,8 +464,11 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
         code_bits: format.code_bits(),
         codes,
         meta,
-        meta_words: mw,
+        meta_words: format.meta_words(),
         meta_bits: format.meta_bits(),
+        groups: positions.len(),
+        group_meta_words: format.group_meta_words(),
+        group_meta_bits: format.group_meta_bits(),
     })
 }
 
@@ -444,16 +479,12 @@ pub fn decode(format: &dyn Format, enc: &Encoded) -> Result<Vec<f32>, TensorErro
         return Err(TensorError::Corrupt(format!("{} codes for shape {:?}", enc.codes.len(), enc.shape)));
     }
     let plan = Layout::new(numel, &enc.shape, enc.granularity)?;
-    let mw = format.meta_words();
     let mut out = vec![0.0f32; numel];
     let (mut ci, mut mi) = (0usize, 0usize);
     for positions in group_positions(&plan) {
         let mut vals = vec![0.0f32; positions.len()];
-        for (off, len) in unit_ranges(positions.len(), plan.row_len, format.block_len()) {
-            let m = enc.meta.get(mi..mi + mw).ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
-            format.decode_unit(&enc.codes[ci + off..ci + off + len], m, &mut vals[off..off + len]);
-            mi += mw;
-        }
+        let codes = &enc.codes[ci..ci + positions.len()];
+        mi += format.decode_group(codes, &enc.meta[mi.min(enc.meta.len())..], plan.row_len, &mut vals).ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
         ci += positions.len();
         for (&p, v) in positions.iter().zip(vals) {
             out[p] = v;
