@@ -19,9 +19,18 @@
 //!   `floor`, OCP MX) or the smallest one with `amax <= max_elem * scale`
 //!   (`ceil`), the exponent clamped to [-127, 127]; scaling is exact, so
 //!   the element grid is shifted instead (MX's kernel).
+//! - Two levels (`tensor_scale=f32`, NVFP4): the group has a scale of its
+//!   own, `s_t = amax_group / (max_elem * max_scale)` in f32 (NVFP4:
+//!   amax / (6 * 448) = amax / 2688), and each block's scale is
+//!   `s_b = enc(clamp((amax_block / max_elem) / s_t, min, max))`; elements
+//!   are `x * ((1/s_t) / s_b)` rounded (saturating), the result
+//!   `q * (s_t * s_b)`, every step in f32 in exactly that order
+//!   (torchao's reference `nvfp4_quantize` with a per-tensor scale).
+//!   A group with no finite non-zero value gives zeros.
 //! NaN stays NaN (an E8M0 unit holding a NaN becomes all NaN, OCP's scale
 //! NaN); ±Inf does not enter `amax` and saturates. Metadata: the scale's
-//! encoding per unit (stored as its f32 bits, or the E8M0 code).
+//! encoding per unit (stored as its f32 bits, or the E8M0 code), and with
+//! two levels the group's f32 scale first.
 
 use crate::bits::{finite_amax_and_nan, pow2};
 use crate::element::Element;
@@ -113,6 +122,8 @@ pub struct Scaled {
     round: Rounding,
     /// The power-of-two path (E8M0): MX's block rule.
     pow2: BlockRule,
+    /// A second level: an f32 scale per group above the blocks' scales.
+    group_scale: bool,
 }
 
 impl Scaled {
@@ -133,7 +144,53 @@ impl Scaled {
             nan_poisons_block: true,
             signed_zero: elem.signed_zero(),
         };
-        Ok(Scaled { elem, grid, encoding, rule, block, round: Rounding::NearestEven, pow2 })
+        Ok(Scaled { elem, grid, encoding, rule, block, round: Rounding::NearestEven, pow2, group_scale: false })
+    }
+
+    /// The largest value of the block scales' encoding (f32::MAX for f32).
+    fn max_scale(&self) -> f32 {
+        self.encoding.grid().map_or(f32::MAX, |(g, _)| g.max)
+    }
+
+    /// The group's own scale (two levels), from its amax after the clip;
+    /// `None` when it has no finite non-zero value.
+    fn group_scale_of(&self, x: &[f32], clip: Option<Clip>) -> Option<f32> {
+        let (amax, _) = finite_amax_and_nan(x);
+        let amax = clip.map(Clip::alpha).map_or(amax, |a| amax.min(a));
+        let s = amax / (self.grid.max * self.max_scale());
+        (amax > 0.0 && s > 0.0).then_some(s)
+    }
+
+    /// One block under the group scale `s_t`: its elements at scale 1 in
+    /// `out`, and the combined scale `s_t * s_b` (`None`: zeros).
+    fn block_elements(&self, x: &[f32], s_t: f32, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) -> Option<(f32, f32)> {
+        let alpha = clip.map(Clip::alpha);
+        let (amax, _) = finite_amax_and_nan(x);
+        let amax = alpha.map_or(amax, |a| amax.min(a));
+        if amax <= 0.0 {
+            crate::zeros_like(x, out, self.elem.signed_zero());
+            return None;
+        }
+        let s_b = self.encoding.round((amax / self.grid.max) / s_t);
+        let inv = (1.0 / s_t) / s_b;
+        let bound = alpha.unwrap_or(f32::INFINITY);
+        let mut buf = [0.0f32; 256];
+        for (c, (xi, oi)) in x.chunks(256).zip(out.chunks_mut(256)).enumerate() {
+            for (b, &v) in buf.iter_mut().zip(xi) {
+                *b = crate::bits::clamp_keep_nan(v, -bound, bound) * inv;
+            }
+            self.grid.quantize(&buf[..xi.len()], oi, None, self.round, ctx.offset((c * 256) as u64));
+        }
+        Some((s_b, s_t * s_b))
+    }
+
+    /// Scale block elements back: `q * scale`, saturating, zeros signed as
+    /// the element's codes allow.
+    fn rescale(&self, out: &mut [f32], scale: f32) {
+        let fix = if self.elem.signed_zero() { -0.0 } else { 0.0 }; // x + (-0.0) keeps -0
+        for o in out.iter_mut() {
+            *o = saturate(*o * scale) + fix;
+        }
     }
 
     /// The real-valued scale of a unit whose `amax` (after the clip) is
@@ -170,10 +227,7 @@ impl Scaled {
     /// Quantize one unit with a real-valued scale (or zeros).
     fn quantize_real(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
         if let Some(scale) = self.elements(x, clip, ctx, out) {
-            let fix = if self.elem.signed_zero() { -0.0 } else { 0.0 }; // x + (-0.0) keeps -0
-            for o in out.iter_mut() {
-                *o = saturate(*o * scale) + fix;
-            }
+            self.rescale(out, scale);
         }
     }
 }
@@ -186,6 +240,9 @@ impl Format for Scaled {
         }
         if self.block > 0 {
             d += &format!(",block={}", self.block);
+        }
+        if self.group_scale {
+            d += ",tensor_scale=f32";
         }
         with_round(d + ")", self.round)
     }
@@ -207,9 +264,78 @@ impl Format for Scaled {
     fn rounding(&self) -> Rounding {
         self.round
     }
+    fn group_meta_words(&self) -> usize {
+        self.group_scale as usize
+    }
+    fn group_meta_bits(&self) -> u32 {
+        32 * self.group_scale as u32
+    }
 
+    fn quantize_group(&self, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
+        if !self.group_scale {
+            return crate::tensor::quantize_units(self, x, out, row_len, clip, ctx);
+        }
+        let Some(s_t) = self.group_scale_of(x, clip) else {
+            return crate::zeros_like(x, out, self.elem.signed_zero());
+        };
+        for (off, len) in crate::tensor::unit_ranges(x.len(), row_len, self.block) {
+            let o = &mut out[off..off + len];
+            if let Some((_, scale)) = self.block_elements(&x[off..off + len], s_t, clip, ctx.offset(off as u64), o) {
+                self.rescale(o, scale);
+            }
+        }
+    }
+
+    fn encode_group(&self, x: &[f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut Vec<u32>) -> Result<(), FormatError> {
+        if !self.group_scale {
+            return crate::tensor::encode_units(self, x, row_len, clip, ctx, codes, meta);
+        }
+        let s_t = self.group_scale_of(x, clip);
+        meta.push(s_t.unwrap_or(0.0).to_bits());
+        let mut e = vec![0.0f32; x.len()];
+        for (off, len) in crate::tensor::unit_ranges(x.len(), row_len, self.block) {
+            let s_b = match s_t {
+                Some(s_t) => self.block_elements(&x[off..off + len], s_t, clip, ctx.offset(off as u64), &mut e[off..off + len]).map_or(0.0, |s| s.0),
+                None => {
+                    crate::zeros_like(&x[off..off + len], &mut e[off..off + len], self.elem.signed_zero());
+                    0.0
+                }
+            };
+            meta.push(s_b.to_bits());
+        }
+        if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
+            return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
+        }
+        for (c, &v) in codes.iter_mut().zip(&e) {
+            *c = self.elem.code(v);
+        }
+        Ok(())
+    }
+
+    fn decode_group(&self, codes: &[u32], meta: &[u32], row_len: usize, out: &mut [f32]) -> Option<usize> {
+        if !self.group_scale {
+            return crate::tensor::decode_units(self, codes, meta, row_len, out);
+        }
+        let s_t = f32::from_bits(*meta.first()?);
+        let mut used = 1;
+        for (off, len) in crate::tensor::unit_ranges(codes.len(), row_len, self.block) {
+            let s_b = f32::from_bits(*meta.get(used)?);
+            used += 1;
+            let o = &mut out[off..off + len];
+            for (v, &c) in o.iter_mut().zip(&codes[off..off + len]) {
+                *v = self.elem.value(c);
+            }
+            self.rescale(o, s_t * s_b);
+        }
+        Some(used)
+    }
+
+    /// With two levels a unit has no scale of its own: it is quantized as
+    /// a group of one row.
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        if self.encoding == Encoding::E8m0 {
+        if self.group_scale {
+            self.quantize_group(x, out, x.len(), clip, ctx);
+        } else if self.encoding == Encoding::E8m0 {
             self.pow2.quantize_blocks(x, out, x.len().max(1), clip.map(Clip::alpha), self.round, ctx);
         } else {
             self.quantize_real(x, clip, ctx, out);
@@ -270,6 +396,10 @@ impl Format for Scaled {
         match scale {
             Scale::Max(a) if a.is_finite() && a > 0.0 => Ok(vec![if self.encoding == Encoding::E8m0 {
                 (self.pow2.scale_exp(a) + 127) as u32
+            } else if self.group_scale {
+                // The block that holds the group's largest value: s_t * s_b.
+                let s_t = a / (self.grid.max * self.max_scale());
+                (s_t * self.encoding.round((a / self.grid.max) / s_t)).to_bits()
             } else {
                 self.real_scale(a).unwrap_or(0.0).to_bits()
             }]),
@@ -306,6 +436,7 @@ impl Family for ScaledFamily {
             ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3", help: "how each scale is stored" },
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil", help: "e8m0 only: OCP's floor, or ceil (amax never saturates)" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
+            ParamDoc { name: "tensor_scale", default: "none", range: "none | f32", help: "a second level: an f32 scale per group above the block scales (NVFP4)" },
             ROUND_DOC,
         ]
     }
@@ -313,6 +444,7 @@ impl Family for ScaledFamily {
         &[
             Preset { name: "fp8-e4m3-scaled", params: "elem=fp8-e4m3,scale=f32", help: "FP8 E4M3 with an f32 scale per group (per tensor, or per channel with granularity channel)" },
             Preset { name: "fp8-e4m3-b128", params: "elem=fp8-e4m3,scale=f32,block=128", help: "FP8 E4M3 with an f32 scale per 1x128 block (DeepSeek-V3 activations)" },
+            Preset { name: "nvfp4", params: "elem=fp4-e2m1,scale=e4m3,block=16,tensor_scale=f32", help: "NVIDIA NVFP4: E2M1 with an E4M3 scale per 16 under an f32 scale per group (per tensor by default)" },
             Preset { name: "nvfp4-blocks", params: "elem=fp4-e2m1,scale=e4m3,block=16", help: "NVFP4's blocks without its f32 tensor scale: E2M1 with an E4M3 scale per 16" },
         ]
     }
@@ -328,9 +460,20 @@ impl Family for ScaledFamily {
             _ => PowRule::Ceil,
         };
         let block = p.int("block", Some(0), 0, 1 << 20)? as usize;
+        let group_scale = p.choice("tensor_scale", "none", &["none", "f32"])? == "f32";
+        if group_scale && (block == 0 || encoding == Encoding::E8m0 || encoding == Encoding::F32) {
+            return Err(quantlab_spec::SpecError::OutOfRange {
+                family: "scaled".into(),
+                param: "tensor_scale".into(),
+                value: "f32".into(),
+                range: "none, unless the block scales (block > 0) are in a narrower real encoding (bf16, fp16, e4m3, ue4m3) that a group scale can place".into(),
+            }
+            .into());
+        }
         let round = crate::rounding_param(p)?;
         let mut f = Scaled::new(elem, encoding, rule, block)?;
         f.round = round;
+        f.group_scale = group_scale;
         Ok(Box::new(f))
     }
 }

@@ -249,7 +249,7 @@ pub(crate) fn units_in_group(group_len: usize, row_len: usize, block: usize) -> 
 }
 
 /// Unit boundaries inside a group: (offset, len), in stream order.
-fn unit_ranges(group_len: usize, row_len: usize, block: usize) -> Vec<(usize, usize)> {
+pub(crate) fn unit_ranges(group_len: usize, row_len: usize, block: usize) -> Vec<(usize, usize)> {
     if block == 0 {
         return vec![(0, group_len)];
     }

@@ -352,7 +352,12 @@ fn minifloat_matches_its_table() {
 /// clamped to the encoding's positive normal range, rounded to its nearest
 /// value (ties to the even code), found in the encoding's own table.
 fn scale_oracle(amax: f32, max_elem: f32, encoding: &str) -> f32 {
-    let s = amax / max_elem;
+    round_scale(amax / max_elem, encoding)
+}
+
+/// A scale `s` clamped to the encoding's positive normal range and rounded
+/// into it, from the encoding's own table.
+fn round_scale(s: f32, encoding: &str) -> f32 {
     let (e, m, bias, specials) = match encoding {
         "f32" => return s.max(f32::MIN_POSITIVE),
         "bf16" => (8, 7, 127, "ieee"),
@@ -406,6 +411,34 @@ fn scaled_matches_its_table() {
                     }
                     assert_eq!(bad, 0, "{} {mode} amax {amax}: {bad} of {} probes disagree", f.describe(), ps.len());
                 }
+            }
+        }
+    }
+}
+
+/// NVFP4 (two levels) as SPEC.md writes it, step by step in f32, with the
+/// E4M3 block scales and the E2M1 elements picked from their tables:
+/// `s_t = amax / 2688`, `s_b = e4m3(clamp((amax_b / 6) / s_t, 2^-6, 448))`,
+/// `q = e2m1(x * ((1/s_t) / s_b))`, result `q * (s_t * s_b)`.
+#[test]
+fn nvfp4_follows_its_formula() {
+    let e2m1 = minifloat_table(2, 1, 1, true, "none");
+    let x: Vec<f32> = (0..8 * 64).map(|i| ((i * 7919 % 1009) as f32 / 200.0 - 2.5).powi(3) * if i % 37 == 0 { 30.0 } else { 1.0 } + if i % 5 == 0 { 0.0 } else { 1e-3 }).collect();
+    for (scale_by, mode) in [(1.0f32, Rounding::NearestEven), (1e-3, Rounding::NearestEven), (7e4, Rounding::NearestAway), (1.0, Rounding::TowardZero)] {
+        let x: Vec<f32> = x.iter().map(|v| v * scale_by).collect();
+        let f = with_mode("nvfp4", mode);
+        let got = quantlab_formats::quantize(&*f, &x, &[8, 64], quantlab_formats::Granularity::Tensor, 0).unwrap();
+        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let s_t = amax / 2688.0;
+        for (b, block) in x.chunks(16).enumerate() {
+            let amax_b = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let s_b = round_scale((amax_b / 6.0) / s_t, "e4m3");
+            let inv = (1.0 / s_t) / s_b;
+            for (i, &v) in block.iter().enumerate() {
+                let q = oracle(&e2m1, (v * inv) as f64, mode, Midpoint::Arithmetic) as f32;
+                let want = q * (s_t * s_b);
+                let g = got[b * 16 + i];
+                assert!(g.to_bits() == want.to_bits() || (g == 0.0 && want == 0.0), "x{scale_by} {mode}: block {b} element {i}: {v} -> {g}, the formula gives {want}");
             }
         }
     }

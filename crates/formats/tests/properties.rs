@@ -36,6 +36,8 @@ const FORMATS: &[&str] = &[
     "scaled(elem=fp8-e4m3)",
     "fp8-e4m3-b128",
     "nvfp4-blocks",
+    "nvfp4",
+    "scaled(elem=fp8-e4m3,scale=bf16,block=32,tensor_scale=f32)",
     "scaled(elem=int8,scale=bf16,block=32)",
     "scaled(elem=fp6-e2m3,scale=e8m0,block=32)",
     "scaled(elem=fp8-e5m2,scale=fp16,block=8,round=nearest-away)",
@@ -274,6 +276,9 @@ proptest! {
         prop_assume!(!d.contains("stochastic"));
         x.sort_by(f32::total_cmp);
         let f = fmt(d);
+        // With a group level, quantize_unit quantizes a group of blocks,
+        // each with its own scale.
+        prop_assume!(f.group_meta_words() == 0);
         let mut q = vec![0.0; x.len()];
         // One unit: one scale for all (the block formats' blocks are units).
         f.quantize_unit(&x, None, RoundCtx::default(), &mut q);
