@@ -32,6 +32,9 @@ pub enum ElementKind {
     /// Two's complement `q * 2^step_exp`, `|q| <= 2^(bits-1) - 1` (the
     /// pattern `-2^(bits-1)` is unused, as microxcaling does).
     Int { bits: u32, step_exp: i32 },
+    /// Unsigned codes `0 .. 2^bits - 1`, valued as themselves: the element
+    /// of integer formats with a zero point (GPTQ/AWQ's INT4 groups).
+    UInt { bits: u32 },
 }
 
 /// A named element type: one row of the table.
@@ -52,6 +55,8 @@ pub static ELEMENT_TYPES: &[ElementDef] = &[
     ElementDef { name: "fp6-e2m3", kind: ElementKind::Float { e: 2, m: 3, specials: Specials::None }, help: "OCP FP6 E2M3 (max 7.5)" },
     ElementDef { name: "fp4-e2m1", kind: ElementKind::Float { e: 2, m: 1, specials: Specials::None }, help: "OCP FP4 E2M1 (max 6)" },
     ElementDef { name: "int8", kind: ElementKind::Int { bits: 8, step_exp: -6 }, help: "OCP MXINT8 element: k/64, |k| <= 127" },
+    ElementDef { name: "uint4", kind: ElementKind::UInt { bits: 4 }, help: "unsigned 4-bit codes 0..15, for a zero point" },
+    ElementDef { name: "uint8", kind: ElementKind::UInt { bits: 8 }, help: "unsigned 8-bit codes 0..255, for a zero point" },
 ];
 
 /// The minifloat family's presets: the table's float element types.
@@ -68,7 +73,7 @@ pub static MINIFLOAT_PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 let params: &'static str = Box::leak(format!("e={e},m={m}{specials}").into_boxed_str());
                 Some(Preset { name: d.name, params, help: d.help })
             }
-            ElementKind::Int { .. } => None,
+            ElementKind::Int { .. } | ElementKind::UInt { .. } => None,
         })
         .collect()
 });
@@ -84,6 +89,7 @@ pub struct Element {
 enum Form {
     Float(Minifloat),
     Int { bits: u32, step_exp: i32 },
+    UInt { bits: u32 },
 }
 
 impl Element {
@@ -96,6 +102,7 @@ impl Element {
         let form = match def.kind {
             ElementKind::Float { e, m, specials } => Form::Float(Minifloat::new(e, m, None, true, specials, true).expect("the table's element types are valid")),
             ElementKind::Int { bits, step_exp } => Form::Int { bits, step_exp },
+            ElementKind::UInt { bits } => Form::UInt { bits },
         };
         Element { name: def.name, form }
     }
@@ -113,8 +120,13 @@ impl Element {
     pub fn bits(&self) -> u32 {
         match &self.form {
             Form::Float(f) => crate::Format::code_bits(f),
-            Form::Int { bits, .. } => *bits,
+            Form::Int { bits, .. } | Form::UInt { bits } => *bits,
         }
+    }
+
+    /// Whether codes are unsigned levels that need a zero point.
+    pub fn unsigned(&self) -> bool {
+        matches!(self.form, Form::UInt { .. })
     }
 
     fn qmax(bits: u32) -> u32 {
@@ -127,6 +139,8 @@ impl Element {
         match &self.form {
             Form::Float(f) => FloatGrid { overflow: crate::grid::Overflow::Saturate, ..f.grid() },
             Form::Int { bits, step_exp } => FloatGrid::uniform(*step_exp, Element::qmax(*bits)),
+            // The integers up to 2^bits - 1 (a zero point shifts them).
+            Form::UInt { bits } => FloatGrid::uniform(0, (1 << bits) - 1),
         }
     }
 
@@ -154,6 +168,7 @@ impl Element {
                 let q = ldexp(v, -step_exp) as i32;
                 (q as u32) & ((1u64 << bits) - 1) as u32
             }
+            Form::UInt { bits } => (v.max(0.0) as u32).min((1 << bits) - 1),
         }
     }
 
@@ -166,6 +181,7 @@ impl Element {
                 let q = ((c << shift) as i32) >> shift;
                 ldexp(q as f32, *step_exp)
             }
+            Form::UInt { bits } => (c & ((1 << bits) - 1)) as f32,
         }
     }
 }
@@ -184,7 +200,7 @@ mod tests {
             let n = e.bits().min(16);
             for c in 0..1u32 << n {
                 let v = e.value(c);
-                if v.is_nan() || (!e.signed_zero() && c == 1 << (n - 1)) || v.is_infinite() {
+                if v.is_nan() || (!e.signed_zero() && !e.unsigned() && c == 1 << (n - 1)) || v.is_infinite() {
                     continue;
                 }
                 assert_eq!(e.code(v), c, "{}: code {c:#x} -> {v}", def.name);

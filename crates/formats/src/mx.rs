@@ -50,6 +50,9 @@ impl Mx {
             value: elem.into(),
             range: Element::names().join(" | "),
         })?;
+        if elem.unsigned() {
+            return Err(quantlab_spec::SpecError::OutOfRange { family: "mx".into(), param: "elem".into(), value: elem.name().into(), range: "a signed element type (unsigned ones need a zero point: the scaled family's zero_point=true)".into() }.into());
+        }
         let blocks = BlockRule {
             base: elem.grid(),
             offset: -elem.emax(),

@@ -19,6 +19,13 @@
 //!   `floor`, OCP MX) or the smallest one with `amax <= max_elem * scale`
 //!   (`ceil`), the exponent clamped to [-127, 127]; scaling is exact, so
 //!   the element grid is shifted instead (MX's kernel).
+//! - A zero point (`zero_point=true`, unsigned elements `uintB`; GPTQ/AWQ
+//!   INT4 groups): `lo`, `hi` are the unit's finite min and max cut to the
+//!   clip, `s = (hi - lo) / (2^B - 1)` rounded into the scale's encoding
+//!   (a constant unit: `|lo| / (2^B - 1)`), `z = clamp(rne(-lo / s), 0,
+//!   2^B - 1)`, `q = clamp(round(x / s) + z, 0, 2^B - 1)` (round as the
+//!   rounding mode says), result `(q - z) * s`; a unit of zeros gives
+//!   zeros. The metadata is the scale and the zero point (B bits counted).
 //! - Two levels (`tensor_scale=f32`, NVFP4): the group has a scale of its
 //!   own, `s_t = amax_group / (max_elem * max_scale)` in f32 (NVFP4:
 //!   amax / (6 * 448) = amax / 2688), and each block's scale is
@@ -124,6 +131,8 @@ pub struct Scaled {
     pow2: BlockRule,
     /// A second level: an f32 scale per group above the blocks' scales.
     group_scale: bool,
+    /// An integer zero point per unit (unsigned elements).
+    zero_point: bool,
 }
 
 impl Scaled {
@@ -144,7 +153,60 @@ impl Scaled {
             nan_poisons_block: true,
             signed_zero: elem.signed_zero(),
         };
-        Ok(Scaled { elem, grid, encoding, rule, block, round: Rounding::NearestEven, pow2, group_scale: false })
+        Ok(Scaled { elem, grid, encoding, rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false })
+    }
+
+    /// A zero-point unit's scale and zero point from its range (the range
+    /// is the unit's finite min and max cut to the clip); scale 0 for a
+    /// unit of zeros.
+    fn zero_point_unit(&self, x: &[f32], clip: Option<Clip>) -> (f32, f32) {
+        let r = crate::bits::finite_range(x);
+        let (mut lo, mut hi) = (r.min, r.max);
+        if let Some(c) = clip {
+            lo = lo.clamp(c.lo, c.hi);
+            hi = hi.clamp(c.lo, c.hi);
+        }
+        let levels = self.grid.max;
+        let raw = if hi > lo { (hi - lo) / levels } else { lo.abs() / levels };
+        if !(raw > 0.0 && raw.is_finite()) {
+            return (0.0, 0.0);
+        }
+        let s = self.encoding.round(raw);
+        let z = (-lo / s).round_ties_even().clamp(0.0, levels);
+        (s, z)
+    }
+
+    /// `clamp(round(x / s) + z, 0, levels)` for one element, rounded as the
+    /// rounding mode says; NaN stays NaN.
+    fn zero_point_code(&self, v: f32, s: f32, z: f32, random: u64) -> f32 {
+        if v.is_nan() {
+            return f32::NAN;
+        }
+        let y = v / s;
+        let r = match self.round {
+            Rounding::NearestEven => y.round_ties_even(),
+            Rounding::NearestAway => y.round(),
+            Rounding::TowardZero => y.trunc(),
+            Rounding::Stochastic => {
+                let f = y.floor();
+                f + crate::rounding::bernoulli(random, (y - f) as f64, 1.0) as u32 as f32
+            }
+        };
+        (r + z).clamp(0.0, self.grid.max)
+    }
+
+    /// One zero-point unit: codes (as values) into `out`, and `(s, z)`.
+    fn zero_point_levels(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) -> (f32, f32) {
+        let (s, z) = self.zero_point_unit(x, clip);
+        let stochastic = self.round == Rounding::Stochastic;
+        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+            let v = match clip {
+                Some(c) => crate::bits::clamp_keep_nan(v, c.lo, c.hi),
+                None => v,
+            };
+            *o = if s == 0.0 { if v.is_nan() { f32::NAN } else { z } } else { self.zero_point_code(v, s, z, if stochastic { ctx.bits64(i) } else { 0 }) };
+        }
+        (s, z)
     }
 
     /// The largest value of the block scales' encoding (f32::MAX for f32).
@@ -244,6 +306,9 @@ impl Format for Scaled {
         if self.group_scale {
             d += ",tensor_scale=f32";
         }
+        if self.zero_point {
+            d += ",zero_point=true";
+        }
         with_round(d + ")", self.round)
     }
     fn family(&self) -> &'static str {
@@ -253,10 +318,16 @@ impl Format for Scaled {
         self.elem.bits()
     }
     fn meta_bits(&self) -> u32 {
-        self.encoding.bits()
+        self.encoding.bits() + if self.zero_point { self.elem.bits() } else { 0 }
     }
     fn meta_words(&self) -> usize {
-        1
+        1 + self.zero_point as usize
+    }
+    fn sign_symmetric(&self) -> bool {
+        !self.zero_point
+    }
+    fn asymmetric(&self) -> bool {
+        self.zero_point
     }
     fn block_len(&self) -> usize {
         self.block
@@ -333,7 +404,12 @@ impl Format for Scaled {
     /// With two levels a unit has no scale of its own: it is quantized as
     /// a group of one row.
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        if self.group_scale {
+        if self.zero_point {
+            let (s, z) = self.zero_point_levels(x, clip, ctx, out);
+            for o in out.iter_mut() {
+                *o = saturate((*o - z) * s) + 0.0;
+            }
+        } else if self.group_scale {
             self.quantize_group(x, out, x.len(), clip, ctx);
         } else if self.encoding == Encoding::E8m0 {
             self.pow2.quantize_blocks(x, out, x.len().max(1), clip.map(Clip::alpha), self.round, ctx);
@@ -343,6 +419,19 @@ impl Format for Scaled {
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
+        if self.zero_point {
+            let mut q = vec![0.0f32; x.len()];
+            let (s, z) = self.zero_point_levels(x, clip, ctx, &mut q);
+            if q.iter().any(|v| v.is_nan()) {
+                return Err(FormatError::Unsupported { format: self.describe(), why: "input holds NaN, which unsigned integer codes have no code for".into() });
+            }
+            meta[0] = s.to_bits();
+            meta[1] = z as u32;
+            for (c, &v) in codes.iter_mut().zip(&q) {
+                *c = v as u32;
+            }
+            return Ok(());
+        }
         if self.encoding == Encoding::E8m0 {
             let mut q = vec![0.0f32; x.len()];
             self.quantize_unit(x, clip, ctx, &mut q);
@@ -374,6 +463,13 @@ impl Format for Scaled {
     }
 
     fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]) {
+        if self.zero_point {
+            let (s, z) = (f32::from_bits(meta[0]), meta[1] as f32);
+            for (o, &c) in out.iter_mut().zip(codes) {
+                *o = saturate((self.elem.value(c) - z) * s) + 0.0;
+            }
+            return;
+        }
         if self.encoding == Encoding::E8m0 {
             if meta[0] == 0xFF {
                 out.fill(f32::NAN);
@@ -393,6 +489,15 @@ impl Format for Scaled {
     }
 
     fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
+        if self.zero_point {
+            let (lo, hi) = match scale {
+                Scale::Range(lo, hi) => (lo, hi),
+                Scale::Max(a) => (-a, a),
+                _ => return Err(FormatError::Unsupported { format: self.describe(), why: "the value table depends on the unit's range: give --min and --max".into() }),
+            };
+            let (s, z) = self.zero_point_unit(&[lo, hi], None);
+            return Ok(vec![s.to_bits(), z as u32]);
+        }
         match scale {
             Scale::Max(a) if a.is_finite() && a > 0.0 => Ok(vec![if self.encoding == Encoding::E8m0 {
                 (self.pow2.scale_exp(a) + 127) as u32
@@ -437,6 +542,7 @@ impl Family for ScaledFamily {
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil", help: "e8m0 only: OCP's floor, or ceil (amax never saturates)" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
             ParamDoc { name: "tensor_scale", default: "none", range: "none | f32", help: "a second level: an f32 scale per group above the block scales (NVFP4)" },
+            ParamDoc { name: "zero_point", default: "false", range: "true | false", help: "an integer zero point per scale (unsigned elements: uint4, uint8)" },
             ROUND_DOC,
         ]
     }
@@ -445,6 +551,7 @@ impl Family for ScaledFamily {
             Preset { name: "fp8-e4m3-scaled", params: "elem=fp8-e4m3,scale=f32", help: "FP8 E4M3 with an f32 scale per group (per tensor, or per channel with granularity channel)" },
             Preset { name: "fp8-e4m3-b128", params: "elem=fp8-e4m3,scale=f32,block=128", help: "FP8 E4M3 with an f32 scale per 1x128 block (DeepSeek-V3 activations)" },
             Preset { name: "nvfp4", params: "elem=fp4-e2m1,scale=e4m3,block=16,tensor_scale=f32", help: "NVIDIA NVFP4: E2M1 with an E4M3 scale per 16 under an f32 scale per group (per tensor by default)" },
+            Preset { name: "int4-g128", params: "elem=uint4,scale=fp16,block=128,zero_point=true", help: "asymmetric INT4 with an fp16 scale and a 4-bit zero point per 128 elements (GPTQ/AWQ checkpoints)" },
             Preset { name: "nvfp4-blocks", params: "elem=fp4-e2m1,scale=e4m3,block=16", help: "NVFP4's blocks without its f32 tensor scale: E2M1 with an E4M3 scale per 16" },
         ]
     }
@@ -470,10 +577,20 @@ impl Family for ScaledFamily {
             }
             .into());
         }
+        let zero_point = p.flag("zero_point", false)?;
+        let unsigned = Element::named(elem).is_some_and(|e| e.unsigned());
+        let bad = |param: &str, value: String, range: &str| -> FormatError { quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: param.into(), value, range: range.into() }.into() };
+        if unsigned != zero_point {
+            return Err(bad("zero_point", zero_point.to_string(), "true exactly when the element type is unsigned (uint4, uint8)"));
+        }
+        if zero_point && (encoding == Encoding::E8m0 || group_scale) {
+            return Err(bad("zero_point", "true".into(), "false with scale=e8m0 or tensor_scale=f32 (a zero point takes a real-valued scale of one level)"));
+        }
         let round = crate::rounding_param(p)?;
         let mut f = Scaled::new(elem, encoding, rule, block)?;
         f.round = round;
         f.group_scale = group_scale;
+        f.zero_point = zero_point;
         Ok(Box::new(f))
     }
 }

@@ -444,6 +444,32 @@ fn nvfp4_follows_its_formula() {
     }
 }
 
+/// INT4 per 128 with a zero point (GPTQ/AWQ) as SPEC.md writes it: per
+/// block, `s = fp16((hi - lo) / 15)`, `z = clamp(rne(-lo / s), 0, 15)`,
+/// `q = clamp(rne(x / s) + z, 0, 15)`, result `(q - z) * s`.
+#[test]
+fn int4_g128_follows_its_formula() {
+    let x: Vec<f32> = (0..4 * 256).map(|i| ((i * 7919 % 1013) as f32 / 300.0 - 1.2).powi(3) + if i % 300 < 128 { 0.7 } else { 0.0 }).collect();
+    for scale_by in [1.0f32, 3e-4, 2e3] {
+        let x: Vec<f32> = x.iter().map(|v| v * scale_by).collect();
+        let f = parse("int4-g128").unwrap();
+        let got = quantlab_formats::quantize(&*f, &x, &[4, 256], quantlab_formats::Granularity::Tensor, 0).unwrap();
+        for (b, block) in x.chunks(128).enumerate() {
+            let lo = block.iter().cloned().fold(f32::INFINITY, f32::min);
+            let hi = block.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let s = round_scale((hi - lo) / 15.0, "fp16");
+            let z = (-lo / s).round_ties_even().clamp(0.0, 15.0);
+            for (i, &v) in block.iter().enumerate() {
+                let q = ((v / s).round_ties_even() + z).clamp(0.0, 15.0);
+                let want = (q - z) * s;
+                let g = got[b * 128 + i];
+                assert!(g.to_bits() == want.to_bits() || (g == 0.0 && want == 0.0), "x{scale_by}: block {b} element {i}: {v} -> {g}, the formula gives {want}");
+            }
+        }
+    }
+    assert_eq!(parse("int4-g128").unwrap().bits_per_element(1 << 20, 4096), 4.0 + 20.0 / 128.0);
+}
+
 /// With an E8M0 scale the scaled family is OCP MX, bit for bit.
 #[test]
 fn scaled_e8m0_is_mx() {

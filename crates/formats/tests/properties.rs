@@ -37,6 +37,9 @@ const FORMATS: &[&str] = &[
     "fp8-e4m3-b128",
     "nvfp4-blocks",
     "nvfp4",
+    "int4-g128",
+    "scaled(elem=uint8,scale=bf16,block=32,zero_point=true,round=stochastic)",
+    "scaled(elem=uint4,scale=f32,zero_point=true,round=toward-zero)",
     "scaled(elem=fp8-e4m3,scale=bf16,block=32,tensor_scale=f32)",
     "scaled(elem=int8,scale=bf16,block=32)",
     "scaled(elem=fp6-e2m3,scale=e8m0,block=32)",
@@ -261,7 +264,9 @@ proptest! {
             let q = quantize(&*f, &x, &[n], Granularity::Tensor, 0).unwrap();
             let qq = quantize(&*f, &q, &[n], Granularity::Tensor, 0).unwrap();
             prop_assert_eq!(q, qq, "{}", d);
-        } else if !d.contains("stochastic") {
+        } else if !d.contains("stochastic") && !(f.family() == "scaled" && f.asymmetric()) {
+            // (A zero point's range is re-derived from the output, whose
+            // extremes its rounded scale does not keep: not idempotent.)
             let clip = Some(Clip::symmetric(500.0));
             let (mut q, mut qq) = (vec![0.0; n], vec![0.0; n]);
             f.quantize_unit(&x, clip, RoundCtx::default(), &mut q);
