@@ -26,7 +26,8 @@ const CASES: &[(&str, &str, f64)] = &[
     ("minifloat-fp8-e4m3", "fp8-e4m3", 1.0),
     ("fp8-e4m3-f32-scale", "fp8-e4m3-scaled", 2.0),
     ("fp8-e4m3-b128", "fp8-e4m3-b128", 2.0),
-    ("nvfp4-blocks", "nvfp4-blocks", 2.0),
+    ("nvfp4", "nvfp4", 2.0),
+    ("int4-g128", "int4-g128", 2.0),
     ("posit8-es1", "posit(n=8,es=1)", 5.0),
 ];
 

@@ -97,17 +97,24 @@ impl Encoding {
         Some((g, pow2(g.emin)))
     }
 
-    /// `scale` (finite, > 0) clamped to the positive normal range and
-    /// rounded into the encoding, nearest-even.
-    fn round(self, scale: f32) -> f32 {
-        match self.grid() {
+}
+
+/// A scale encoding's values, built once per format: `round` clamps a
+/// scale (finite, > 0) to the positive normal range and rounds it into
+/// the encoding, nearest-even.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ScaleGrid(Option<(FloatGrid, f32)>);
+
+impl ScaleGrid {
+    fn round(&self, scale: f32) -> f32 {
+        match self.0 {
             None => scale.clamp(f32::MIN_POSITIVE, f32::MAX),
-            Some((g, min)) => {
-                let mut out = [0.0f32];
-                g.quantize(&[scale.clamp(min, g.max)], &mut out, None, Rounding::NearestEven, RoundCtx::default());
-                out[0]
-            }
+            Some((g, min)) => f32::from_bits(g.round_magnitude(scale.clamp(min, g.max).to_bits(), Rounding::NearestEven, 0)),
         }
+    }
+
+    fn max(&self) -> f32 {
+        self.0.map_or(f32::MAX, |(g, _)| g.max)
     }
 }
 
@@ -123,6 +130,7 @@ pub struct Scaled {
     /// The element's grid at scale 1, saturating.
     grid: FloatGrid,
     encoding: Encoding,
+    scales: ScaleGrid,
     rule: PowRule,
     /// Elements per unit along a row; 0: the whole group.
     block: usize,
@@ -153,7 +161,7 @@ impl Scaled {
             nan_poisons_block: true,
             signed_zero: elem.signed_zero(),
         };
-        Ok(Scaled { elem, grid, encoding, rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false })
+        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false })
     }
 
     /// A zero-point unit's scale and zero point from its range (the range
@@ -171,7 +179,7 @@ impl Scaled {
         if !(raw > 0.0 && raw.is_finite()) {
             return (0.0, 0.0);
         }
-        let s = self.encoding.round(raw);
+        let s = self.scales.round(raw);
         let z = (-lo / s).round_ties_even().clamp(0.0, levels);
         (s, z)
     }
@@ -198,20 +206,26 @@ impl Scaled {
     /// One zero-point unit: codes (as values) into `out`, and `(s, z)`.
     fn zero_point_levels(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) -> (f32, f32) {
         let (s, z) = self.zero_point_unit(x, clip);
-        let stochastic = self.round == Rounding::Stochastic;
-        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
-            let v = match clip {
-                Some(c) => crate::bits::clamp_keep_nan(v, c.lo, c.hi),
-                None => v,
-            };
-            *o = if s == 0.0 { if v.is_nan() { f32::NAN } else { z } } else { self.zero_point_code(v, s, z, if stochastic { ctx.bits64(i) } else { 0 }) };
+        let (lo, hi) = clip.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.lo, c.hi));
+        if s == 0.0 {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = if v.is_nan() { f32::NAN } else { z };
+            }
+        } else if self.round == Rounding::NearestEven {
+            zero_point_nearest_even(x, out, s, z, self.grid.max, (lo, hi));
+        } else {
+            let stochastic = self.round == Rounding::Stochastic;
+            for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+                let v = crate::bits::clamp_keep_nan(v, lo, hi);
+                *o = self.zero_point_code(v, s, z, if stochastic { ctx.bits64(i) } else { 0 });
+            }
         }
         (s, z)
     }
 
     /// The largest value of the block scales' encoding (f32::MAX for f32).
     fn max_scale(&self) -> f32 {
-        self.encoding.grid().map_or(f32::MAX, |(g, _)| g.max)
+        self.scales.max()
     }
 
     /// The group's own scale (two levels), from its amax after the clip;
@@ -233,7 +247,7 @@ impl Scaled {
             crate::zeros_like(x, out, self.elem.signed_zero());
             return None;
         }
-        let s_b = self.encoding.round((amax / self.grid.max) / s_t);
+        let s_b = self.scales.round((amax / self.grid.max) / s_t);
         let inv = (1.0 / s_t) / s_b;
         let bound = alpha.unwrap_or(f32::INFINITY);
         let mut buf = [0.0f32; 256];
@@ -258,7 +272,7 @@ impl Scaled {
     /// The real-valued scale of a unit whose `amax` (after the clip) is
     /// given; `None` when it has no finite non-zero value.
     fn real_scale(&self, amax: f32) -> Option<f32> {
-        (amax > 0.0).then(|| self.encoding.round(amax / self.grid.max))
+        (amax > 0.0).then(|| self.scales.round(amax / self.grid.max))
     }
 
     /// A unit's scale and its elements at scale 1 (`x * (1/scale)` rounded
@@ -349,9 +363,38 @@ impl Format for Scaled {
         let Some(s_t) = self.group_scale_of(x, clip) else {
             return crate::zeros_like(x, out, self.elem.signed_zero());
         };
-        for (off, len) in crate::tensor::unit_ranges(x.len(), row_len, self.block) {
+        // The same steps as `block_elements`, batched: every block's inputs
+        // scaled first, one rounding pass over the group, then every
+        // block's rescale (one kernel call instead of one per 16 elements).
+        let alpha = clip.map(Clip::alpha);
+        let bound = alpha.unwrap_or(f32::INFINITY);
+        let ranges = crate::tensor::unit_ranges(x.len(), row_len, self.block);
+        let mut scaled = vec![0.0f32; x.len()];
+        let mut scales = Vec::with_capacity(ranges.len());
+        for &(off, len) in &ranges {
+            let block = &x[off..off + len];
+            let amax = block.iter().fold(0u32, |m, v| {
+                let a = v.to_bits() & !crate::bits::SIGN;
+                if a < crate::bits::INF && a > m { a } else { m }
+            });
+            let amax = alpha.map_or(f32::from_bits(amax), |a| f32::from_bits(amax).min(a));
+            if amax <= 0.0 {
+                scales.push(0.0);
+                continue;
+            }
+            let s_b = self.scales.round((amax / self.grid.max) / s_t);
+            let inv = (1.0 / s_t) / s_b;
+            for (o, &v) in scaled[off..off + len].iter_mut().zip(block) {
+                *o = crate::bits::clamp_keep_nan(v, -bound, bound) * inv;
+            }
+            scales.push(s_t * s_b);
+        }
+        self.grid.quantize(&scaled, out, None, self.round, ctx);
+        for (&(off, len), &scale) in ranges.iter().zip(&scales) {
             let o = &mut out[off..off + len];
-            if let Some((_, scale)) = self.block_elements(&x[off..off + len], s_t, clip, ctx.offset(off as u64), o) {
+            if scale == 0.0 {
+                crate::zeros_like(&x[off..off + len], o, self.elem.signed_zero());
+            } else {
                 self.rescale(o, scale);
             }
         }
@@ -504,11 +547,29 @@ impl Format for Scaled {
             } else if self.group_scale {
                 // The block that holds the group's largest value: s_t * s_b.
                 let s_t = a / (self.grid.max * self.max_scale());
-                (s_t * self.encoding.round((a / self.grid.max) / s_t)).to_bits()
+                (s_t * self.scales.round((a / self.grid.max) / s_t)).to_bits()
             } else {
                 self.real_scale(a).unwrap_or(0.0).to_bits()
             }]),
             _ => Err(FormatError::Unsupported { format: self.describe(), why: "the value table depends on the unit's max|x|: give a positive --max X".into() }),
+        }
+    }
+}
+
+crate::simd::kernel! {
+    /// `clamp(rne(x / s) + z, 0, levels)` over a unit, branch-free (the
+    /// rounding is one exact add of 1.5 * 2^23 after bounding |x / s| by
+    /// 2^22, beyond which every result is 0 or `levels` anyway).
+    fn zero_point_nearest_even(x: &[f32], out: &mut [f32], s: f32, z: f32, levels: f32, clip: (f32, f32)) {
+        const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+        const BOUND: f32 = 4_194_304.0; // 2^22
+        for (o, &v) in out.iter_mut().zip(x) {
+            let c = crate::bits::clamp_keep_nan(v, clip.0, clip.1);
+            let y = c / s;
+            let y = if y > BOUND { BOUND } else if y < -BOUND { -BOUND } else { y };
+            let q = ((y + MAGIC) - MAGIC) + z;
+            let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
+            *o = if v.is_nan() { f32::NAN } else { q };
         }
     }
 }
