@@ -164,6 +164,12 @@ impl Scaled {
         Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false })
     }
 
+    /// The same format with another rounding mode.
+    pub fn with_round(mut self, round: Rounding) -> Scaled {
+        self.round = round;
+        self
+    }
+
     /// A zero-point unit's scale and zero point from its range (the range
     /// is the unit's finite min and max cut to the clip); scale 0 for a
     /// unit of zeros.
@@ -542,6 +548,8 @@ impl Format for Scaled {
             return Ok(vec![s.to_bits(), z as u32]);
         }
         match scale {
+            // An E8M0 scale of 1: the element type's own values (`quantlab values mxfp4`).
+            Scale::Fixed if self.encoding == Encoding::E8m0 => Ok(vec![127]),
             Scale::Max(a) if a.is_finite() && a > 0.0 => Ok(vec![if self.encoding == Encoding::E8m0 {
                 (self.pow2.scale_exp(a) + 127) as u32
             } else if self.group_scale {
