@@ -36,6 +36,7 @@ impl BlockFloat {
             base: FloatGrid::uniform(-(bits as i32 - 2), qmax),
             offset: 0,
             ceil: false,
+            even: false,
             smin: i32::MIN / 2,
             smax: i32::MAX / 2,
             nan_poisons_block: false,

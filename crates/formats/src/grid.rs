@@ -269,6 +269,10 @@ pub struct BlockRule {
     pub base: FloatGrid,
     pub offset: i32,
     pub ceil: bool,
+    /// torchao's `EVEN` rule: `amax` first rounded to the element's mantissa
+    /// bits (half up), so a block whose amax rounds into the next binade
+    /// takes the next scale.
+    pub even: bool,
     pub smin: i32,
     pub smax: i32,
     /// A NaN anywhere makes the whole block NaN (MX's scale NaN).
@@ -283,6 +287,12 @@ impl BlockRule {
     pub fn scale_exp(&self, amax: f32) -> i32 {
         let mut s = floor_log2(amax) + self.offset;
         if self.ceil && amax > crate::bits::ldexp(self.base.max, s) {
+            s += 1;
+        }
+        // EVEN: the mantissa field plus half an element ulp carries into the
+        // exponent exactly when amax rounds up to the next power of two.
+        let mant = amax.to_bits() & 0x7f_ffff;
+        if self.even && amax.is_normal() && self.base.m < 23 && mant + (1 << (22 - self.base.m)) >= 1 << 23 {
             s += 1;
         }
         s.clamp(self.smin, self.smax)

@@ -40,7 +40,7 @@ impl Family for MxFamily {
     fn params(&self) -> &'static [ParamDoc] {
         &[
             ParamDoc { name: "elem", default: "(required)", range: "a signed element type: fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 (OCP's) | fp16 | bf16", help: "element type" },
-            ParamDoc { name: "scale", default: "floor", range: "floor | ceil", help: "shared-scale rule: OCP's floor, or ceil (amax never saturates)" },
+            ParamDoc { name: "scale", default: "floor", range: "floor | ceil | even", help: "shared-scale rule: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "32", range: "1..=1048576", help: "elements per shared scale along the last axis" },
             ROUND_DOC,
         ]
@@ -62,10 +62,7 @@ impl Family for MxFamily {
         if elem.is_empty() {
             return Err(p.missing("elem").into());
         }
-        let rule = match p.choice("scale", "floor", &["floor", "ceil"])? {
-            "floor" => PowRule::Floor,
-            _ => PowRule::Ceil,
-        };
+        let rule = PowRule::named(p.choice("scale", "floor", &["floor", "ceil", "even"])?);
         let block = p.int("block", Some(32), 1, 1 << 20)? as usize;
         let round = crate::rounding_param(p)?;
         Ok(Box::new(Scaled::new(elem, Encoding::E8m0, rule, block)?.with_round(round)))

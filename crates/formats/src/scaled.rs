@@ -120,8 +120,24 @@ impl ScaleGrid {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PowRule {
+    /// OCP MX: `2^(floor(log2 amax) - emax_elem)`.
     Floor,
+    /// The smallest power of two with `amax <= max_elem * scale` (NVIDIA's
+    /// and torchao's RCEIL: nothing saturates).
     Ceil,
+    /// torchao's `EVEN`: `amax` rounded half up to the element's mantissa
+    /// bits, then `floor`.
+    Even,
+}
+
+impl PowRule {
+    pub(crate) fn named(name: &str) -> PowRule {
+        match name {
+            "ceil" => PowRule::Ceil,
+            "even" => PowRule::Even,
+            _ => PowRule::Floor,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -156,6 +172,7 @@ impl Scaled {
             base: grid,
             offset: -elem.emax(),
             ceil: rule == PowRule::Ceil,
+            even: rule == PowRule::Even,
             smin: -127,
             smax: 127 - elem.emax(),
             nan_poisons_block: true,
@@ -317,8 +334,10 @@ impl Scaled {
 impl Format for Scaled {
     fn describe(&self) -> String {
         let mut d = format!("scaled(elem={},scale={}", self.elem.name(), self.encoding.name());
-        if self.encoding == Encoding::E8m0 && self.rule == PowRule::Ceil {
-            d += ",rule=ceil";
+        match (self.encoding, self.rule) {
+            (Encoding::E8m0, PowRule::Ceil) => d += ",rule=ceil",
+            (Encoding::E8m0, PowRule::Even) => d += ",rule=even",
+            _ => {}
         }
         if self.block > 0 {
             d += &format!(",block={}", self.block);
@@ -608,7 +627,7 @@ impl Family for ScaledFamily {
         &[
             ParamDoc { name: "elem", default: "(required)", range: "an element type: fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 | fp16 | bf16", help: "element type" },
             ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3", help: "how each scale is stored" },
-            ParamDoc { name: "rule", default: "floor", range: "floor | ceil", help: "e8m0 only: OCP's floor, or ceil (amax never saturates)" },
+            ParamDoc { name: "rule", default: "floor", range: "floor | ceil | even", help: "e8m0 only: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
             ParamDoc { name: "tensor_scale", default: "none", range: "none | f32", help: "a second level: an f32 scale per group above the block scales (NVFP4)" },
             ParamDoc { name: "zero_point", default: "false", range: "true | false", help: "an integer zero point per scale (unsigned elements: uint4, uint8)" },
@@ -631,10 +650,7 @@ impl Family for ScaledFamily {
             return Err(p.missing("elem").into());
         }
         let encoding = Encoding::from_name(p.choice("scale", "f32", &Encoding::NAMES)?);
-        let rule = match p.choice("rule", "floor", &["floor", "ceil"])? {
-            "floor" => PowRule::Floor,
-            _ => PowRule::Ceil,
-        };
+        let rule = PowRule::named(p.choice("rule", "floor", &["floor", "ceil", "even"])?);
         let block = p.int("block", Some(0), 0, 1 << 20)? as usize;
         let group_scale = p.choice("tensor_scale", "none", &["none", "f32"])? == "f32";
         if group_scale && (block == 0 || encoding == Encoding::E8m0 || encoding == Encoding::F32) {
