@@ -196,10 +196,16 @@ pub trait Format: Send + Sync + fmt::Debug {
         tensor::decode_units(self, codes, meta, row_len, out)
     }
 
+    /// Scaling units in a group of `group_len` elements in rows of
+    /// `row_len` (by default: blocks of `block_len` along each row).
+    fn units(&self, group_len: usize, row_len: usize) -> usize {
+        tensor::units_in_group(group_len, row_len.max(1), self.block_len())
+    }
+
     /// Bits per element of a tensor whose groups hold `group_len` elements in
     /// rows of `row_len`, metadata of every level included.
     fn bits_per_element(&self, group_len: usize, row_len: usize) -> f64 {
-        let units = tensor::units_in_group(group_len, row_len.max(1), self.block_len());
+        let units = self.units(group_len, row_len);
         self.code_bits() as f64 + (self.meta_bits() as f64 * units as f64 + self.group_meta_bits() as f64) / group_len.max(1) as f64
     }
 }

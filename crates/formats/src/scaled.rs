@@ -26,6 +26,11 @@
 //!   2^B - 1)`, `q = clamp(round(x / s) + z, 0, 2^B - 1)` (round as the
 //!   rounding mode says), result `(q - z) * s`; a unit of zeros gives
 //!   zeros. The metadata is the scale and the zero point (B bits counted).
+//! - Tiles (`tile=RxC`, DeepSeek-V3's 128x128 weight scales): the unit is
+//!   an R x C tile of the group's rows (the last tiles of a row or column
+//!   may be smaller), with its scale as above; metadata per tile in
+//!   row-major tile order, codes in stream order. Stochastic rounding is
+//!   keyed by the tile's first element and the position within the tile.
 //! - Two levels (`tensor_scale=f32`, NVFP4): the group has a scale of its
 //!   own, `s_t = amax_group / (max_elem * max_scale)` in f32 (NVFP4:
 //!   amax / (6 * 448) = amax / 2688), and each block's scale is
@@ -157,6 +162,8 @@ pub struct Scaled {
     group_scale: bool,
     /// An integer zero point per unit (unsigned elements).
     zero_point: bool,
+    /// Units are R x C tiles of the group's rows.
+    tile: Option<(usize, usize)>,
 }
 
 impl Scaled {
@@ -178,7 +185,34 @@ impl Scaled {
             nan_poisons_block: true,
             signed_zero: elem.signed_zero(),
         };
-        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false })
+        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None })
+    }
+
+    /// The tiles of a group of `len` elements in rows of `row_len`: for each,
+    /// its first element and the positions of its elements (stream order
+    /// within the group), tiles in row-major order.
+    fn tiles(&self, len: usize, row_len: usize) -> Vec<Vec<usize>> {
+        let (tr, tc) = self.tile.expect("a tiled format");
+        let row_len = row_len.clamp(1, len.max(1));
+        let rows = len.div_ceil(row_len);
+        let mut out = Vec::new();
+        for r0 in (0..rows).step_by(tr) {
+            for c0 in (0..row_len).step_by(tc) {
+                let mut t = Vec::with_capacity(tr * tc);
+                for r in r0..(r0 + tr).min(rows) {
+                    for c in c0..(c0 + tc).min(row_len) {
+                        let p = r * row_len + c;
+                        if p < len {
+                            t.push(p);
+                        }
+                    }
+                }
+                if !t.is_empty() {
+                    out.push(t);
+                }
+            }
+        }
+        out
     }
 
     /// The same format with another rounding mode.
@@ -348,6 +382,9 @@ impl Format for Scaled {
         if self.zero_point {
             d += ",zero_point=true";
         }
+        if let Some((r, c)) = self.tile {
+            d += &format!(",tile={r}x{c}");
+        }
         with_round(d + ")", self.round)
     }
     fn family(&self) -> &'static str {
@@ -381,7 +418,27 @@ impl Format for Scaled {
         32 * self.group_scale as u32
     }
 
+    fn units(&self, group_len: usize, row_len: usize) -> usize {
+        match self.tile {
+            Some(_) => self.tiles(group_len, row_len).len(),
+            None => crate::tensor::units_in_group(group_len, row_len.max(1), self.block_len()),
+        }
+    }
+
     fn quantize_group(&self, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
+        if self.tile.is_some() {
+            let (mut buf, mut q) = (Vec::new(), Vec::new());
+            for t in self.tiles(x.len(), row_len) {
+                buf.clear();
+                buf.extend(t.iter().map(|&p| x[p]));
+                q.resize(buf.len(), 0.0);
+                self.quantize_unit(&buf, clip, ctx.offset(t[0] as u64), &mut q);
+                for (&p, &v) in t.iter().zip(&q) {
+                    out[p] = v;
+                }
+            }
+            return;
+        }
         if !self.group_scale {
             return crate::tensor::quantize_units(self, x, out, row_len, clip, ctx);
         }
@@ -426,6 +483,18 @@ impl Format for Scaled {
     }
 
     fn encode_group(&self, x: &[f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut Vec<u32>) -> Result<(), FormatError> {
+        if self.tile.is_some() {
+            for t in self.tiles(x.len(), row_len) {
+                let buf: Vec<f32> = t.iter().map(|&p| x[p]).collect();
+                let (mut c, mut m) = (vec![0u32; buf.len()], vec![0u32; self.meta_words()]);
+                self.encode_unit(&buf, clip, ctx.offset(t[0] as u64), &mut c, &mut m)?;
+                for (&p, &code) in t.iter().zip(&c) {
+                    codes[p] = code;
+                }
+                meta.extend(m);
+            }
+            return Ok(());
+        }
         if !self.group_scale {
             return crate::tensor::encode_units(self, x, row_len, clip, ctx, codes, meta);
         }
@@ -452,6 +521,20 @@ impl Format for Scaled {
     }
 
     fn decode_group(&self, codes: &[u32], meta: &[u32], row_len: usize, out: &mut [f32]) -> Option<usize> {
+        if self.tile.is_some() {
+            let mw = self.meta_words();
+            let mut used = 0;
+            for t in self.tiles(codes.len(), row_len) {
+                let c: Vec<u32> = t.iter().map(|&p| codes[p]).collect();
+                let mut v = vec![0.0f32; c.len()];
+                self.decode_unit(&c, meta.get(used..used + mw)?, &mut v);
+                used += mw;
+                for (&p, &val) in t.iter().zip(&v) {
+                    out[p] = val;
+                }
+            }
+            return Some(used);
+        }
         if !self.group_scale {
             return crate::tensor::decode_units(self, codes, meta, row_len, out);
         }
@@ -630,6 +713,7 @@ impl Family for ScaledFamily {
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil | even", help: "e8m0 only: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
             ParamDoc { name: "tensor_scale", default: "none", range: "none | f32", help: "a second level: an f32 scale per group above the block scales (NVFP4)" },
+            ParamDoc { name: "tile", default: "none", range: "none | RxC (R, C >= 1)", help: "one scale per R x C tile of the group's rows instead of blocks (DeepSeek-V3: 128x128)" },
             ParamDoc { name: "zero_point", default: "false", range: "true | false", help: "an integer zero point per scale (unsigned elements: uint4, uint8)" },
             ROUND_DOC,
         ]
@@ -639,6 +723,7 @@ impl Family for ScaledFamily {
             Preset { name: "fp8-e4m3-scaled", params: "elem=fp8-e4m3,scale=f32", help: "FP8 E4M3 with an f32 scale per group (per tensor, or per channel with granularity channel)" },
             Preset { name: "fp8-e4m3-b128", params: "elem=fp8-e4m3,scale=f32,block=128", help: "FP8 E4M3 with an f32 scale per 1x128 block (DeepSeek-V3 activations)" },
             Preset { name: "nvfp4", params: "elem=fp4-e2m1,scale=e4m3,block=16,tensor_scale=f32", help: "NVIDIA NVFP4: E2M1 with an E4M3 scale per 16 under an f32 scale per group (per tensor by default)" },
+            Preset { name: "fp8-e4m3-t128", params: "elem=fp8-e4m3,scale=f32,tile=128x128", help: "FP8 E4M3 with an f32 scale per 128x128 tile (DeepSeek-V3 weights)" },
             Preset { name: "int4-g128", params: "elem=uint4,scale=fp16,block=128,zero_point=true", help: "asymmetric INT4 with an fp16 scale and a 4-bit zero point per 128 elements (GPTQ/AWQ checkpoints)" },
             Preset { name: "nvfp4-blocks", params: "elem=fp4-e2m1,scale=e4m3,block=16", help: "NVFP4's blocks without its f32 tensor scale: E2M1 with an E4M3 scale per 16" },
         ]
@@ -671,11 +756,25 @@ impl Family for ScaledFamily {
         if zero_point && (encoding == Encoding::E8m0 || group_scale) {
             return Err(bad("zero_point", "true".into(), "false with scale=e8m0 or tensor_scale=f32 (a zero point takes a real-valued scale of one level)"));
         }
+        let tile = match p.text("tile", "none") {
+            t if t == "none" => None,
+            t => {
+                let dims = t.split_once('x').and_then(|(r, c)| Some((r.trim().parse::<usize>().ok()?, c.trim().parse::<usize>().ok()?)));
+                match dims {
+                    Some((r, c)) if r >= 1 && c >= 1 && r <= 1 << 20 && c <= 1 << 20 => Some((r, c)),
+                    _ => return Err(bad("tile", t, "none | RxC with R, C from 1 to 1048576, e.g. 128x128")),
+                }
+            }
+        };
+        if tile.is_some() && (block > 0 || group_scale) {
+            return Err(bad("tile", "set".into(), "none when block > 0 or tensor_scale=f32 (a tile is the unit)"));
+        }
         let round = crate::rounding_param(p)?;
         let mut f = Scaled::new(elem, encoding, rule, block)?;
         f.round = round;
         f.group_scale = group_scale;
         f.zero_point = zero_point;
+        f.tile = tile;
         Ok(Box::new(f))
     }
 }

@@ -393,7 +393,7 @@ impl Encoded {
 /// the shape). PipeEdge's per-sample wire size is this for one sample.
 pub fn wire_bytes(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<usize, TensorError> {
     let (groups, row_len) = group_lengths(shape, gran)?;
-    let units: usize = groups.iter().map(|&(l, n)| n * units_in_group(l, row_len, format.block_len())).sum();
+    let units: usize = groups.iter().map(|&(l, n)| n * format.units(l, row_len)).sum();
     let group_count: usize = groups.iter().map(|&(_, n)| n).sum();
     let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
     Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (units * format.meta_bits() as usize + group_count * format.group_meta_bits() as usize).div_ceil(8))

@@ -38,6 +38,9 @@ const FORMATS: &[&str] = &[
     "nvfp4-blocks",
     "nvfp4",
     "int4-g128",
+    "fp8-e4m3-t128",
+    "scaled(elem=fp8-e4m3,scale=f32,tile=2x8)",
+    "scaled(elem=fp4-e2m1,scale=e8m0,tile=3x4,round=stochastic)",
     "scaled(elem=uint8,scale=bf16,block=32,zero_point=true,round=stochastic)",
     "scaled(elem=uint4,scale=f32,zero_point=true,round=toward-zero)",
     "scaled(elem=fp8-e4m3,scale=bf16,block=32,tensor_scale=f32)",
@@ -127,6 +130,29 @@ fn wire_bytes_from_the_shape_equal_those_of_the_encoding() {
             let enc = encode(&*f, &data(n, 3), &shape, gran, &[], 0).unwrap();
             assert_eq!(wire_bytes(&*f, &shape, gran).unwrap(), enc.wire_bytes(), "{d} {shape:?} {gran}");
         }
+    }
+}
+
+/// Tiles: a 1xC tile is a block of C, a tile as large as the group is one
+/// scale per group, and a tile's result does not depend on the rest of the
+/// tensor.
+#[test]
+fn tiles_are_blocks_groups_and_independent() {
+    let x = data(12 * 40, 5);
+    let shape = [12, 40];
+    let q = |d: &str| quantize(&*fmt(d), &x, &shape, Granularity::Tensor, 0).unwrap();
+    assert_eq!(q("scaled(elem=fp8-e4m3,tile=1x8)"), q("scaled(elem=fp8-e4m3,block=8)"));
+    assert_eq!(q("scaled(elem=fp6-e2m3,scale=e4m3,tile=12x40)"), q("scaled(elem=fp6-e2m3,scale=e4m3)"));
+    // Tile (1, 2) of 4x16 tiles covers rows 4..8, columns 16..32.
+    let tiled = q("scaled(elem=fp4-e2m1,scale=bf16,tile=4x16)");
+    let tile: Vec<f32> = (4..8).flat_map(|r| (16..32).map(move |c| r * 40 + c)).map(|p| x[p]).collect();
+    let alone = quantize(&*fmt("scaled(elem=fp4-e2m1,scale=bf16)"), &tile, &[4, 16], Granularity::Tensor, 0).unwrap();
+    let from_tiled: Vec<f32> = (4..8).flat_map(|r| (16..32).map(move |c| r * 40 + c)).map(|p| tiled[p]).collect();
+    assert_eq!(from_tiled, alone);
+    // 3 x 3 tiles (the last row and column of tiles are narrower), 32-bit scales.
+    assert_eq!(fmt("scaled(elem=fp8-e4m3,tile=5x16)").bits_per_element(480, 40), 8.0 + 9.0 * 32.0 / 480.0);
+    for bad in ["scaled(elem=fp8-e4m3,tile=0x8)", "scaled(elem=fp8-e4m3,tile=big)", "scaled(elem=fp8-e4m3,tile=2x2,block=4)"] {
+        assert!(parse(bad).unwrap_err().to_string().contains("`tile`"), "{bad}");
     }
 }
 

@@ -264,6 +264,11 @@ impl Params {
         }
     }
 
+    /// A free-form parameter as text (its caller parses and checks it).
+    pub fn text(&mut self, key: &'static str, default: &str) -> String {
+        self.take(key).map_or_else(|| default.to_string(), |v| v.to_string())
+    }
+
     /// Reject any parameter no `take` asked for.
     pub fn finish(self) -> Result<(), SpecError> {
         match self.map.into_keys().next() {
