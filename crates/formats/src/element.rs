@@ -107,6 +107,16 @@ impl Element {
         Element { name: def.name, form }
     }
 
+    /// Read a family's required `elem` parameter: the name of an element
+    /// type of the table (signed ones only unless `unsigned_ok`).
+    pub fn param(p: &mut crate::Params, unsigned_ok: bool) -> Result<&'static str, quantlab_spec::SpecError> {
+        let names: Vec<&'static str> = ELEMENT_TYPES.iter().filter(|d| unsigned_ok || !matches!(d.kind, ElementKind::UInt { .. })).map(|d| d.name).collect();
+        match p.choice("elem", "", &names)? {
+            "" => Err(p.missing("elem")),
+            elem => Ok(elem),
+        }
+    }
+
     /// The names of every element type, for parameter ranges.
     pub fn names() -> Vec<&'static str> {
         ELEMENT_TYPES.iter().map(|d| d.name).collect()

@@ -57,11 +57,7 @@ impl Family for MxFamily {
         ]
     }
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
-        let names: Vec<&'static str> = Element::names().into_iter().filter(|n| Element::named(n).is_some_and(|e| !e.unsigned())).collect();
-        let elem = p.choice("elem", "", &names)?;
-        if elem.is_empty() {
-            return Err(p.missing("elem").into());
-        }
+        let elem = Element::param(p, false)?;
         let rule = PowRule::named(p.choice("scale", "floor", &["floor", "ceil", "even"])?);
         let block = p.int("block", Some(32), 1, 1 << 20)? as usize;
         let round = crate::rounding_param(p)?;

@@ -729,11 +729,7 @@ impl Family for ScaledFamily {
         ]
     }
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
-        let names = Element::names();
-        let elem = p.choice("elem", "", &names)?;
-        if elem.is_empty() {
-            return Err(p.missing("elem").into());
-        }
+        let elem = Element::param(p, true)?;
         let encoding = Encoding::from_name(p.choice("scale", "f32", &Encoding::NAMES)?);
         let rule = PowRule::named(p.choice("rule", "floor", &["floor", "ceil", "even"])?);
         let block = p.int("block", Some(0), 0, 1 << 20)? as usize;
