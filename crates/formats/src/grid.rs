@@ -121,6 +121,19 @@ impl FloatGrid {
         }
     }
 
+    /// Nearest-even rounding of a magnitude `v` that lies in the grid's
+    /// normal range `[2^emin, max]` (a scale already clamped there): the
+    /// normal path of the fast kernel, for one value, without its dispatch.
+    #[inline(always)]
+    pub fn round_normal_nearest_even(&self, v: f32) -> f32 {
+        debug_assert!(v >= crate::bits::pow2(self.emin) && v <= self.max);
+        let sh = 23 - self.m;
+        let mask = (1u32 << sh) - 1;
+        let a = v.to_bits();
+        let r = (a + (mask >> 1) + kept_lsb(a, sh, self.field_parity())) & !mask;
+        f32::from_bits(r.min(self.max.to_bits()))
+    }
+
     /// `c` such that the exponent field of a normal magnitude pattern `a`
     /// on this grid is odd exactly when `((a >> 23) + c)` is: field =
     /// `E - emin + emin_field` with `E = (a >> 23) - 127`.

@@ -114,7 +114,7 @@ impl ScaleGrid {
     fn round(&self, scale: f32) -> f32 {
         match self.0 {
             None => scale.clamp(f32::MIN_POSITIVE, f32::MAX),
-            Some((g, min)) => f32::from_bits(g.round_magnitude(scale.clamp(min, g.max).to_bits(), Rounding::NearestEven, 0)),
+            Some((g, min)) => g.round_normal_nearest_even(scale.clamp(min, g.max)),
         }
     }
 
