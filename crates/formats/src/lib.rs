@@ -196,6 +196,12 @@ pub trait Format: Send + Sync + fmt::Debug {
         tensor::decode_units(self, codes, meta, row_len, out)
     }
 
+    /// Whether the format can quantize a tensor of this shape (a layout
+    /// that needs rows refuses a 1-D tensor), checked before any work.
+    fn check_shape(&self, _shape: &Shape) -> Result<(), FormatError> {
+        Ok(())
+    }
+
     /// Scaling units in a group of `group_len` elements in rows of
     /// `row_len` (by default: blocks of `block_len` along each row).
     fn units(&self, group_len: usize, row_len: usize) -> usize {

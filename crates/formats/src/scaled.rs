@@ -418,6 +418,19 @@ impl Format for Scaled {
         32 * self.group_scale as u32
     }
 
+    fn check_shape(&self, shape: &crate::Shape) -> Result<(), FormatError> {
+        match self.tile {
+            Some((r, c)) if shape.len() < 2 => Err(quantlab_spec::SpecError::OutOfRange {
+                family: "scaled".into(),
+                param: "tile".into(),
+                value: format!("{r}x{c}"),
+                range: format!("none for a tensor of shape {shape:?}: tiles cover the last two axes, so the tensor needs at least two"),
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
     fn units(&self, group_len: usize, row_len: usize) -> usize {
         match self.tile {
             Some(_) => self.tiles(group_len, row_len).len(),

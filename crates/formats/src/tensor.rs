@@ -345,6 +345,7 @@ pub fn quantize(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity
 /// [`quantize`] into a caller's buffer of the same length as `x`.
 pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, seed: u64, out: &mut [f32]) -> Result<(), TensorError> {
     let layout = Layout::new(x.len(), shape, gran)?;
+    format.check_shape(shape)?;
     if out.len() != x.len() {
         return Err(TensorError::ShapeMismatch { shape: shape.to_vec(), expected: x.len(), actual: out.len() });
     }
@@ -446,6 +447,7 @@ fn group_positions(plan: &Layout) -> Vec<Vec<usize>> {
 /// an empty slice: no clip).
 pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, clips: &[Option<Clip>], seed: u64) -> Result<Encoded, TensorError> {
     let plan = Layout::new(x.len(), shape, gran)?;
+    format.check_shape(shape)?;
     let mut codes = vec![0u32; x.len()];
     let mut meta = Vec::new();
     let ctx = RoundCtx::new(seed);

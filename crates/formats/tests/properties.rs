@@ -53,6 +53,16 @@ const FORMATS: &[&str] = &[
     "posit(n=16,es=2,round=toward-zero)",
 ];
 
+/// A vector of `n` as the format takes it: `[n]`, or `[1, n]` for a
+/// format whose units need two axes (tiles).
+fn row(d: &str, n: usize) -> Vec<usize> {
+    if fmt(d).check_shape(&[n]).is_ok() {
+        vec![n]
+    } else {
+        vec![1, n]
+    }
+}
+
 fn fmt(d: &str) -> Box<dyn Format> {
     parse(d).unwrap_or_else(|e| panic!("{d}: {e}"))
 }
@@ -151,6 +161,8 @@ fn tiles_are_blocks_groups_and_independent() {
     assert_eq!(from_tiled, alone);
     // 3 x 3 tiles (the last row and column of tiles are narrower), 32-bit scales.
     assert_eq!(fmt("scaled(elem=fp8-e4m3,tile=5x16)").bits_per_element(480, 40), 8.0 + 9.0 * 32.0 / 480.0);
+    let e = quantize(&*fmt("fp8-e4m3-t128"), &x, &[x.len()], Granularity::Tensor, 0).unwrap_err().to_string();
+    assert!(e.contains("`tile`") && e.contains("at least two"), "{e}");
     for bad in ["scaled(elem=fp8-e4m3,tile=0x8)", "scaled(elem=fp8-e4m3,tile=big)", "scaled(elem=fp8-e4m3,tile=2x2,block=4)"] {
         assert!(parse(bad).unwrap_err().to_string().contains("`tile`"), "{bad}");
     }
@@ -185,7 +197,7 @@ fn published_facts() {
 }
 
 fn q1(d: &str, x: &[f32]) -> Vec<f32> {
-    quantize(&*fmt(d), x, &[x.len()], Granularity::Tensor, 0).unwrap()
+    quantize(&*fmt(d), x, &row(d, x.len()), Granularity::Tensor, 0).unwrap()
 }
 
 #[test]
@@ -287,8 +299,8 @@ proptest! {
         let f = fmt(d);
         let n = x.len();
         if idempotent_as_is(d) {
-            let q = quantize(&*f, &x, &[n], Granularity::Tensor, 0).unwrap();
-            let qq = quantize(&*f, &q, &[n], Granularity::Tensor, 0).unwrap();
+            let q = quantize(&*f, &x, &row(d, n), Granularity::Tensor, 0).unwrap();
+            let qq = quantize(&*f, &q, &row(d, n), Granularity::Tensor, 0).unwrap();
             prop_assert_eq!(q, qq, "{}", d);
         } else if !d.contains("stochastic") && !(f.family() == "scaled" && f.asymmetric()) {
             // (A zero point's range is re-derived from the output, whose
@@ -337,8 +349,8 @@ proptest! {
         let d = FORMATS[which];
         let f = fmt(d);
         let n = x.len();
-        let q = quantize(&*f, &x, &[n], Granularity::Block { size: 7 }, seed).unwrap();
-        let enc = encode(&*f, &x, &[n], Granularity::Block { size: 7 }, &[], seed).unwrap();
+        let q = quantize(&*f, &x, &row(d, n), Granularity::Block { size: 7 }, seed).unwrap();
+        let enc = encode(&*f, &x, &row(d, n), Granularity::Block { size: 7 }, &[], seed).unwrap();
         let back = decode(&*f, &enc).unwrap();
         prop_assert!(q.iter().zip(&back).all(|(a, b)| a.to_bits() == b.to_bits()), "{}", d);
     }

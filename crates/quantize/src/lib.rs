@@ -27,6 +27,7 @@ pub use quantlab_clamp::Chosen;
 /// stochastic rounding. Results do not depend on the thread count.
 pub fn quantize_into(format: &dyn Format, strategy: &dyn Strategy, x: &[f32], shape: &Shape, gran: Granularity, seed: u64, out: &mut [f32]) -> Result<Vec<Chosen>, TensorError> {
     let layout = Layout::new(x.len(), shape, gran)?;
+    format.check_shape(shape)?;
     if out.len() != x.len() {
         return Err(TensorError::ShapeMismatch { shape: shape.to_vec(), expected: x.len(), actual: out.len() });
     }
