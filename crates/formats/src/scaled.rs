@@ -188,9 +188,9 @@ impl Scaled {
         Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None })
     }
 
-    /// The tiles of a group of `len` elements in rows of `row_len`: for each,
-    /// its first element and the positions of its elements (stream order
-    /// within the group), tiles in row-major order.
+    /// The tiles of a group of `len` elements in rows of `row_len`: the
+    /// positions of each tile's elements (stream order within the group),
+    /// tiles in row-major order.
     fn tiles(&self, len: usize, row_len: usize) -> Vec<Vec<usize>> {
         let (tr, tc) = self.tile.expect("a tiled format");
         let row_len = row_len.clamp(1, len.max(1));
@@ -294,27 +294,47 @@ impl Scaled {
         (amax > 0.0 && s > 0.0).then_some(s)
     }
 
-    /// One block under the group scale `s_t`: its elements at scale 1 in
-    /// `out`, and the combined scale `s_t * s_b` (`None`: zeros).
-    fn block_elements(&self, x: &[f32], s_t: f32, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) -> Option<(f32, f32)> {
-        let alpha = clip.map(Clip::alpha);
-        let (amax, _) = finite_amax_and_nan(x);
-        let amax = alpha.map_or(amax, |a| amax.min(a));
-        if amax <= 0.0 {
+    /// A two-level group's elements at scale 1 into `out`: every block's
+    /// inputs scaled by `(1/s_t) / s_b`, then one rounding pass over the
+    /// group (one kernel call, not one per 16 elements). Returns `s_t` and
+    /// each block's `(s_b, s_t * s_b)` (zeros, and `(0, 0)`, for a block
+    /// or group with no finite non-zero value).
+    fn group_elements(&self, x: &[f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) -> (f32, Vec<(usize, usize, f32, f32)>) {
+        let ranges = crate::tensor::unit_ranges(x.len(), row_len, self.block);
+        let Some(s_t) = self.group_scale_of(x, clip) else {
             crate::zeros_like(x, out, self.elem.signed_zero());
-            return None;
-        }
-        let s_b = self.scales.round((amax / self.grid.max) / s_t);
-        let inv = (1.0 / s_t) / s_b;
+            return (0.0, ranges.into_iter().map(|(off, len)| (off, len, 0.0, 0.0)).collect());
+        };
+        let alpha = clip.map(Clip::alpha);
         let bound = alpha.unwrap_or(f32::INFINITY);
-        let mut buf = [0.0f32; 256];
-        for (c, (xi, oi)) in x.chunks(256).zip(out.chunks_mut(256)).enumerate() {
-            for (b, &v) in buf.iter_mut().zip(xi) {
-                *b = crate::bits::clamp_keep_nan(v, -bound, bound) * inv;
+        let mut blocks = Vec::with_capacity(ranges.len());
+        for (off, len) in ranges {
+            let block = &x[off..off + len];
+            let amax = block.iter().fold(0u32, |m, v| {
+                let a = v.to_bits() & !crate::bits::SIGN;
+                if a < crate::bits::INF && a > m { a } else { m }
+            });
+            let amax = alpha.map_or(f32::from_bits(amax), |a| f32::from_bits(amax).min(a));
+            if amax <= 0.0 {
+                out[off..off + len].fill(0.0); // rounded, then made signed zeros below
+                blocks.push((off, len, 0.0, 0.0));
+                continue;
             }
-            self.grid.quantize(&buf[..xi.len()], oi, None, self.round, ctx.offset((c * 256) as u64));
+            let s_b = self.scales.round((amax / self.grid.max) / s_t);
+            let inv = (1.0 / s_t) / s_b;
+            for (o, &v) in out[off..off + len].iter_mut().zip(block) {
+                *o = crate::bits::clamp_keep_nan(v, -bound, bound) * inv;
+            }
+            blocks.push((off, len, s_b, s_t * s_b));
         }
-        Some((s_b, s_t * s_b))
+        let scaled = out.to_vec();
+        self.grid.quantize(&scaled, out, None, self.round, ctx);
+        for &(off, len, s_b, _) in &blocks {
+            if s_b == 0.0 {
+                crate::zeros_like(&x[off..off + len], &mut out[off..off + len], self.elem.signed_zero());
+            }
+        }
+        (s_t, blocks)
     }
 
     /// Scale block elements back: `q * scale`, saturating, zeros signed as
@@ -455,42 +475,10 @@ impl Format for Scaled {
         if !self.group_scale {
             return crate::tensor::quantize_units(self, x, out, row_len, clip, ctx);
         }
-        let Some(s_t) = self.group_scale_of(x, clip) else {
-            return crate::zeros_like(x, out, self.elem.signed_zero());
-        };
-        // The same steps as `block_elements`, batched: every block's inputs
-        // scaled first, one rounding pass over the group, then every
-        // block's rescale (one kernel call instead of one per 16 elements).
-        let alpha = clip.map(Clip::alpha);
-        let bound = alpha.unwrap_or(f32::INFINITY);
-        let ranges = crate::tensor::unit_ranges(x.len(), row_len, self.block);
-        let mut scaled = vec![0.0f32; x.len()];
-        let mut scales = Vec::with_capacity(ranges.len());
-        for &(off, len) in &ranges {
-            let block = &x[off..off + len];
-            let amax = block.iter().fold(0u32, |m, v| {
-                let a = v.to_bits() & !crate::bits::SIGN;
-                if a < crate::bits::INF && a > m { a } else { m }
-            });
-            let amax = alpha.map_or(f32::from_bits(amax), |a| f32::from_bits(amax).min(a));
-            if amax <= 0.0 {
-                scales.push(0.0);
-                continue;
-            }
-            let s_b = self.scales.round((amax / self.grid.max) / s_t);
-            let inv = (1.0 / s_t) / s_b;
-            for (o, &v) in scaled[off..off + len].iter_mut().zip(block) {
-                *o = crate::bits::clamp_keep_nan(v, -bound, bound) * inv;
-            }
-            scales.push(s_t * s_b);
-        }
-        self.grid.quantize(&scaled, out, None, self.round, ctx);
-        for (&(off, len), &scale) in ranges.iter().zip(&scales) {
-            let o = &mut out[off..off + len];
-            if scale == 0.0 {
-                crate::zeros_like(&x[off..off + len], o, self.elem.signed_zero());
-            } else {
-                self.rescale(o, scale);
+        let (_, blocks) = self.group_elements(x, row_len, clip, ctx, out);
+        for (off, len, s_b, scale) in blocks {
+            if s_b != 0.0 {
+                self.rescale(&mut out[off..off + len], scale);
             }
         }
     }
@@ -511,19 +499,10 @@ impl Format for Scaled {
         if !self.group_scale {
             return crate::tensor::encode_units(self, x, row_len, clip, ctx, codes, meta);
         }
-        let s_t = self.group_scale_of(x, clip);
-        meta.push(s_t.unwrap_or(0.0).to_bits());
         let mut e = vec![0.0f32; x.len()];
-        for (off, len) in crate::tensor::unit_ranges(x.len(), row_len, self.block) {
-            let s_b = match s_t {
-                Some(s_t) => self.block_elements(&x[off..off + len], s_t, clip, ctx.offset(off as u64), &mut e[off..off + len]).map_or(0.0, |s| s.0),
-                None => {
-                    crate::zeros_like(&x[off..off + len], &mut e[off..off + len], self.elem.signed_zero());
-                    0.0
-                }
-            };
-            meta.push(s_b.to_bits());
-        }
+        let (s_t, blocks) = self.group_elements(x, row_len, clip, ctx, &mut e);
+        meta.push(s_t.to_bits());
+        meta.extend(blocks.iter().map(|b| b.2.to_bits()));
         if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
             return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
         }
