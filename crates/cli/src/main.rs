@@ -12,12 +12,13 @@ const ABOUT: &str = "Which low-precision number format keeps your tensors most f
 
 const LONG_ABOUT: &str = "\
 quantlab compares low-precision number formats (AdaptivFloat, integer, block float, \
-MX, minifloat/FP8, posit) on your tensors, exactly to the bit.
+MX, NVFP4 and other scaled formats, minifloat/FP8, posit) on your tensors, exactly to the bit.
 
 A FORMAT is written `family(key=value,...)` or as a preset name, e.g.
   adaptivfloat(n=8,e=3)   adaptivfloat(n=6,e=3,variant=ieee-like)   int(bits=4,mode=asymmetric)
   bfp(bits=8,block=16)    mx(elem=fp6-e3m2,scale=ceil)   mxfp8-e4m3   mxint8
   minifloat(e=4,m=3,bias=7,specials=none)   fp8-e4m3   bf16   posit(n=8,es=1)
+  nvfp4   int4-g128   fp8-e4m3-t128   scaled(elem=fp4-e2m1,scale=e4m3,block=16)
 each with an optional round=nearest-even|nearest-away|toward-zero|stochastic.
 `quantlab formats` lists every family with its parameters, defaults and ranges.
 
