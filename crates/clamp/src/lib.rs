@@ -3,7 +3,7 @@
 //! Clipping strategies: given one group of values and the format it will be
 //! quantized with, choose the clip range, either a symmetric bound `alpha` or
 //! `[lo, hi]`. Values outside are clamped, and scaled formats take their
-//! scale from the clip (`../shared/SPEC.md`, "Clipping strategies"; Banner
+//! scale from the clip (`docs/formats.md`, "Clipping strategies"; Banner
 //! et al. 2019 "ACIQ"; PipeEdge's `clamp_op.py`).
 //!
 //! Every strategy works with every format, per tensor, channel or block:

@@ -1,6 +1,6 @@
 //! `spread(k)`: `alpha = k * b`, a fixed multiple of the group's Laplace
 //! scale `b` (estimated as in `aciq-laplace`). Sweeping `k` traces Banner's
-//! MSE-against-`alpha/b` curve (SPEC.md figure 3); `aciq-laplace` is the
+//! MSE-against-`alpha/b` curve (docs/formats.md figure 3); `aciq-laplace` is the
 //! point `k = W(3 * 4^M)` of that sweep.
 
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};

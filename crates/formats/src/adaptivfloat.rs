@@ -1,7 +1,7 @@
 //! AdaptivFloat<n, e> (Tambe et al., DAC 2020, arXiv 1909.13271): a float
 //! whose exponent bias follows each group's `max|x|`.
 //!
-//! Paper semantics (default), as in SPEC.md: `exp_max = floor(log2 max|x|)`
+//! Paper semantics (default), as in docs/formats.md: `exp_max = floor(log2 max|x|)`
 //! over finite values (or `exp_bias + 2^e - 1` when the bias is fixed),
 //! `exp_bias = exp_max - (2^e - 1)`; every binade from `2^exp_bias` to
 //! `2^exp_max` carries `m = n - e - 1` mantissa bits, except that the code

@@ -29,7 +29,7 @@
 //! Rounding is to the nearest *decoded* value: `q = rne(x / s)` except within
 //! an ulp of a midpoint, where the f32 rounding of `x / s` could pick the
 //! farther neighbour, the exact distances to both decoded neighbours decide.
-//! So quantizing equals choosing from the value table (SPEC.md's oracle).
+//! So quantizing equals choosing from the value table (docs/formats.md's oracle).
 //! For the directed modes the neighbours are taken on the signed axis:
 //! `toward-zero` picks the neighbour on zero's side of `x`, `nearest-away`
 //! breaks a tie away from zero. NaN stays NaN; ±Inf clamps to the range.

@@ -2,9 +2,9 @@
 //!
 //! Low-precision number formats, exact to the bit: AdaptivFloat, uniform
 //! integer (symmetric and PipeEdge's asymmetric), block floating point, OCP
-//! MX, IEEE-like minifloats and posits. `../shared/SPEC.md` ("Number formats")
+//! MX, IEEE-like minifloats and posits. `docs/formats.md` ("Number formats")
 //! fixes what each one computes; each file's doc comment records the choices
-//! SPEC.md leaves open.
+//! docs/formats.md leaves open.
 //!
 //! Everything outside this crate sees a format only through the [`Format`]
 //! trait, built from a [`FormatSpec`] by [`build`]. Adding a format is one new

@@ -5,7 +5,7 @@
 //! for `field >= 1`; field 0 is ±0 and, with subnormals on, the subnormals
 //! `2^(1 - bias) mant/2^m`. Without subnormals nothing lies between 0 and
 //! `2^(1-bias)`, and rounding between those two follows the rounding mode
-//! (SPEC.md's "nearest value of the table"; hardware flush-to-zero differs).
+//! (docs/formats.md's "nearest value of the table"; hardware flush-to-zero differs).
 //!
 //! `specials`: `ieee` reserves the top field (mantissa 0 is Inf, others
 //! NaN); `fn` makes only the all-ones code NaN (OCP E4M3); `none` makes every

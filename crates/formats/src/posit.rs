@@ -1,7 +1,7 @@
 //! Posit<n, es> (Gustafson & Yonemoto 2017; Posit Standard 2022 generalised
 //! to any `es`): `(-1)^s useed^k 2^exp (1 + f)`, `useed = 2^(2^es)`.
 //!
-//! Rounding is on the bit pattern, as SPEC.md says: the infinitely precise
+//! Rounding is on the bit pattern, as docs/formats.md says: the infinitely precise
 //! pattern of `|x|` is cut to `n - 1` bits and the rounding mode decides from
 //! the cut bits. Where exponent bits are cut, the midpoint between two posits
 //! is therefore the value of the `(n+1)`-bit posit between them (a geometric

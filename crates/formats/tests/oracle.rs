@@ -372,7 +372,7 @@ fn round_scale(s: f32, encoding: &str) -> f32 {
 
 /// Real-valued scales: for every element type and scale encoding, a unit
 /// whose amax fixes the scale quantizes each value of the scaled table,
-/// each midpoint and their f32 neighbours as SPEC.md's formula says:
+/// each midpoint and their f32 neighbours as docs/formats.md's formula says:
 /// `q = nearest(x * (1/scale))` in the element's table (ties by code
 /// parity), result `q * scale`, with the scale from `scale_oracle`.
 #[test]
@@ -416,7 +416,7 @@ fn scaled_matches_its_table() {
     }
 }
 
-/// NVFP4 (two levels) as SPEC.md writes it, step by step in f32, with the
+/// NVFP4 (two levels) as docs/formats.md writes it, step by step in f32, with the
 /// E4M3 block scales and the E2M1 elements picked from their tables:
 /// `s_t = amax / 2688`, `s_b = e4m3(clamp((amax_b / 6) / s_t, 2^-6, 448))`,
 /// `q = e2m1(x * ((1/s_t) / s_b))`, result `q * (s_t * s_b)`.
@@ -444,7 +444,7 @@ fn nvfp4_follows_its_formula() {
     }
 }
 
-/// INT4 per 128 with a zero point (GPTQ/AWQ) as SPEC.md writes it: per
+/// INT4 per 128 with a zero point (GPTQ/AWQ) as docs/formats.md writes it: per
 /// block, `s = fp16((hi - lo) / 15)`, `z = clamp(rne(-lo / s), 0, 15)`,
 /// `q = clamp(rne(x / s) + z, 0, 15)`, result `(q - z) * s`.
 #[test]

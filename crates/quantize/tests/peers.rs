@@ -2,7 +2,7 @@
 //! on the committed fixtures of `scripts/make-torchao-fixtures.py` (the
 //! tests never need torch): NVFP4 with and without its per-tensor scale,
 //! and MX with block 32 for FP8 E4M3 and FP4 E2M1 in torchao's scale modes.
-//! torchao's CEIL (`2^ceil(log2 amax) / 2^emax`) is not one of SPEC.md's
+//! torchao's CEIL (`2^ceil(log2 amax) / 2^emax`) is not one of docs/formats.md's
 //! rules: it differs from quantlab's `ceil` (= torchao's RCEIL, the
 //! smallest power of two with `amax <= max_elem * scale`) whenever amax is
 //! not a power of two, and the test shows that it does.

@@ -106,7 +106,7 @@ pub struct ReportConfig {
     pub group: Option<String>,
 }
 
-/// The kinds of figure a report can hold (SPEC.md, "Figures a user should
+/// The kinds of figure a report can hold (docs/formats.md, "Figures a user should
 /// be able to regenerate").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

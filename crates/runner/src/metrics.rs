@@ -1,4 +1,4 @@
-//! SPEC.md's metrics of one cell, accumulated in one pass over the input and
+//! docs/formats.md's metrics of one cell, accumulated in one pass over the input and
 //! its fake-quantized copy.
 
 /// Error metrics of one quantized tensor (over finite inputs).

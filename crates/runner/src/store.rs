@@ -250,7 +250,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Metric columns summarised over seeds: tensor sweeps' (SPEC.md), then
+/// Metric columns summarised over seeds: tensor sweeps' (docs/formats.md), then
 /// model sweeps' (`[model]`).
 pub const METRICS: &[&str] = &[
     "mse",

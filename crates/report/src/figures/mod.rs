@@ -1,4 +1,4 @@
-//! The figures of a report, one file per kind (SPEC.md, "Figures a user
+//! The figures of a report, one file per kind (docs/formats.md, "Figures a user
 //! should be able to regenerate"). Each builds [`Chart`]s from the saved
 //! results; [`draw`] names and writes them as PNG and SVG.
 
