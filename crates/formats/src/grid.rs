@@ -297,6 +297,7 @@ pub struct BlockRule {
 
 impl BlockRule {
     /// The scale exponent for a block with this `amax` (> 0, finite).
+    #[inline(always)]
     pub fn scale_exp(&self, amax: f32) -> i32 {
         let mut s = floor_log2(amax) + self.offset;
         if self.ceil && amax > crate::bits::ldexp(self.base.max, s) {
@@ -385,7 +386,8 @@ crate::simd::kernel! {
             }
             let s = rule.scale_exp(amax);
             let emin = base.emin + s;
-            let parity = rule.grid(s).field_parity();
+            // Only a grid without mantissa bits rounds by the field's parity.
+            let parity = if base.m == 0 { FloatGrid { emin, ..*base }.field_parity() } else { 0 };
             if emin < -125 || emin - m + 23 > 127 {
                 // Extreme scales: the exact generic path.
                 rule.quantize_block_generic(xi, oi, (alpha < f32::INFINITY).then_some(alpha), Rounding::NearestEven, RoundCtx::default());

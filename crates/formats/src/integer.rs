@@ -221,8 +221,8 @@ fn symmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
     // No clamp of `v` is needed: clamping `q` to ±levels saturates, and for
     // |v| beyond the range (±Inf included) the outward neighbour is out of
     // range, so `q = ±levels` stands.
-    for (o, &v) in out.iter_mut().zip(x) {
-        let c = v * pre;
+    #[inline(always)]
+    fn one(c: f32, s: f32, inv: f32, levels: f32) -> f32 {
         let q = rne_small(c * inv);
         let q = if q > levels { levels } else if q < -levels { -levels } else { q };
         let dq = q * s;
@@ -230,8 +230,20 @@ fn symmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
         let dn = n * s;
         let (e0, e1) = ((c - dq).abs(), (c - dn).abs());
         let take = n.abs() <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
-        let r = finite((if take { dn } else { dq } + 0.0) * post);
-        *o = if v.is_nan() { f32::NAN } else { r };
+        if take { dn } else { dq }
+    }
+    if pre == 1.0 && post == 1.0 {
+        // The common unit (range from 1 to 2^126): no normalisation, and
+        // `levels * s` cannot overflow.
+        for (o, &v) in out.iter_mut().zip(x) {
+            let r = one(v, s, inv, levels) + 0.0;
+            *o = if v.is_nan() { f32::NAN } else { r };
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(x) {
+            let r = finite((one(v * pre, s, inv, levels) + 0.0) * post);
+            *o = if v.is_nan() { f32::NAN } else { r };
+        }
     }
 }
 }
