@@ -152,12 +152,7 @@ impl Integer {
         match self.mode {
             Mode::Symmetric => [clip.map_or_else(|| finite_amax(x), Clip::alpha), 0.0],
             Mode::Asymmetric => {
-                let r = crate::bits::finite_range(x);
-                let (mut lo, mut hi) = (r.min, r.max);
-                if let Some(c) = clip {
-                    lo = lo.clamp(c.lo, c.hi);
-                    hi = hi.clamp(c.lo, c.hi);
-                }
+                let (lo, hi) = crate::clipped_range(x, clip);
                 [lo, hi]
             }
         }

@@ -284,6 +284,23 @@ pub(crate) fn with_round(mut desc: String, round: Rounding) -> String {
     desc
 }
 
+/// The finite min and max of `x`, cut to `clip` when there is one: the
+/// range an asymmetric unit (PipeEdge's integer, a zero point) scales to.
+pub(crate) fn clipped_range(x: &[f32], clip: Option<Clip>) -> (f32, f32) {
+    let r = bits::finite_range(x);
+    match clip {
+        Some(c) => (r.min.clamp(c.lo, c.hi), r.max.clamp(c.lo, c.hi)),
+        None => (r.min, r.max),
+    }
+}
+
+/// The largest finite |x|, bounded by `clip`'s alpha when there is one: the
+/// amax a symmetric unit's scale is derived from.
+pub(crate) fn clipped_amax(x: &[f32], clip: Option<Clip>) -> f32 {
+    let amax = bits::finite_amax(x);
+    clip.map_or(amax, |c| amax.min(c.alpha()))
+}
+
 /// Sign-preserving zeros (NaN kept) for a unit with nothing to scale by.
 pub(crate) fn zeros_like(x: &[f32], out: &mut [f32], keep_sign: bool) {
     for (o, &v) in out.iter_mut().zip(x) {

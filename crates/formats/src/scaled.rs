@@ -44,7 +44,7 @@
 //! encoding per unit (stored as its f32 bits, or the E8M0 code), and with
 //! two levels the group's f32 scale first.
 
-use crate::bits::{finite_amax_and_nan, pow2};
+use crate::bits::pow2;
 use crate::element::Element;
 use crate::grid::{BlockRule, FloatGrid, Overflow};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
@@ -225,12 +225,7 @@ impl Scaled {
     /// is the unit's finite min and max cut to the clip); scale 0 for a
     /// unit of zeros.
     fn zero_point_unit(&self, x: &[f32], clip: Option<Clip>) -> (f32, f32) {
-        let r = crate::bits::finite_range(x);
-        let (mut lo, mut hi) = (r.min, r.max);
-        if let Some(c) = clip {
-            lo = lo.clamp(c.lo, c.hi);
-            hi = hi.clamp(c.lo, c.hi);
-        }
+        let (lo, hi) = crate::clipped_range(x, clip);
         let levels = self.grid.max;
         let raw = if hi > lo { (hi - lo) / levels } else { lo.abs() / levels };
         if !(raw > 0.0 && raw.is_finite()) {
@@ -288,8 +283,7 @@ impl Scaled {
     /// The group's own scale (two levels), from its amax after the clip;
     /// `None` when it has no finite non-zero value.
     fn group_scale_of(&self, x: &[f32], clip: Option<Clip>) -> Option<f32> {
-        let (amax, _) = finite_amax_and_nan(x);
-        let amax = clip.map(Clip::alpha).map_or(amax, |a| amax.min(a));
+        let amax = crate::clipped_amax(x, clip);
         let s = amax / (self.grid.max * self.max_scale());
         (amax > 0.0 && s > 0.0).then_some(s)
     }
@@ -356,15 +350,12 @@ impl Scaled {
     /// to the element type), written into `out`; `None` (and zeros) when
     /// the unit has no finite non-zero value.
     fn elements(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) -> Option<f32> {
-        let alpha = clip.map(Clip::alpha);
-        let (amax, _) = finite_amax_and_nan(x);
-        let amax = alpha.map_or(amax, |a| amax.min(a));
-        let Some(scale) = self.real_scale(amax) else {
+        let Some(scale) = self.real_scale(crate::clipped_amax(x, clip)) else {
             crate::zeros_like(x, out, self.elem.signed_zero());
             return None;
         };
         let inv = 1.0 / scale;
-        let bound = alpha.unwrap_or(f32::INFINITY);
+        let bound = clip.map_or(f32::INFINITY, Clip::alpha);
         // Scaled inputs go through a stack buffer, a chunk at a time.
         const CHUNK: usize = 256;
         let mut buf = [0.0f32; CHUNK];
