@@ -65,16 +65,21 @@ fn applies(g: Granularity, shape: &[usize]) -> bool {
     }
 }
 
+/// The draws of a source, in sweep order: one per seed for synthetic data
+/// (`Some(seed)`), one for a file (`None`: any seed).
+fn draws(plan: &Plan, s: &config::PlannedSource) -> Vec<Option<u64>> {
+    match &s.source {
+        config::SourceTemplate::Synthetic { .. } => plan.seeds.iter().map(|&seed| Some(seed)).collect(),
+        config::SourceTemplate::Fixed(_) => vec![None],
+    }
+}
+
 /// The tensors of every source in sweep order (synthetic sources once per
 /// seed), from their headers alone.
 fn list_tensors(plan: &Plan) -> Result<(Vec<Entry>, Vec<String>), String> {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     for s in &plan.sources {
-        let seeds: Vec<Option<u64>> = match &s.source {
-            config::SourceTemplate::Synthetic { .. } => plan.seeds.iter().map(|&seed| Some(seed)).collect(),
-            config::SourceTemplate::Fixed(_) => vec![None],
-        };
-        for seed in seeds {
+        for seed in draws(plan, s) {
             let (infos, skipped) = s.source.source(seed.unwrap_or(0)).list().map_err(|e| e.to_string())?;
             if seed.is_none_or(|s| s == plan.seeds[0]) {
                 notes.extend(skipped.into_iter().map(|(n, why)| format!("{}: skipped {n}: {why}", s.label)));
@@ -92,12 +97,8 @@ fn load_tensors(plan: &Plan, entries: &[Entry]) -> Result<Vec<Loaded>, String> {
     memory::check(total, 4, || format!("{}: the sweep's {} tensors as f32", plan.name, entries.len())).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(entries.len());
     for s in &plan.sources {
-        let seeds: Vec<u64> = match &s.source {
-            config::SourceTemplate::Synthetic { .. } => plan.seeds.clone(),
-            config::SourceTemplate::Fixed(_) => vec![0],
-        };
-        for seed in seeds {
-            let (ts, _) = s.source.source(seed).load().map_err(|e| e.to_string())?;
+        for seed in draws(plan, s) {
+            let (ts, _) = s.source.source(seed.unwrap_or(0)).load().map_err(|e| e.to_string())?;
             out.extend(ts.into_iter().map(Loaded::new));
         }
     }
