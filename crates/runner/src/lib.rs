@@ -185,6 +185,16 @@ fn write_manifest(out: &Path, manifest: &serde_json::Value) -> Result<(), String
     quantlab_tensors::write_atomically(&out.join("manifest.json"), |f| std::io::Write::write_all(f, text.as_bytes())).map_err(|e| format!("{}: cannot write manifest: {e}", out.display()))
 }
 
+/// Rebuild the tables from the saved cells and record their fingerprint in
+/// the manifest, written last: a folder's manifest names the tables its
+/// run finished with. The rows written.
+fn finish_tables(out: &Path, manifest: &mut serde_json::Value) -> Result<usize, String> {
+    let rows = store::write_tables(out)?;
+    manifest["tables"] = store::tables_fingerprint(out, rows)?;
+    write_manifest(out, manifest)?;
+    Ok(rows)
+}
+
 /// The output folder of a run.
 pub fn output_dir(plan: &Plan, opts: &RunOptions) -> PathBuf {
     let base = opts.out.clone().unwrap_or_else(|| plan.output.clone());
@@ -294,10 +304,8 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     })?;
     bar.finish_and_clear();
     let seconds = clock.elapsed().as_secs_f64();
-    let rows = store::write_tables(&out)?;
     manifest["finished"] = serde_json::Value::String(now());
-    manifest["tables"] = store::tables_fingerprint(&out, rows)?;
-    write_manifest(&out, &manifest)?;
+    let rows = finish_tables(&out, &mut manifest)?;
     let work = done_work.into_inner();
     let ran_elements: u64 = todo.iter().map(|&c| sweep.elements(c)).fold(0, u64::saturating_add);
     let rate = |n: u64| n as f64 / seconds.max(1e-9) / 1e6;
@@ -419,8 +427,6 @@ pub fn merge(out: &Path, shards: &[PathBuf], allow_partial: bool) -> Result<Merg
     m["finished"] = serde_json::Value::String(now());
     m["tables"] = serde_json::Value::Null;
     write_manifest(out, &m)?;
-    let rows = store::write_tables(out)?;
-    m["tables"] = store::tables_fingerprint(out, rows)?;
-    write_manifest(out, &m)?;
+    let rows = finish_tables(out, &mut m)?;
     Ok(MergeReport { rows, missing, plan_cells })
 }
