@@ -15,20 +15,23 @@ use quantlab_formats::{parse, quantize_into, Granularity};
 const N: usize = 1 << 24;
 const GROUP: &str = "quantize-16M";
 
-/// Benchmarked formats: one per family (two for int and MX), the goals.
-const CASES: &[(&str, &str, f64)] = &[
-    ("adaptivfloat", "adaptivfloat(n=8,e=3)", 1.0),
-    ("int-symmetric", "int(bits=8)", 1.0),
-    ("int-asymmetric", "int(bits=8,mode=asymmetric)", 1.0),
-    ("bfp-block16", "bfp(bits=8,block=16)", 1.0),
-    ("mxfp8-e4m3", "mxfp8-e4m3", 1.0),
-    ("mxfp4", "mxfp4", 1.0),
-    ("minifloat-fp8-e4m3", "fp8-e4m3", 1.0),
-    ("fp8-e4m3-f32-scale", "fp8-e4m3-scaled", 2.0),
-    ("fp8-e4m3-b128", "fp8-e4m3-b128", 2.0),
-    ("nvfp4", "nvfp4", 2.0),
-    ("int4-g128", "int4-g128", 2.0),
-    ("posit8-es1", "posit(n=8,es=1)", 5.0),
+/// Benchmarked formats: one per family (two for int and MX), the issue's
+/// goals, and the granularity (`channel`: one group per row of 1024).
+const CASES: &[(&str, &str, &str, &str)] = &[
+    ("adaptivfloat", "adaptivfloat(n=8,e=3)", "1 ns", "tensor"),
+    ("int-symmetric", "int(bits=8)", "1 ns", "tensor"),
+    ("int-asymmetric", "int(bits=8,mode=asymmetric)", "2.5x copy", "tensor"),
+    ("bfp-block16", "bfp(bits=8,block=16)", "2.5x copy", "tensor"),
+    ("bfp-block64", "bfp(bits=8,block=64)", "1 ns", "tensor"),
+    ("mxfp8-e4m3", "mxfp8-e4m3", "1 ns", "tensor"),
+    ("mxfp4", "mxfp4", "1 ns", "tensor"),
+    ("minifloat-fp8-e4m3", "fp8-e4m3", "1 ns", "tensor"),
+    ("fp8-e4m3-f32-scale", "fp8-e4m3-scaled", "2x copy", "tensor"),
+    ("fp8-e4m3-per-channel", "fp8-e4m3-scaled", "2x copy", "channel"),
+    ("fp8-e4m3-b128", "fp8-e4m3-b128", "2x copy", "tensor"),
+    ("nvfp4", "nvfp4", "2x copy", "tensor"),
+    ("int4-g128", "int4-g128", "2x copy", "tensor"),
+    ("posit8-es1", "posit(n=8,es=1)", "5 ns", "tensor"),
 ];
 
 /// Box-Muller normal samples from a fixed LCG: no dependency, same data every run.
@@ -57,10 +60,11 @@ fn main() {
         let mut g = c.benchmark_group(GROUP);
         g.throughput(Throughput::Elements(N as u64));
         g.bench_function("copy", |b| b.iter(|| out.copy_from_slice(black_box(&x))));
-        for &(name, desc, _) in CASES {
+        for &(name, desc, _, gran) in CASES {
             let f = parse(desc).unwrap();
+            let gran: Granularity = gran.parse().unwrap();
             g.bench_function(name, |b| {
-                b.iter(|| pool.install(|| quantize_into(&*f, black_box(&x), &shape, Granularity::Tensor, 0, &mut out).unwrap()))
+                b.iter(|| pool.install(|| quantize_into(&*f, black_box(&x), &shape, gran, 0, &mut out).unwrap()))
             });
         }
         g.finish();
@@ -82,11 +86,11 @@ fn mean_ns(bench: &str) -> Option<f64> {
 fn summary() {
     let Some(copy) = mean_ns("copy") else { return };
     let per = |ns: f64| ns / N as f64;
-    println!("\n| format | ns/element | x copy | goal ns/element |\n|---|---:|---:|---:|");
-    println!("| plain copy | {:.3} | 1.00 | |", per(copy));
-    for &(name, desc, goal) in CASES {
+    println!("\n| format | granularity | ns/element | x copy | goal |\n|---|---|---:|---:|---:|");
+    println!("| plain copy | | {:.3} | 1.00 | |", per(copy));
+    for &(name, desc, goal, gran) in CASES {
         if let Some(t) = mean_ns(name) {
-            println!("| `{desc}` | {:.3} | {:.2} | {goal} |", per(t), t / copy);
+            println!("| `{desc}` | {gran} | {:.3} | {:.2} | {goal} |", per(t), t / copy);
         }
     }
 }

@@ -152,9 +152,11 @@ impl FloatGrid {
     /// the sign; NaN becomes the canonical quiet NaN.
     pub fn quantize(&self, x: &[f32], out: &mut [f32], clip: Option<(f32, f32)>, mode: Rounding, ctx: RoundCtx) {
         debug_assert_eq!(x.len(), out.len());
-        if mode == Rounding::NearestEven && self.fast_nearest_even() {
-            quantize_nearest_even(self, x, out, clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY)));
-            return;
+        if mode == Rounding::NearestEven {
+            if let Some(ne) = NearestEven::of(self) {
+                quantize_nearest_even(&ne, x, out, clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY)));
+                return;
+            }
         }
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
             let v = match clip {
@@ -224,15 +226,34 @@ impl FloatGrid {
     }
 }
 
-crate::simd::kernel! {
-    /// Branch-free nearest-even kernel (vectorises); see `fast_nearest_even`.
-    fn quantize_nearest_even(g: &FloatGrid, x: &[f32], out: &mut [f32], clip: (f32, f32)) {
+/// The branch-free nearest-even rounding of one grid, its constants worked
+/// out once: the body of the fast kernel, shared with kernels that fuse
+/// scaling around it (the scaled family's real-valued scales).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NearestEven {
+    sh: u32,
+    mask: u32,
+    half: u32,
+    parity: u32,
+    // Magnitude patterns fit in i31: signed compares order them and are
+    // native SIMD on every x86-64 (unsigned ones are not).
+    max: i32,
+    boundary: i32,
+    below: u8,
+    low_min: u32,
+    low_half: i32,
+    magic: f32,
+}
+
+impl NearestEven {
+    /// `None` unless the branch-free rounding is exact for `g` (see
+    /// `fast_nearest_even`).
+    pub fn of(g: &FloatGrid) -> Option<NearestEven> {
+        if !g.fast_nearest_even() {
+            return None;
+        }
         let sh = 23 - g.m;
         let mask = (1u32 << sh) - 1;
-        let half = mask >> 1;
-        let parity = g.field_parity();
-        let max = g.max.to_bits();
-        let normal_from = pow2_bits(g.emin);
         // Adding and removing 2^(emin - m + 23) rounds a magnitude below 2^emin
         // to a multiple of 2^(emin - m), ties to even, in one exact f32 add.
         let magic = pow2(g.emin - g.m as i32 + 23);
@@ -241,23 +262,33 @@ crate::simd::kernel! {
             Low::Gap { min } => (1, min.to_bits(), (min * 0.5).to_bits()),
             Low::Flush { min } => (2, min.to_bits(), 0),
         };
-        let boundary = if below == 0 { normal_from } else { low_min };
-        // Magnitude patterns fit in i31: signed compares order them and are
-        // native SIMD on every x86-64 (unsigned ones are not).
-        let (boundary, max, low_half) = (boundary as i32, max as i32, low_half as i32);
+        let boundary = if below == 0 { pow2_bits(g.emin) } else { low_min };
+        Some(NearestEven { sh, mask, half: mask >> 1, parity: g.field_parity(), max: g.max.to_bits() as i32, boundary: boundary as i32, below, low_min, low_half: low_half as i32, magic })
+    }
+
+    /// Round `v` (NaN becomes the canonical quiet NaN).
+    #[inline(always)]
+    pub fn round(&self, v: f32) -> f32 {
+        let bits = v.to_bits();
+        let a = bits & !SIGN;
+        let normal = ((a + self.half + kept_lsb(a, self.sh, self.parity)) & !self.mask) as i32;
+        let low = match self.below {
+            0 => ((f32::from_bits(a) + self.magic) - self.magic).to_bits() as i32,
+            1 if a as i32 > self.low_half => self.low_min as i32,
+            _ => 0,
+        };
+        let r = if a as i32 >= self.boundary { normal } else { low };
+        let r = if r > self.max { self.max } else { r } as u32;
+        let r = if a as i32 > INF as i32 { QNAN } else { r | (bits & SIGN) };
+        f32::from_bits(r)
+    }
+}
+
+crate::simd::kernel! {
+    /// Branch-free nearest-even kernel (vectorises); see `fast_nearest_even`.
+    fn quantize_nearest_even(ne: &NearestEven, x: &[f32], out: &mut [f32], clip: (f32, f32)) {
         for (o, &v) in out.iter_mut().zip(x) {
-            let bits = crate::bits::clamp_keep_nan(v, clip.0, clip.1).to_bits();
-            let a = bits & !SIGN;
-            let normal = ((a + half + kept_lsb(a, sh, parity)) & !mask) as i32;
-            let low = match below {
-                0 => ((f32::from_bits(a) + magic) - magic).to_bits() as i32,
-                1 if a as i32 > low_half => low_min as i32,
-                _ => 0,
-            };
-            let r = if a as i32 >= boundary { normal } else { low };
-            let r = if r > max { max } else { r } as u32;
-            let r = if a as i32 > INF as i32 { QNAN } else { r | (bits & SIGN) };
-            *o = f32::from_bits(r);
+            *o = ne.round(crate::bits::clamp_keep_nan(v, clip.0, clip.1));
         }
     }
 }

@@ -245,24 +245,48 @@ fn symmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
 
 crate::simd::kernel! {
 /// The asymmetric nearest-even loop: indices kept as floats (a saturating
-/// `as i32` per lane would serialise the loop), distances compared in f64
-/// because candidates may straddle zero.
+/// `as i32` per lane would serialise the loop). The two candidates'
+/// distances are compared in f32, where rounding is monotone: unequal
+/// rounded distances order the exact ones the same way. Only a chunk where
+/// some pair rounds equal (a tie, or too close to call, since candidates
+/// may straddle zero) is done again with the distances in f64.
 fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
     let (sf, lo, inv, levels, pre, post) = (unit.scale, unit.lo, unit.inv, unit.levels, unit.pre, unit.post);
     let (bottom, top) = unit.clamp;
-    let inv_levels = 1.0 / levels as f64;
-    let dec = |q: f32| index_over_levels(q, inv_levels) * sf + lo;
-    for (o, &v) in out.iter_mut().zip(x) {
-        let c = clamp_keep_nan(v * pre, bottom, top);
-        let q = rne_small((c - lo) * inv);
-        let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
-        let dq = dec(q);
-        let n = if c > dq { q + 1.0 } else { q - 1.0 };
-        let dn = dec(n);
-        let (e0, e1) = ((c as f64 - dq as f64).abs(), (c as f64 - dn as f64).abs());
-        let take = n >= 0.0 && n <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
-        let r = finite(if take { dn } else { dq } * post);
-        *o = if v.is_nan() { f32::NAN } else { r };
+    // `dec` exactly as `Unit::dec` (a vector division beats the f64
+    // reciprocal product it replaced, whose conversions halve the lanes).
+    let dec = |q: f32| (q / levels) * sf + lo;
+    const CHUNK: usize = 256;
+    for (xi, oi) in x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+        let mut unsure = false;
+        for (o, &v) in oi.iter_mut().zip(xi) {
+            let c = clamp_keep_nan(v * pre, bottom, top);
+            let q = rne_small((c - lo) * inv);
+            let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
+            let dq = dec(q);
+            let n = if c > dq { q + 1.0 } else { q - 1.0 };
+            let dn = dec(n);
+            let (e0, e1) = ((c - dq).abs(), (c - dn).abs());
+            unsure |= e0 == e1;
+            let take = n >= 0.0 && n <= levels && e1 < e0;
+            let r = finite(if take { dn } else { dq } * post);
+            *o = if v.is_nan() { f32::NAN } else { r };
+        }
+        if !unsure {
+            continue;
+        }
+        for (o, &v) in oi.iter_mut().zip(xi) {
+            let c = clamp_keep_nan(v * pre, bottom, top);
+            let q = rne_small((c - lo) * inv);
+            let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
+            let dq = dec(q);
+            let n = if c > dq { q + 1.0 } else { q - 1.0 };
+            let dn = dec(n);
+            let (e0, e1) = ((c as f64 - dq as f64).abs(), (c as f64 - dn as f64).abs());
+            let take = n >= 0.0 && n <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
+            let r = finite(if take { dn } else { dq } * post);
+            *o = if v.is_nan() { f32::NAN } else { r };
+        }
     }
 }
 }
@@ -298,16 +322,6 @@ fn normalisation(m: f32) -> (f32, f32) {
         0
     };
     (crate::bits::pow2(k), crate::bits::pow2(-k))
-}
-
-/// `fl32(q / levels)` for integer `0 <= q <= levels = 2^b - 1 < 2^16`,
-/// without a division: `q/levels` is never an f32 tie and lies at least
-/// 2^-40 (relative) from every f32 rounding midpoint, while the f64 product
-/// errs by under 2^-51, so rounding it to f32 gives the correctly rounded
-/// quotient (checked exhaustively in the tests).
-#[inline(always)]
-fn index_over_levels(q: f32, inv_levels: f64) -> f32 {
-    (q as f64 * inv_levels) as f32
 }
 
 /// Whether an integer-valued float (|n| < 2^22) is even.
@@ -465,14 +479,26 @@ impl Family for IntegerFamily {
 mod tests {
     use super::*;
 
+    /// The asymmetric kernel's f32 distance comparison, alone in its chunk
+    /// (no tie elsewhere sends it down the f64 path), against the generic
+    /// index, on every midpoint and its f32 neighbours.
     #[test]
-    fn reciprocal_product_equals_division_for_every_code() {
-        for bits in 1..=16u32 {
-            let levels = ((1u32 << bits) - 1) as f32;
-            let inv = 1.0 / levels as f64;
-            for q in 0..=(1u32 << bits) - 1 {
-                let q = q as f32;
-                assert_eq!(index_over_levels(q, inv).to_bits(), (q / levels).to_bits(), "bits={bits} q={q}");
+    fn asymmetric_kernel_decides_near_ties_as_the_generic_path() {
+        for bits in [1u32, 2, 3, 4, 8] {
+            let f = Integer::new(bits, Mode::Asymmetric).unwrap();
+            for (lo, hi) in [(-1.0f32, 3.0f32), (-0.3, 0.91), (0.2, 5.7), (-7.5, -0.125), (-1e-3, 2e-5)] {
+                let unit = f.asym_unit(lo, hi);
+                for q in 0..unit.qmax {
+                    let mid = ((unit.dec(q) as f64 + unit.dec(q + 1) as f64) / 2.0) as f32;
+                    let mut v = mid.next_down().next_down();
+                    for _ in 0..5 {
+                        let (x, mut out) = ([lo, hi, v * unit.post], [0.0f32; 3]);
+                        f.quantize_unit(&x, None, RoundCtx::default(), &mut out);
+                        let want = unit.value(unit.index(x[2], Rounding::NearestEven, 0));
+                        assert_eq!(out[2].to_bits(), want.to_bits(), "bits={bits} [{lo}, {hi}] v={v}");
+                        v = v.next_up();
+                    }
+                }
             }
         }
     }

@@ -125,9 +125,7 @@ pub trait Format: Send + Sync + fmt::Debug {
     /// override this with a fused loop; the result must equal calling
     /// `quantize_unit` on each unit.
     fn quantize_blocks(&self, x: &[f32], block: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        for (u, (xi, oi)) in x.chunks(block.max(1)).zip(out.chunks_mut(block.max(1))).enumerate() {
-            self.quantize_unit(xi, clip, ctx.offset((u * block) as u64), oi);
-        }
+        tensor::quantize_blocks_one_by_one(self, x, block, clip, ctx, out)
     }
     /// Encode one unit: `codes[i]` holds element `i`'s code in its low
     /// `code_bits` bits; `meta` receives `meta_words` words. Errors where the

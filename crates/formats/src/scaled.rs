@@ -46,7 +46,8 @@
 
 use crate::bits::pow2;
 use crate::element::Element;
-use crate::grid::{BlockRule, FloatGrid, Overflow};
+use crate::bits::{clamp_keep_nan, INF, SIGN};
+use crate::grid::{BlockRule, FloatGrid, NearestEven, Overflow};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
 
 /// How a unit's scale is stored.
@@ -111,6 +112,7 @@ impl Encoding {
 struct ScaleGrid(Option<(FloatGrid, f32)>);
 
 impl ScaleGrid {
+    #[inline(always)]
     fn round(&self, scale: f32) -> f32 {
         match self.0 {
             None => scale.clamp(f32::MIN_POSITIVE, f32::MAX),
@@ -164,6 +166,8 @@ pub struct Scaled {
     zero_point: bool,
     /// Units are R x C tiles of the group's rows.
     tile: Option<(usize, usize)>,
+    /// The element grid's branch-free nearest-even rounding, when exact.
+    ne: Option<NearestEven>,
 }
 
 impl Scaled {
@@ -185,7 +189,8 @@ impl Scaled {
             nan_poisons_block: true,
             signed_zero: elem.signed_zero(),
         };
-        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None })
+        let ne = NearestEven::of(&grid);
+        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne })
     }
 
     /// The tiles of a group of `len` elements in rows of `row_len`: the
@@ -370,9 +375,39 @@ impl Scaled {
 
     /// Quantize one unit with a real-valued scale (or zeros).
     fn quantize_real(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        if let Some(k) = self.fused() {
+            let Some(scale) = self.real_scale(crate::clipped_amax(x, clip)) else {
+                return crate::zeros_like(x, out, self.elem.signed_zero());
+            };
+            return scale_round_rescale(&k, x, out, clip.map_or(f32::INFINITY, Clip::alpha), 1.0 / scale, scale);
+        }
         if let Some(scale) = self.elements(x, clip, ctx, out) {
             self.rescale(out, scale);
         }
+    }
+
+    /// The fused nearest-even kernels' constants, when they apply: real
+    /// scales (one level or two, no zero point) and an element grid the
+    /// branch-free rounding handles exactly.
+    fn fused(&self) -> Option<Fused> {
+        let applies = self.round == Rounding::NearestEven && self.encoding != Encoding::E8m0 && !self.zero_point;
+        let ne = self.ne.filter(|_| applies)?;
+        Some(Fused { ne, max_elem: self.grid.max, scales: self.scales, fix: if self.elem.signed_zero() { -0.0 } else { 0.0 }, signed_zero: self.elem.signed_zero() })
+    }
+
+    /// Two levels, nearest-even, fused: the group's scale, then every block
+    /// in parallel runs (rows that are not whole blocks: row by row).
+    fn quantize_two_level_fused(&self, k: &Fused, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>) {
+        use rayon::prelude::*;
+        let Some(s_t) = self.group_scale_of(x, clip) else {
+            return crate::zeros_like(x, out, self.elem.signed_zero());
+        };
+        let bound = clip.map_or(f32::INFINITY, Clip::alpha);
+        let row_len = row_len.min(x.len()).max(1);
+        let run = if row_len.is_multiple_of(self.block) { self.block * (8192 / self.block).max(1) } else { row_len };
+        x.par_chunks(run).zip(out.par_chunks_mut(run)).for_each(|(xi, oi)| {
+            real_blocks(k, xi, oi, self.block, bound, s_t, 1.0 / s_t);
+        });
     }
 }
 
@@ -466,6 +501,9 @@ impl Format for Scaled {
         if !self.group_scale {
             return crate::tensor::quantize_units(self, x, out, row_len, clip, ctx);
         }
+        if let Some(k) = self.fused() {
+            return self.quantize_two_level_fused(&k, x, out, row_len, clip);
+        }
         let (_, blocks) = self.group_elements(x, row_len, clip, ctx, out);
         for (off, len, s_b, scale) in blocks {
             if s_b != 0.0 {
@@ -539,6 +577,13 @@ impl Format for Scaled {
     /// a group of one row.
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
         if self.zero_point {
+            if self.round == Rounding::NearestEven {
+                let (s, z) = self.zero_point_unit(x, clip);
+                if s != 0.0 {
+                    let clip = clip.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.lo, c.hi));
+                    return zero_point_fake_nearest_even(x, out, s, z, self.grid.max, clip);
+                }
+            }
             let (s, z) = self.zero_point_levels(x, clip, ctx, out);
             for o in out.iter_mut() {
                 *o = saturate((*o - z) * s) + 0.0;
@@ -549,6 +594,18 @@ impl Format for Scaled {
             self.pow2.quantize_blocks(x, out, x.len().max(1), clip.map(Clip::alpha), self.round, ctx);
         } else {
             self.quantize_real(x, clip, ctx, out);
+        }
+    }
+
+    fn quantize_blocks(&self, x: &[f32], block: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        if self.group_scale || self.tile.is_some() {
+            return crate::tensor::quantize_blocks_one_by_one(self, x, block, clip, ctx, out);
+        }
+        match self.fused() {
+            Some(k) => real_blocks(&k, x, out, block.max(1), clip.map_or(f32::INFINITY, Clip::alpha), 0.0, 0.0),
+            // MX: one call for the run, whose block kernel fuses the blocks.
+            None if self.encoding == Encoding::E8m0 && !self.zero_point => self.pow2.quantize_blocks(x, out, block.max(1), clip.map(Clip::alpha), self.round, ctx),
+            None => crate::tensor::quantize_blocks_one_by_one(self, x, block, clip, ctx, out),
         }
     }
 
@@ -649,21 +706,143 @@ impl Format for Scaled {
     }
 }
 
+/// `clamp(rne(x / s) + z, 0, levels)` for one element, branch-free (the
+/// rounding is one exact add of 1.5 * 2^23 after bounding |x / s| by 2^22,
+/// beyond which every result is 0 or `levels` anyway); NaN stays NaN.
+#[inline(always)]
+fn zero_point_nearest_even_one(v: f32, s: f32, z: f32, levels: f32, clip: (f32, f32)) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    const BOUND: f32 = 4_194_304.0; // 2^22
+    let c = clamp_keep_nan(v, clip.0, clip.1);
+    let y = c / s;
+    let y = if y > BOUND { BOUND } else if y < -BOUND { -BOUND } else { y };
+    let q = ((y + MAGIC) - MAGIC) + z;
+    let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
+    if v.is_nan() { f32::NAN } else { q }
+}
+
 crate::simd::kernel! {
-    /// `clamp(rne(x / s) + z, 0, levels)` over a unit, branch-free (the
-    /// rounding is one exact add of 1.5 * 2^23 after bounding |x / s| by
-    /// 2^22, beyond which every result is 0 or `levels` anyway).
+    /// The codes of a zero-point unit, nearest-even, as values.
     fn zero_point_nearest_even(x: &[f32], out: &mut [f32], s: f32, z: f32, levels: f32, clip: (f32, f32)) {
-        const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
-        const BOUND: f32 = 4_194_304.0; // 2^22
         for (o, &v) in out.iter_mut().zip(x) {
-            let c = crate::bits::clamp_keep_nan(v, clip.0, clip.1);
-            let y = c / s;
-            let y = if y > BOUND { BOUND } else if y < -BOUND { -BOUND } else { y };
-            let q = ((y + MAGIC) - MAGIC) + z;
-            let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
-            *o = if v.is_nan() { f32::NAN } else { q };
+            *o = zero_point_nearest_even_one(v, s, z, levels, clip);
         }
+    }
+}
+
+crate::simd::kernel! {
+    /// A zero-point unit fake-quantized, nearest-even: the code and its
+    /// value `(q - z) * s` (saturating, +0 for zero) in one pass.
+    fn zero_point_fake_nearest_even(x: &[f32], out: &mut [f32], s: f32, z: f32, levels: f32, clip: (f32, f32)) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = saturate((zero_point_nearest_even_one(v, s, z, levels, clip) - z) * s) + 0.0;
+        }
+    }
+}
+
+/// The constants of the fused nearest-even kernels.
+#[derive(Clone, Copy, Debug)]
+struct Fused {
+    ne: NearestEven,
+    max_elem: f32,
+    scales: ScaleGrid,
+    /// Added to every result: -0.0 keeps a negative zero (sign-magnitude
+    /// elements), 0.0 makes it +0 (two's complement).
+    fix: f32,
+    signed_zero: bool,
+}
+
+crate::simd::kernel! {
+    /// One unit whose scale is known: `clamp(x) * inv` rounded to the
+    /// element, times `scale`, saturating; the steps of `elements` and
+    /// `rescale` in one pass, so the same bits.
+    fn scale_round_rescale(k: &Fused, x: &[f32], out: &mut [f32], bound: f32, inv: f32, scale: f32) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            let q = k.ne.round(clamp_keep_nan(v, -bound, bound) * inv);
+            *o = saturate(q * scale) + k.fix;
+        }
+    }
+}
+
+crate::simd::kernel! {
+    /// Consecutive blocks with real-valued scales, each block's amax, scale
+    /// and elements in one visit while it is in cache. `s_t > 0`: two
+    /// levels (block scales relative to the group's `s_t`, `inv_t = 1 /
+    /// s_t`); `s_t = 0`: one level. Small blocks go sixteen at a time, so
+    /// their scales' divisions and roundings run as vectors too.
+    fn real_blocks(k: &Fused, x: &[f32], out: &mut [f32], block: usize, bound: f32, s_t: f32, inv_t: f32) {
+        const B: usize = 16;
+        let batch = if block <= 64 { block * B } else { usize::MAX };
+        let full = if batch == usize::MAX { 0 } else { x.len() / batch * batch };
+        for (xb, ob) in x[..full].chunks_exact(batch).zip(out[..full].chunks_exact_mut(batch)) {
+            let mut amax = [0.0f32; B];
+            for (a, xi) in amax.iter_mut().zip(xb.chunks_exact(block)) {
+                *a = finite_amax_bits(xi).min(bound);
+            }
+            let (mut inv, mut scale) = ([0.0f32; B], [0.0f32; B]);
+            match k.scales.0 {
+                Some((g, min)) => {
+                    for b in 0..B {
+                        (inv[b], scale[b]) = block_scale(amax[b], k.max_elem, s_t, inv_t, |r| g.round_normal_nearest_even(r.clamp(min, g.max)));
+                    }
+                }
+                None => {
+                    for b in 0..B {
+                        (inv[b], scale[b]) = block_scale(amax[b], k.max_elem, s_t, inv_t, |r| r.clamp(f32::MIN_POSITIVE, f32::MAX));
+                    }
+                }
+            }
+            for (b, (xi, oi)) in xb.chunks_exact(block).zip(ob.chunks_exact_mut(block)).enumerate() {
+                if amax[b] <= 0.0 {
+                    crate::zeros_like(xi, oi, k.signed_zero);
+                    continue;
+                }
+                let (inv, scale) = (inv[b], scale[b]);
+                for (o, &v) in oi.iter_mut().zip(xi) {
+                    let q = k.ne.round(clamp_keep_nan(v, -bound, bound) * inv);
+                    *o = saturate(q * scale) + k.fix;
+                }
+            }
+        }
+        for (xi, oi) in x[full..].chunks(block).zip(out[full..].chunks_mut(block)) {
+            let amax = finite_amax_bits(xi).min(bound);
+            if amax <= 0.0 {
+                crate::zeros_like(xi, oi, k.signed_zero);
+                continue;
+            }
+            let (inv, scale) = block_scale(amax, k.max_elem, s_t, inv_t, |r| k.scales.round(r));
+            for (o, &v) in oi.iter_mut().zip(xi) {
+                let q = k.ne.round(clamp_keep_nan(v, -bound, bound) * inv);
+                *o = saturate(q * scale) + k.fix;
+            }
+        }
+    }
+}
+
+/// The largest finite `|x|` of a block, on the bits (vectorises).
+#[inline(always)]
+fn finite_amax_bits(x: &[f32]) -> f32 {
+    let mut fin = 0i32;
+    for &v in x {
+        let a = (v.to_bits() & !SIGN) as i32;
+        let f = if a < INF as i32 { a } else { 0 };
+        fin = if f > fin { f } else { fin };
+    }
+    f32::from_bits(fin as u32)
+}
+
+/// A block's `(1 / scale, scale)` from its amax, in exactly the order of
+/// the unfused path: one level `s = enc(amax / max_elem)`; two levels
+/// `s_b = enc((amax / max_elem) / s_t)`, `(inv_t / s_b, s_t * s_b)`.
+#[inline(always)]
+fn block_scale(amax: f32, max_elem: f32, s_t: f32, inv_t: f32, enc: impl Fn(f32) -> f32) -> (f32, f32) {
+    let raw = amax / max_elem;
+    if s_t > 0.0 {
+        let s_b = enc(raw / s_t);
+        (inv_t / s_b, s_t * s_b)
+    } else {
+        let s = enc(raw);
+        (1.0 / s, s)
     }
 }
 
@@ -672,8 +851,9 @@ crate::simd::kernel! {
 /// stays NaN.
 #[inline(always)]
 fn saturate(v: f32) -> f32 {
-    if v.is_infinite() {
-        v.signum() * f32::MAX
+    let bits = v.to_bits();
+    if bits & !SIGN == INF {
+        f32::from_bits((bits & SIGN) | f32::MAX.to_bits())
     } else {
         v
     }
@@ -755,5 +935,63 @@ impl Family for ScaledFamily {
         f.zero_point = zero_point;
         f.tile = tile;
         Ok(Box::new(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused nearest-even kernels give the bits of the step-by-step
+    /// path (scale, round the scaled inputs, rescale) they replace, on
+    /// data with zeros, signed zeros, subnormals, huge values, ±Inf, NaN
+    /// and all-zero blocks, with and without a clip.
+    #[test]
+    fn fused_kernels_equal_the_step_by_step_path() {
+        let mut s = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut x: Vec<f32> = (0..4096).map(|_| f32::from_bits(next() as u32 & 0xbfff_ffff) * 0.5).collect();
+        for (i, v) in [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-40, -3e38, 6.0, 2688.0].into_iter().enumerate() {
+            x[i * 37 + 5] = v;
+        }
+        // Blocks of normal-sized values, and of E2M1 midpoints at scale 1.
+        for (i, v) in x[3000..4000].iter_mut().enumerate() {
+            *v = ((next() % 2001) as f32 - 1000.0) / 300.0;
+            if i % 16 < 8 {
+                *v = [6.0, 0.25, -0.75, 1.25, 1.75, -2.5, 3.5, 5.0][i % 8] * if i % 32 < 16 { 1.0 } else { 0.125 };
+            }
+        }
+        x[1000..1100].fill(0.0); // whole blocks of zeros
+        x[2000..2048].iter_mut().for_each(|v| *v = -0.0);
+        let cases: [(&str, Encoding, usize, bool); 7] = [
+            ("fp4-e2m1", Encoding::E4m3, 16, true),
+            ("fp4-e2m1", Encoding::E4m3, 16, false),
+            ("fp8-e4m3", Encoding::F32, 0, false),
+            ("fp8-e4m3", Encoding::F32, 128, false),
+            ("fp6-e2m3", Encoding::Bf16, 32, false),
+            ("int8", Encoding::Fp16, 24, true),
+            ("fp8-e5m2", Encoding::Ue4m3, 7, true),
+        ];
+        for (elem, enc, block, two) in cases {
+            let mut fused = Scaled::new(elem, enc, PowRule::Floor, block).unwrap();
+            fused.group_scale = two;
+            assert!(fused.fused().is_some(), "{elem}");
+            let plain = Scaled { ne: None, ..fused.clone() };
+            for clip in [None, Some(Clip { lo: -0.75, hi: 0.75 }), Some(Clip { lo: -1e30, hi: 1e30 })] {
+                for row_len in [x.len(), 100, 64] {
+                    let (mut a, mut b) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+                    fused.quantize_group(&x, &mut a, row_len, clip, RoundCtx::default());
+                    plain.quantize_group(&x, &mut b, row_len, clip, RoundCtx::default());
+                    for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                        assert!(p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()), "{} rows of {row_len} clip {clip:?}: x[{i}] = {} gives {p} fused, {q} step by step", fused.describe(), x[i]);
+                    }
+                }
+            }
+        }
     }
 }

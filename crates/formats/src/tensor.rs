@@ -309,6 +309,13 @@ pub fn quantize_units<F: Format + ?Sized>(format: &F, x: &[f32], out: &mut [f32]
     }
 }
 
+/// [`Format::quantize_blocks`]'s default: `quantize_unit` on each block.
+pub(crate) fn quantize_blocks_one_by_one<F: Format + ?Sized>(format: &F, x: &[f32], block: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+    for (u, (xi, oi)) in x.chunks(block.max(1)).zip(out.chunks_mut(block.max(1))).enumerate() {
+        format.quantize_unit(xi, clip, ctx.offset((u * block) as u64), oi);
+    }
+}
+
 /// [`Format::encode_group`]'s default: the units in order, each with its
 /// `meta_words`.
 pub fn encode_units<F: Format + ?Sized>(format: &F, x: &[f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut Vec<u32>) -> Result<(), FormatError> {
