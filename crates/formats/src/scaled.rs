@@ -8,7 +8,8 @@
 //!
 //! A unit is the group (`block = 0`) or `block` consecutive elements of a
 //! row. `amax` is the unit's largest finite `|x|` after the clip.
-//! - Real-valued encodings (`f32`, `bf16`, `fp16`, `e4m3`, `ue4m3`):
+//! - Real-valued encodings (`f32`, `bf16`, `fp16`, `e4m3`, `ue4m3`,
+//!   `ue5m3`):
 //!   `scale = amax / max_elem` in f32, clamped to the encoding's positive
 //!   normal range and rounded into it (nearest-even; torchao clamps E4M3
 //!   block scales to [2^-6, 448] the same way); the elements are
@@ -60,10 +61,14 @@ pub enum Encoding {
     E4m3,
     /// E4M3 without its sign bit (NVFP4's block scales are positive).
     Ue4m3,
+    /// Unsigned E5M3: bias 15, subnormals, the all-ones code NaN (E4M3's
+    /// convention), so positive values `2^-17 .. 114688`: more range than
+    /// UE4M3 for the same 8 bits.
+    Ue5m3,
 }
 
 impl Encoding {
-    pub const NAMES: [&'static str; 6] = ["e8m0", "f32", "bf16", "fp16", "e4m3", "ue4m3"];
+    pub const NAMES: [&'static str; 7] = ["e8m0", "f32", "bf16", "fp16", "e4m3", "ue4m3", "ue5m3"];
 
     fn from_name(name: &str) -> Encoding {
         match name {
@@ -72,7 +77,8 @@ impl Encoding {
             "bf16" => Encoding::Bf16,
             "fp16" => Encoding::Fp16,
             "e4m3" => Encoding::E4m3,
-            _ => Encoding::Ue4m3,
+            "ue4m3" => Encoding::Ue4m3,
+            _ => Encoding::Ue5m3,
         }
     }
 
@@ -83,7 +89,7 @@ impl Encoding {
     /// Bits a scale takes on the wire.
     pub fn bits(self) -> u32 {
         match self {
-            Encoding::E8m0 | Encoding::E4m3 => 8,
+            Encoding::E8m0 | Encoding::E4m3 | Encoding::Ue5m3 => 8,
             Encoding::Ue4m3 => 7,
             Encoding::Bf16 | Encoding::Fp16 => 16,
             Encoding::F32 => 32,
@@ -97,6 +103,12 @@ impl Encoding {
             Encoding::Bf16 => "bf16",
             Encoding::Fp16 => "fp16",
             Encoding::E4m3 | Encoding::Ue4m3 => "fp8-e4m3",
+            Encoding::Ue5m3 => {
+                // The magnitudes of an E5M3 with E4M3's specials; no element type has it.
+                let f = crate::minifloat::Minifloat::new(5, 3, None, true, crate::minifloat::Specials::Fn, true).expect("E5M3 is a valid minifloat");
+                let g = FloatGrid { overflow: Overflow::Saturate, ..f.grid() };
+                return Some((g, pow2(g.emin)));
+            }
             Encoding::F32 | Encoding::E8m0 => return None,
         };
         let g = Element::named(elem).expect("the table holds the scale encodings").grid();
@@ -867,12 +879,12 @@ impl Family for ScaledFamily {
         "scaled"
     }
     fn summary(&self) -> &'static str {
-        "an element type with a scale per group or per block, stored in a scale encoding (f32, bf16, fp16, e4m3, ue4m3, e8m0)"
+        "an element type with a scale per group or per block, stored in a scale encoding (f32, bf16, fp16, e4m3, ue4m3, ue5m3, e8m0)"
     }
     fn params(&self) -> &'static [ParamDoc] {
         &[
             ParamDoc { name: "elem", default: "(required)", range: "an element type: fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 | fp16 | bf16", help: "element type" },
-            ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3", help: "how each scale is stored" },
+            ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3 | ue5m3", help: "how each scale is stored" },
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil | even", help: "e8m0 only: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
             ParamDoc { name: "tensor_scale", default: "none", range: "none | f32", help: "a second level: an f32 scale per group above the block scales (NVFP4)" },
@@ -905,6 +917,20 @@ impl Family for ScaledFamily {
                 range: "none, unless the block scales (block > 0) are in a narrower real encoding (bf16, fp16, e4m3, ue4m3) that a group scale can place".into(),
             }
             .into());
+        }
+        if group_scale {
+            // s_t = amax / (max_elem * max_scale) needs that product finite.
+            let max_elem = Element::named(elem).map_or(0.0, |e| e.max());
+            let max_scale = ScaleGrid(encoding.grid()).max();
+            if !(max_elem * max_scale).is_finite() {
+                return Err(quantlab_spec::SpecError::OutOfRange {
+                    family: "scaled".into(),
+                    param: "scale".into(),
+                    value: encoding.name().into(),
+                    range: format!("an encoding whose largest value times {elem}'s ({max_elem:e}) stays finite in f32, so the group scale can place it (e4m3, ue4m3, ue5m3, fp16)"),
+                }
+                .into());
+            }
         }
         let zero_point = p.flag("zero_point", false)?;
         let unsigned = Element::named(elem).is_some_and(|e| e.unsigned());

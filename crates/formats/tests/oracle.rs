@@ -362,6 +362,7 @@ fn round_scale(s: f32, encoding: &str) -> f32 {
         "f32" => return s.max(f32::MIN_POSITIVE),
         "bf16" => (8, 7, 127, "ieee"),
         "fp16" => (5, 10, 15, "ieee"),
+        "ue5m3" => (5, 3, 15, "fn"),
         _ => (4, 3, 7, "fn"), // e4m3, ue4m3
     };
     let t: Vec<Entry> = minifloat_table(e, m, bias, true, specials).into_iter().filter(|x| x.v > 0.0).collect();
@@ -387,8 +388,8 @@ fn scaled_matches_its_table() {
     ];
     for (name, table) in &elems {
         let max_elem = table.last().unwrap().v as f32;
-        for encoding in ["f32", "bf16", "fp16", "e4m3", "ue4m3"] {
-            for amax in [1.0f32, 3.7, 1000.0, 0.0123] {
+        for encoding in ["f32", "bf16", "fp16", "e4m3", "ue4m3", "ue5m3"] {
+            for amax in [1.0f32, 3.7, 1000.0, 0.0123, 3e5] {
                 let scale = scale_oracle(amax, max_elem, encoding);
                 let inv = 1.0 / scale;
                 for mode in MODES {
