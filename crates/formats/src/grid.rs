@@ -89,9 +89,17 @@ impl FloatGrid {
         let r = if sh <= 0 {
             a
         } else if sh <= 23 {
-            // With m = 0 the kept significand is always 1: the code's last
-            // bit is the exponent field's (f32 subnormal inputs included).
-            let kept = if self.m == 0 && e_true >= self.emin { (e_true - self.emin + self.emin_field).rem_euclid(2) as u32 } else { kept_lsb(a, sh as u32, 1) };
+            // Cutting all 23 fraction bits keeps only the implicit 1. With
+            // m = 0 that is a normal code whose last bit is the exponent
+            // field's (f32 subnormal inputs included); below 2^emin (m > 0)
+            // it is the subnormal code 1, odd.
+            let kept = if self.m == 0 && e_true >= self.emin {
+                (e_true - self.emin + self.emin_field).rem_euclid(2) as u32
+            } else if sh == 23 {
+                (biased != 0) as u32 // an f32 subnormal input keeps 0
+            } else {
+                kept_lsb(a, sh as u32, 0)
+            };
             round_low_bits(a, sh as u32, kept, mode, random)
         } else {
             // a < 2^u: the neighbours are 0 and 2^u (u - 1 >= -126 here).
@@ -496,6 +504,26 @@ mod tests {
                 f32::from_bits(g.round_magnitude(a, Rounding::NearestEven, 0) | (v.to_bits() & SIGN))
             };
             assert!(fast.to_bits() == generic.to_bits() || (fast.is_nan() && generic.is_nan()), "{v}: {fast} vs {generic}");
+        }
+    }
+
+    /// Every tie and near-tie below the first binade and across it, where
+    /// the generic path keeps fewer bits than the fast one (a tie between
+    /// subnormal codes 1 and 2 once went to 1), for grids whose subnormal
+    /// step sits at several f32 exponents, f32 subnormals included.
+    #[test]
+    fn generic_path_rounds_subnormal_ties_to_even() {
+        for (m, emin) in [(3, -6), (3, -7), (2, -14), (2, -15), (4, -2), (1, -100), (3, -123), (3, -126)] {
+            let g = FloatGrid { m, emin, max: 448.0, low: Low::Subnormal, overflow: Overflow::Saturate, emin_field: 1 };
+            let step = (emin - m as i32) as f64;
+            for k in 0..(4u32 << m) {
+                let mid = ((k as f64 + 0.5) * 2f64.powf(step)) as f32;
+                for v in [mid.next_down(), mid, mid.next_up()] {
+                    let fast = q(&g, v, Rounding::NearestEven);
+                    let generic = f32::from_bits(g.round_magnitude(v.to_bits(), Rounding::NearestEven, 0));
+                    assert_eq!(fast.to_bits(), generic.to_bits(), "m={m} emin={emin} v={v:e}");
+                }
+            }
         }
     }
 
