@@ -26,9 +26,9 @@ use crate::Preset;
 /// How an element type is built.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ElementKind {
-    /// An IEEE-like minifloat with the default bias `2^(e-1) - 1`,
-    /// subnormals and saturation.
-    Float { e: u32, m: u32, specials: Specials },
+    /// An IEEE-like minifloat with subnormals and saturation, and the
+    /// default bias `2^(e-1) - 1` unless `bias` says otherwise.
+    Float { e: u32, m: u32, bias: Option<i32>, specials: Specials },
     /// Two's complement `q * 2^step_exp`, `|q| <= 2^(bits-1) - 1` (the
     /// pattern `-2^(bits-1)` is unused, as microxcaling does).
     Int { bits: u32, step_exp: i32 },
@@ -47,13 +47,17 @@ pub struct ElementDef {
 
 /// Every named element type.
 pub static ELEMENT_TYPES: &[ElementDef] = &[
-    ElementDef { name: "fp16", kind: ElementKind::Float { e: 5, m: 10, specials: Specials::Ieee }, help: "IEEE binary16" },
-    ElementDef { name: "bf16", kind: ElementKind::Float { e: 8, m: 7, specials: Specials::Ieee }, help: "bfloat16" },
-    ElementDef { name: "fp8-e4m3", kind: ElementKind::Float { e: 4, m: 3, specials: Specials::Fn }, help: "OCP FP8 E4M3 (max 448)" },
-    ElementDef { name: "fp8-e5m2", kind: ElementKind::Float { e: 5, m: 2, specials: Specials::Ieee }, help: "OCP FP8 E5M2 (max 57344)" },
-    ElementDef { name: "fp6-e3m2", kind: ElementKind::Float { e: 3, m: 2, specials: Specials::None }, help: "OCP FP6 E3M2 (max 28)" },
-    ElementDef { name: "fp6-e2m3", kind: ElementKind::Float { e: 2, m: 3, specials: Specials::None }, help: "OCP FP6 E2M3 (max 7.5)" },
-    ElementDef { name: "fp4-e2m1", kind: ElementKind::Float { e: 2, m: 1, specials: Specials::None }, help: "OCP FP4 E2M1 (max 6)" },
+    ElementDef { name: "fp16", kind: ElementKind::Float { e: 5, m: 10, bias: None, specials: Specials::Ieee }, help: "IEEE binary16" },
+    ElementDef { name: "bf16", kind: ElementKind::Float { e: 8, m: 7, bias: None, specials: Specials::Ieee }, help: "bfloat16" },
+    ElementDef { name: "fp8-e4m3", kind: ElementKind::Float { e: 4, m: 3, bias: None, specials: Specials::Fn }, help: "OCP FP8 E4M3 (max 448)" },
+    ElementDef { name: "fp8-e5m2", kind: ElementKind::Float { e: 5, m: 2, bias: None, specials: Specials::Ieee }, help: "OCP FP8 E5M2 (max 57344)" },
+    ElementDef { name: "fp6-e3m2", kind: ElementKind::Float { e: 3, m: 2, bias: None, specials: Specials::None }, help: "OCP FP6 E3M2 (max 28)" },
+    ElementDef { name: "fp6-e2m3", kind: ElementKind::Float { e: 2, m: 3, bias: None, specials: Specials::None }, help: "OCP FP6 E2M3 (max 7.5)" },
+    ElementDef { name: "fp4-e2m1", kind: ElementKind::Float { e: 2, m: 1, bias: None, specials: Specials::None }, help: "OCP FP4 E2M1 (max 6)" },
+    ElementDef { name: "fp8-e4m3fnuz", kind: ElementKind::Float { e: 4, m: 3, bias: Some(8), specials: Specials::Fnuz }, help: "ml_dtypes float8_e4m3fnuz, AMD and Graphcore (max 240; no Inf, no -0, NaN is 0x80)" },
+    ElementDef { name: "fp8-e5m2fnuz", kind: ElementKind::Float { e: 5, m: 2, bias: Some(16), specials: Specials::Fnuz }, help: "ml_dtypes float8_e5m2fnuz (max 57344; no Inf, no -0, NaN is 0x80)" },
+    ElementDef { name: "fp8-e4m3b11fnuz", kind: ElementKind::Float { e: 4, m: 3, bias: Some(11), specials: Specials::Fnuz }, help: "ml_dtypes float8_e4m3b11fnuz, bias 11 (max 30; no Inf, no -0, NaN is 0x80)" },
+    ElementDef { name: "fp8-e3m4", kind: ElementKind::Float { e: 3, m: 4, bias: None, specials: Specials::Ieee }, help: "ml_dtypes float8_e3m4, IEEE-like (max 15.5)" },
     ElementDef { name: "int8", kind: ElementKind::Int { bits: 8, step_exp: -6 }, help: "OCP MXINT8 element: k/64, |k| <= 127" },
     ElementDef { name: "uint4", kind: ElementKind::UInt { bits: 4 }, help: "unsigned 4-bit codes 0..15, for a zero point" },
     ElementDef { name: "uint8", kind: ElementKind::UInt { bits: 8 }, help: "unsigned 8-bit codes 0..255, for a zero point" },
@@ -64,13 +68,15 @@ pub static MINIFLOAT_PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
     ELEMENT_TYPES
         .iter()
         .filter_map(|d| match d.kind {
-            ElementKind::Float { e, m, specials } => {
+            ElementKind::Float { e, m, bias, specials } => {
                 let specials = match specials {
                     Specials::Ieee => "",
                     Specials::Fn => ",specials=fn",
+                    Specials::Fnuz => ",specials=fnuz",
                     Specials::None => ",specials=none",
                 };
-                let params: &'static str = Box::leak(format!("e={e},m={m}{specials}").into_boxed_str());
+                let bias = bias.map_or(String::new(), |b| format!(",bias={b}"));
+                let params: &'static str = Box::leak(format!("e={e},m={m}{bias}{specials}").into_boxed_str());
                 Some(Preset { name: d.name, params, help: d.help })
             }
             ElementKind::Int { .. } | ElementKind::UInt { .. } => None,
@@ -100,7 +106,7 @@ impl Element {
 
     pub fn from_def(def: &ElementDef) -> Element {
         let form = match def.kind {
-            ElementKind::Float { e, m, specials } => Form::Float(Minifloat::new(e, m, None, true, specials, true).expect("the table's element types are valid")),
+            ElementKind::Float { e, m, bias, specials } => Form::Float(Minifloat::new(e, m, bias, true, specials, true).expect("the table's element types are valid")),
             ElementKind::Int { bits, step_exp } => Form::Int { bits, step_exp },
             ElementKind::UInt { bits } => Form::UInt { bits },
         };
@@ -164,10 +170,10 @@ impl Element {
         floor_log2(self.max())
     }
 
-    /// Whether codes keep the sign of zero (sign-magnitude floats do; two's
-    /// complement integers have one zero, +0).
+    /// Whether codes keep the sign of zero (sign-magnitude floats do, but
+    /// not the fnuz ones; two's complement integers have one zero, +0).
     pub fn signed_zero(&self) -> bool {
-        matches!(self.form, Form::Float(_))
+        matches!(&self.form, Form::Float(f) if f.signed_zero())
     }
 
     /// The code of `v`, a value of the grid at scale 1.

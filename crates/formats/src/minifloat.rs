@@ -8,11 +8,13 @@
 //! (docs/formats.md's "nearest value of the table"; hardware flush-to-zero differs).
 //!
 //! `specials`: `ieee` reserves the top field (mantissa 0 is Inf, others
-//! NaN); `fn` makes only the all-ones code NaN (OCP E4M3); `none` makes every
-//! code finite. `saturate` (default on): magnitudes above the largest finite
+//! NaN); `fn` makes only the all-ones code NaN (OCP E4M3); `fnuz` makes the
+//! code of -0 the only NaN and every other code finite, so there is no
+//! negative zero (a result of -0 is +0) and no Inf (ml_dtypes' `*fnuz`
+//! FP8s, AMD and Graphcore); `none` makes every code finite. `saturate` (default on): magnitudes above the largest finite
 //! value, ±Inf included, become ±max. Off: rounding is unbounded and what
 //! lands above max becomes Inf (`ieee`) or NaN (`fn`); `toward-zero` stops at
-//! max; ±Inf input stays Inf (`ieee`) or becomes NaN (`fn`); `none` has no
+//! max; ±Inf input stays Inf (`ieee`) or becomes NaN (`fn`, `fnuz`); `none` has no
 //! Inf or NaN and always saturates. NaN stays NaN, and encodes where the
 //! format has a NaN code. Fixed-scale: a clip only clamps.
 
@@ -24,6 +26,7 @@ use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Pre
 pub enum Specials {
     Ieee,
     Fn,
+    Fnuz,
     None,
 }
 
@@ -52,7 +55,7 @@ impl Minifloat {
             Specials::Ieee => (top_field - 1, (1u32 << m) - 1),
             Specials::Fn if m == 0 => (top_field - 1, 0),
             Specials::Fn => (top_field, (1u32 << m) - 2),
-            Specials::None => (top_field, (1u32 << m) - 1),
+            Specials::None | Specials::Fnuz => (top_field, (1u32 << m) - 1),
         };
         if max_field < 1 {
             return Err(quantlab_spec::SpecError::OutOfRange {
@@ -72,7 +75,7 @@ impl Minifloat {
         let low = if subnormals { Low::Subnormal } else { Low::Gap { min: pow2(emin) } };
         let overflow = match (saturate, specials) {
             (false, Specials::Ieee) => Overflow::To(INF),
-            (false, Specials::Fn) => Overflow::To(QNAN),
+            (false, Specials::Fn | Specials::Fnuz) => Overflow::To(QNAN),
             _ => Overflow::Saturate,
         };
         let grid = FloatGrid { m, emin, max, low, overflow, emin_field: 1 };
@@ -97,9 +100,15 @@ impl Minifloat {
         self.grid
     }
 
+    /// Whether the codes hold -0 (all but the fnuz ones).
+    pub fn signed_zero(&self) -> bool {
+        self.specials != Specials::Fnuz
+    }
+
     /// The code of a value of the format (a result of quantizing): NaN gets
     /// the NaN code (0 where there is none), ±Inf the Inf pattern.
     pub fn code(&self, v: f32) -> u32 {
+        let v = if self.signed_zero() { v } else { v + 0.0 }; // fnuz: -0 is +0, not the NaN code
         if v.is_nan() {
             self.nan_code().unwrap_or(0)
         } else if v.is_infinite() {
@@ -114,7 +123,9 @@ impl Minifloat {
         let top = (1u32 << self.e) - 1;
         let (negative, field, mant, v) = self.grid.ieee_value(c, self.e);
         let all_ones = field == top && mant == (1u32 << self.m) - 1;
-        if self.specials == Specials::Fn && all_ones {
+        if self.specials == Specials::Fnuz && negative && field == 0 && mant == 0 {
+            f32::NAN
+        } else if self.specials == Specials::Fn && all_ones {
             f32::NAN
         } else if self.specials == Specials::Ieee && field == top {
             match (mant, negative) {
@@ -138,6 +149,7 @@ impl Minifloat {
         match self.specials {
             Specials::Ieee if self.m > 0 => Some(top | 1 << (self.m - 1)),
             Specials::Fn => Some(top | ((1u32 << self.m) - 1)),
+            Specials::Fnuz => Some(1 << (self.e + self.m)),
             _ => None,
         }
     }
@@ -155,6 +167,7 @@ impl Format for Minifloat {
         match self.specials {
             Specials::Ieee => {}
             Specials::Fn => d += ",specials=fn",
+            Specials::Fnuz => d += ",specials=fnuz",
             Specials::None => d += ",specials=none",
         }
         if !self.saturate {
@@ -187,6 +200,9 @@ impl Format for Minifloat {
                     *o = if special == INF { v } else { f32::NAN };
                 }
             }
+        }
+        if !self.signed_zero() {
+            out.iter_mut().for_each(|o| *o += 0.0); // -0 + 0 = +0
         }
     }
 
@@ -229,8 +245,8 @@ impl Family for MinifloatFamily {
             ParamDoc { name: "m", default: "(required)", range: "0..=23", help: "mantissa bits" },
             ParamDoc { name: "bias", default: "2^(e-1)-1", range: "keeps max <= f32::MAX and the finest step >= 2^-149", help: "exponent bias" },
             ParamDoc { name: "subnormals", default: "true", range: "true | false", help: "gradual underflow below 2^(1-bias)" },
-            ParamDoc { name: "specials", default: "ieee", range: "ieee | fn | none", help: "top field Inf/NaN (ieee), only all-ones NaN (fn, OCP E4M3), or all finite" },
-            ParamDoc { name: "saturate", default: "true", range: "true | false", help: "clamp overflow to ±max; off: Inf (ieee) or NaN (fn)" },
+            ParamDoc { name: "specials", default: "ieee", range: "ieee | fn | fnuz | none", help: "top field Inf/NaN (ieee), only all-ones NaN (fn, OCP E4M3), only the code of -0 NaN and no -0 (fnuz), or all finite" },
+            ParamDoc { name: "saturate", default: "true", range: "true | false", help: "clamp overflow to ±max; off: Inf (ieee) or NaN (fn, fnuz)" },
             ROUND_DOC,
         ]
     }
@@ -243,9 +259,10 @@ impl Family for MinifloatFamily {
         let m = p.int("m", None, 0, 23)? as u32;
         let bias = p.opt_int("bias", -1000, 1000)?.map(|b| b as i32);
         let subnormals = p.flag("subnormals", true)?;
-        let specials = match p.choice("specials", "ieee", &["ieee", "fn", "none"])? {
+        let specials = match p.choice("specials", "ieee", &["ieee", "fn", "fnuz", "none"])? {
             "ieee" => Specials::Ieee,
             "fn" => Specials::Fn,
+            "fnuz" => Specials::Fnuz,
             _ => Specials::None,
         };
         let saturate = p.flag("saturate", true)?;

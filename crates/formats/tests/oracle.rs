@@ -323,7 +323,7 @@ fn minifloat_table(e: u32, m: u32, bias: i32, subnormals: bool, specials: &str) 
 fn minifloat_matches_its_table() {
     for e in 1..=6u32 {
         for m in 0..=(7 - e) {
-            for specials in ["ieee", "fn", "none"] {
+            for specials in ["ieee", "fn", "fnuz", "none"] {
                 if (specials == "ieee" && e < 2) || (specials == "fn" && e == 1 && m == 0) {
                     continue; // no finite non-zero value: rejected at construction
                 }
@@ -339,10 +339,20 @@ fn minifloat_matches_its_table() {
         }
     }
     // Non-default bias and the 16-bit presets.
-    for (desc, e, m, bias, specials) in [("minifloat(e=4,m=3,bias=3)", 4, 3, 3, "ieee"), ("fp16", 5, 10, 15, "ieee"), ("bf16", 8, 7, 127, "ieee")] {
+    for (desc, e, m, bias, specials) in [
+        ("minifloat(e=4,m=3,bias=3)", 4, 3, 3, "ieee"),
+        ("fp16", 5, 10, 15, "ieee"),
+        ("bf16", 8, 7, 127, "ieee"),
+        ("fp8-e4m3fnuz", 4, 3, 8, "fnuz"),
+        ("fp8-e5m2fnuz", 5, 2, 16, "fnuz"),
+        ("fp8-e4m3b11fnuz", 4, 3, 11, "fnuz"),
+        ("fp8-e3m4", 3, 4, 3, "ieee"),
+    ] {
         let t = minifloat_table(e, m, bias, true, specials);
-        let f = parse(desc).unwrap();
-        check(desc, &*f, &[], &t, Rounding::NearestEven, Midpoint::Arithmetic, None);
+        for mode in MODES {
+            let f = with_mode(desc, mode);
+            check(desc, &*f, &[], &t, mode, Midpoint::Arithmetic, None);
+        }
     }
 }
 
@@ -378,8 +388,10 @@ fn round_scale(s: f32, encoding: &str) -> f32 {
 /// parity), result `q * scale`, with the scale from `scale_oracle`.
 #[test]
 fn scaled_matches_its_table() {
-    let elems: [(&str, Vec<Entry>); 6] = [
+    let elems: [(&str, Vec<Entry>); 8] = [
         ("fp8-e4m3", minifloat_table(4, 3, 7, true, "fn")),
+        ("fp8-e4m3fnuz", minifloat_table(4, 3, 8, true, "fnuz")),
+        ("fp8-e3m4", minifloat_table(3, 4, 3, true, "ieee")),
         ("fp8-e5m2", minifloat_table(5, 2, 15, true, "ieee")),
         ("fp6-e3m2", minifloat_table(3, 2, 3, true, "none")),
         ("fp6-e2m3", minifloat_table(2, 3, 1, true, "none")),

@@ -50,3 +50,21 @@ fn mx_scale_modes_equal_torchao() {
     let x4 = ours("mx(elem=fp4-e2m1,scale=ceil)", &x);
     assert!(differing(&x4, &fixture("mx-fp4-e2m1-ceil.npy")) > 100, "torchao's CEIL was expected to differ on FP4");
 }
+
+/// The fnuz FP8s and E3M4 against ml_dtypes' casts (fixtures of
+/// `scripts/make-ml-dtypes-fixtures.py`: every code, midpoint, their f32
+/// neighbours, overflow, ±Inf, NaN, signed zeros), bit for bit including the
+/// sign of zero. ml_dtypes does not saturate, so neither do we here.
+#[test]
+fn fnuz_and_e3m4_equal_ml_dtypes() {
+    for name in ["fp8-e4m3fnuz", "fp8-e5m2fnuz", "fp8-e4m3b11fnuz", "fp8-e3m4"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ml_dtypes").join(format!("{name}.npy"));
+        let t = read_npy(&path).unwrap();
+        let n = t.data.len() / 2;
+        let (x, want) = t.data.split_at(n);
+        let desc = format!("{name}(saturate=false)");
+        let got = quantize(&*parse(&desc).unwrap(), x, &[n], Granularity::Tensor, 0).unwrap();
+        let bad: Vec<String> = x.iter().zip(&got).zip(want).filter(|((_, g), w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan())).map(|((x, g), w)| format!("{x:e}: {g:e} vs {w:e}")).collect();
+        assert!(bad.is_empty(), "{desc}: {} of {n} probes differ from ml_dtypes, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
+    }
+}
