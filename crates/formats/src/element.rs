@@ -35,6 +35,8 @@ pub enum ElementKind {
     /// Unsigned codes `0 .. 2^bits - 1`, valued as themselves: the element
     /// of integer formats with a zero point (GPTQ/AWQ's INT4 groups).
     UInt { bits: u32 },
+    /// A lookup table of values in [-1, 1], in code order (`lut.rs`).
+    Table(&'static [f32]),
 }
 
 /// A named element type: one row of the table.
@@ -59,6 +61,8 @@ pub static ELEMENT_TYPES: &[ElementDef] = &[
     ElementDef { name: "fp8-e4m3b11fnuz", kind: ElementKind::Float { e: 4, m: 3, bias: Some(11), specials: Specials::Fnuz }, help: "ml_dtypes float8_e4m3b11fnuz, bias 11 (max 30; no Inf, no -0, NaN is 0x80)" },
     ElementDef { name: "fp8-e3m4", kind: ElementKind::Float { e: 3, m: 4, bias: None, specials: Specials::Ieee }, help: "ml_dtypes float8_e3m4, IEEE-like (max 15.5)" },
     ElementDef { name: "int8", kind: ElementKind::Int { bits: 8, step_exp: -6 }, help: "OCP MXINT8 element: k/64, |k| <= 127" },
+    ElementDef { name: "nf4", kind: ElementKind::Table(&crate::lut::NF4), help: "QLoRA's NormalFloat4 table (bitsandbytes)" },
+    ElementDef { name: "fp4-bnb", kind: ElementKind::Table(&crate::lut::FP4_BNB), help: "bitsandbytes' FP4 table (E2M1, bias 2, over 12)" },
     ElementDef { name: "uint4", kind: ElementKind::UInt { bits: 4 }, help: "unsigned 4-bit codes 0..15, for a zero point" },
     ElementDef { name: "uint8", kind: ElementKind::UInt { bits: 8 }, help: "unsigned 8-bit codes 0..255, for a zero point" },
 ];
@@ -79,7 +83,7 @@ pub static MINIFLOAT_PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 let params: &'static str = Box::leak(format!("e={e},m={m}{bias}{specials}").into_boxed_str());
                 Some(Preset { name: d.name, params, help: d.help })
             }
-            ElementKind::Int { .. } | ElementKind::UInt { .. } => None,
+            ElementKind::Int { .. } | ElementKind::UInt { .. } | ElementKind::Table(_) => None,
         })
         .collect()
 });
@@ -96,6 +100,7 @@ enum Form {
     Float(Minifloat),
     Int { bits: u32, step_exp: i32 },
     UInt { bits: u32 },
+    Table(Box<crate::lut::Lut>),
 }
 
 impl Element {
@@ -109,6 +114,7 @@ impl Element {
             ElementKind::Float { e, m, bias, specials } => Form::Float(Minifloat::new(e, m, bias, true, specials, true).expect("the table's element types are valid")),
             ElementKind::Int { bits, step_exp } => Form::Int { bits, step_exp },
             ElementKind::UInt { bits } => Form::UInt { bits },
+            ElementKind::Table(values) => Form::Table(Box::new(crate::lut::Lut::new(values))),
         };
         Element { name: def.name, form }
     }
@@ -137,6 +143,16 @@ impl Element {
         match &self.form {
             Form::Float(f) => crate::Format::code_bits(f),
             Form::Int { bits, .. } | Form::UInt { bits } => *bits,
+            Form::Table(t) => t.bits(),
+        }
+    }
+
+    /// The lookup table, for table elements (which round through it, not
+    /// through a grid).
+    pub fn table(&self) -> Option<&crate::lut::Lut> {
+        match &self.form {
+            Form::Table(t) => Some(t),
+            _ => None,
         }
     }
 
@@ -157,6 +173,8 @@ impl Element {
             Form::Int { bits, step_exp } => FloatGrid::uniform(*step_exp, Element::qmax(*bits)),
             // The integers up to 2^bits - 1 (a zero point shifts them).
             Form::UInt { bits } => FloatGrid::uniform(0, (1 << bits) - 1),
+            // Only its max is meaningful: a table rounds through `table()`.
+            Form::Table(t) => FloatGrid { max: t.max(), ..FloatGrid::uniform(0, 1) },
         }
     }
 
@@ -173,7 +191,11 @@ impl Element {
     /// Whether codes keep the sign of zero (sign-magnitude floats do, but
     /// not the fnuz ones; two's complement integers have one zero, +0).
     pub fn signed_zero(&self) -> bool {
-        matches!(&self.form, Form::Float(f) if f.signed_zero())
+        match &self.form {
+            Form::Float(f) => f.signed_zero(),
+            Form::Table(t) => t.signed_zero(),
+            _ => false,
+        }
     }
 
     /// The code of `v`, a value of the grid at scale 1.
@@ -185,6 +207,7 @@ impl Element {
                 (q as u32) & ((1u64 << bits) - 1) as u32
             }
             Form::UInt { bits } => (v.max(0.0) as u32).min((1 << bits) - 1),
+            Form::Table(t) => t.code(v),
         }
     }
 
@@ -198,6 +221,7 @@ impl Element {
                 ldexp(q as f32, *step_exp)
             }
             Form::UInt { bits } => (c & ((1 << bits) - 1)) as f32,
+            Form::Table(t) => t.value(c),
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod element;
 mod error;
 pub mod grid;
 pub mod integer;
+pub mod lut;
 pub mod memory;
 pub mod minifloat;
 pub mod mx;

@@ -201,7 +201,8 @@ impl Scaled {
             nan_poisons_block: true,
             signed_zero: elem.signed_zero(),
         };
-        let ne = NearestEven::of(&grid);
+        // Tables round through their own list, never a grid kernel.
+        let ne = if elem.table().is_some() { None } else { NearestEven::of(&grid) };
         Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne })
     }
 
@@ -230,6 +231,14 @@ impl Scaled {
             }
         }
         out
+    }
+
+    /// Scaled inputs rounded to the element type (saturating).
+    fn round_elements(&self, x: &[f32], out: &mut [f32], ctx: RoundCtx) {
+        match self.elem.table() {
+            Some(t) => t.round(x, out, self.round, ctx),
+            None => self.grid.quantize(x, out, None, self.round, ctx),
+        }
     }
 
     /// The same format with another rounding mode.
@@ -339,7 +348,7 @@ impl Scaled {
             blocks.push((off, len, s_b, s_t * s_b));
         }
         let scaled = out.to_vec();
-        self.grid.quantize(&scaled, out, None, self.round, ctx);
+        self.round_elements(&scaled, out, ctx);
         for &(off, len, s_b, _) in &blocks {
             if s_b == 0.0 {
                 crate::zeros_like(&x[off..off + len], &mut out[off..off + len], self.elem.signed_zero());
@@ -380,7 +389,7 @@ impl Scaled {
             for (b, &v) in buf.iter_mut().zip(xi) {
                 *b = crate::bits::clamp_keep_nan(v, -bound, bound) * inv;
             }
-            self.grid.quantize(&buf[..xi.len()], oi, None, self.round, ctx.offset((c * CHUNK) as u64));
+            self.round_elements(&buf[..xi.len()], oi, ctx.offset((c * CHUNK) as u64));
         }
         Some(scale)
     }
@@ -458,7 +467,7 @@ impl Format for Scaled {
         1 + self.zero_point as usize
     }
     fn sign_symmetric(&self) -> bool {
-        !self.zero_point
+        !self.zero_point && self.elem.table().is_none_or(|t| t.symmetric())
     }
     fn asymmetric(&self) -> bool {
         self.zero_point
@@ -883,7 +892,7 @@ impl Family for ScaledFamily {
     }
     fn params(&self) -> &'static [ParamDoc] {
         &[
-            ParamDoc { name: "elem", default: "(required)", range: "an element type (`quantlab formats` lists them): fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 | fp16 | bf16 | fp8-e4m3fnuz | fp8-e5m2fnuz | fp8-e4m3b11fnuz | fp8-e3m4 | uint4 | uint8", help: "element type" },
+            ParamDoc { name: "elem", default: "(required)", range: "an element type (`quantlab formats` lists them): fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 | fp16 | bf16 | fp8-e4m3fnuz | fp8-e5m2fnuz | fp8-e4m3b11fnuz | fp8-e3m4 | nf4 | fp4-bnb | uint4 | uint8", help: "element type" },
             ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3 | ue5m3", help: "how each scale is stored" },
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil | even", help: "e8m0 only: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
@@ -900,6 +909,8 @@ impl Family for ScaledFamily {
             Preset { name: "nvfp4", params: "elem=fp4-e2m1,scale=e4m3,block=16,tensor_scale=f32", help: "NVIDIA NVFP4: E2M1 with an E4M3 scale per 16 under an f32 scale per group (per tensor by default)" },
             Preset { name: "fp8-e4m3-t128", params: "elem=fp8-e4m3,scale=f32,tile=128x128", help: "FP8 E4M3 with an f32 scale per 128x128 tile (DeepSeek-V3 weights)" },
             Preset { name: "int4-g128", params: "elem=uint4,scale=fp16,block=128,zero_point=true", help: "asymmetric INT4 with an fp16 scale and a 4-bit zero point per 128 elements (GPTQ/AWQ checkpoints)" },
+            Preset { name: "nf4", params: "elem=nf4,scale=f32,block=64", help: "QLoRA's NF4 as bitsandbytes stores it: the NF4 table with an f32 absmax per 64 elements" },
+            Preset { name: "fp4-bnb", params: "elem=fp4-bnb,scale=f32,block=64", help: "bitsandbytes' FP4: its table with an f32 absmax per 64 elements" },
             Preset { name: "nvfp4-blocks", params: "elem=fp4-e2m1,scale=e4m3,block=16", help: "NVFP4's blocks without its f32 tensor scale: E2M1 with an E4M3 scale per 16" },
         ]
     }
@@ -937,6 +948,9 @@ impl Family for ScaledFamily {
         let bad = |param: &str, value: String, range: &str| -> FormatError { quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: param.into(), value, range: range.into() }.into() };
         if unsigned != zero_point {
             return Err(bad("zero_point", zero_point.to_string(), "true exactly when the element type is unsigned (uint4, uint8)"));
+        }
+        if encoding == Encoding::E8m0 && Element::named(elem).is_some_and(|e| e.table().is_some()) {
+            return Err(bad("scale", "e8m0".into(), "a real-valued encoding (f32, bf16, fp16, e4m3, ue4m3, ue5m3) for a lookup-table element, which has no binades to shift"));
         }
         if zero_point && (encoding == Encoding::E8m0 || group_scale) {
             return Err(bad("zero_point", "true".into(), "false with scale=e8m0 or tensor_scale=f32 (a zero point takes a real-valued scale of one level)"));
