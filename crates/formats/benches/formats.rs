@@ -31,6 +31,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("fp8-e4m3-b128", "fp8-e4m3-b128", "2x copy", "tensor"),
     ("nvfp4", "nvfp4", "2x copy", "tensor"),
     ("int4-g128", "int4-g128", "2x copy", "tensor"),
+    ("nf4", "nf4", "3x copy", "tensor"),
     ("posit8-es1", "posit(n=8,es=1)", "5 ns", "tensor"),
 ];
 
