@@ -158,11 +158,50 @@ impl Lut {
         self.sorted[self.position(v, mode, random)].1
     }
 
+    /// The branch-free form of nearest-even rounding, for tables of at most
+    /// 16 entries.
+    pub fn small(&self) -> Option<SmallTable> {
+        if self.sorted.len() > 16 {
+            return None;
+        }
+        let mut t = SmallTable { mids: [f32::INFINITY; 15], vals: [self.sorted[self.sorted.len() - 1].0; 16] };
+        for (i, e) in self.sorted.iter().enumerate() {
+            t.vals[i] = e.0;
+        }
+        t.mids[..self.mids.len()].copy_from_slice(&self.mids);
+        Some(t)
+    }
+
     /// Round each value to its entry.
     pub fn round(&self, x: &[f32], out: &mut [f32], mode: Rounding, ctx: RoundCtx) {
         let stochastic = mode == Rounding::Stochastic;
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
             *o = if v.is_nan() { f32::NAN } else { self.sorted[self.position(v, mode, if stochastic { ctx.bits64(i) } else { 0 })].0 };
+        }
+    }
+}
+
+/// A table of at most 16 entries, padded (midpoints +Inf), rounded with a
+/// chain of compares and selects that vectorises.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SmallTable {
+    mids: [f32; 15],
+    vals: [f32; 16],
+}
+
+impl SmallTable {
+    /// The entry after every midpoint strictly below `y` (NaN stays NaN):
+    /// [`Lut::round`]'s nearest-even.
+    #[inline(always)]
+    pub fn round(&self, y: f32) -> f32 {
+        let mut v = self.vals[0];
+        for k in 0..15 {
+            v = if y > self.mids[k] { self.vals[k + 1] } else { v };
+        }
+        if y.is_nan() {
+            f32::NAN
+        } else {
+            v
         }
     }
 }

@@ -180,6 +180,9 @@ pub struct Scaled {
     tile: Option<(usize, usize)>,
     /// The element grid's branch-free nearest-even rounding, when exact.
     ne: Option<NearestEven>,
+    /// Take the step-by-step path even where a fused kernel applies (the
+    /// tests compare the two).
+    unfused: bool,
 }
 
 impl Scaled {
@@ -203,7 +206,7 @@ impl Scaled {
         };
         // Tables round through their own list, never a grid kernel.
         let ne = if elem.table().is_some() { None } else { NearestEven::of(&grid) };
-        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne })
+        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne, unfused: false })
     }
 
     /// The tiles of a group of `len` elements in rows of `row_len`: the
@@ -412,8 +415,15 @@ impl Scaled {
     /// branch-free rounding handles exactly.
     fn fused(&self) -> Option<Fused> {
         let applies = self.round == Rounding::NearestEven && self.encoding != Encoding::E8m0 && !self.zero_point;
-        let ne = self.ne.filter(|_| applies)?;
-        Some(Fused { ne, max_elem: self.grid.max, scales: self.scales, fix: if self.elem.signed_zero() { -0.0 } else { 0.0 }, signed_zero: self.elem.signed_zero() })
+        if !applies || self.unfused {
+            return None;
+        }
+        let round = match (self.ne, self.elem.table()) {
+            (Some(ne), _) => ElemRound::Grid(ne),
+            (None, Some(t)) => ElemRound::Table(t.small()?),
+            (None, None) => return None,
+        };
+        Some(Fused { round, max_elem: self.grid.max, scales: self.scales, fix: if self.elem.signed_zero() { -0.0 } else { 0.0 }, signed_zero: self.elem.signed_zero() })
     }
 
     /// Two levels, nearest-even, fused: the group's scale, then every block
@@ -764,7 +774,7 @@ crate::simd::kernel! {
 /// The constants of the fused nearest-even kernels.
 #[derive(Clone, Copy, Debug)]
 struct Fused {
-    ne: NearestEven,
+    round: ElemRound,
     max_elem: f32,
     scales: ScaleGrid,
     /// Added to every result: -0.0 keeps a negative zero (sign-magnitude
@@ -773,70 +783,104 @@ struct Fused {
     signed_zero: bool,
 }
 
-crate::simd::kernel! {
-    /// One unit whose scale is known: `clamp(x) * inv` rounded to the
-    /// element, times `scale`, saturating; the steps of `elements` and
-    /// `rescale` in one pass, so the same bits.
-    fn scale_round_rescale(k: &Fused, x: &[f32], out: &mut [f32], bound: f32, inv: f32, scale: f32) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            let q = k.ne.round(clamp_keep_nan(v, -bound, bound) * inv);
-            *o = saturate(q * scale) + k.fix;
+/// How the fused kernels round a scaled input to the element: each kernel
+/// is compiled once per kind, so the hot loop never matches.
+#[derive(Clone, Copy, Debug)]
+enum ElemRound {
+    Grid(NearestEven),
+    Table(crate::lut::SmallTable),
+}
+
+/// One unit whose scale is known: `clamp(x) * inv` rounded to the
+/// element, times `scale`, saturating; the steps of `elements` and
+/// `rescale` in one pass, so the same bits.
+fn scale_round_rescale(k: &Fused, x: &[f32], out: &mut [f32], bound: f32, inv: f32, scale: f32) {
+    crate::simd::kernel! {
+        fn grid(k: &Fused, ne: &NearestEven, x: &[f32], out: &mut [f32], bound: f32, inv: f32, scale: f32) {
+            scale_round_rescale_with(k, x, out, bound, inv, scale, |y| ne.round(y))
         }
+    }
+    crate::simd::kernel! {
+        fn table(k: &Fused, t: &crate::lut::SmallTable, x: &[f32], out: &mut [f32], bound: f32, inv: f32, scale: f32) {
+            scale_round_rescale_with(k, x, out, bound, inv, scale, |y| t.round(y))
+        }
+    }
+    match &k.round {
+        ElemRound::Grid(ne) => grid(k, ne, x, out, bound, inv, scale),
+        ElemRound::Table(t) => table(k, t, x, out, bound, inv, scale),
     }
 }
 
-crate::simd::kernel! {
-    /// Consecutive blocks with real-valued scales, each block's amax, scale
-    /// and elements in one visit while it is in cache. `s_t > 0`: two
-    /// levels (block scales relative to the group's `s_t`, `inv_t = 1 /
-    /// s_t`); `s_t = 0`: one level. Small blocks go sixteen at a time, so
-    /// their scales' divisions and roundings run as vectors too.
-    fn real_blocks(k: &Fused, x: &[f32], out: &mut [f32], block: usize, bound: f32, s_t: f32, inv_t: f32) {
-        const B: usize = 16;
-        let batch = if block <= 64 { block * B } else { usize::MAX };
-        let full = if batch == usize::MAX { 0 } else { x.len() / batch * batch };
-        for (xb, ob) in x[..full].chunks_exact(batch).zip(out[..full].chunks_exact_mut(batch)) {
-            let mut amax = [0.0f32; B];
-            for (a, xi) in amax.iter_mut().zip(xb.chunks_exact(block)) {
-                *a = finite_amax_bits(xi).min(bound);
+#[inline(always)]
+fn scale_round_rescale_with(k: &Fused, x: &[f32], out: &mut [f32], bound: f32, inv: f32, scale: f32, round: impl Fn(f32) -> f32) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        let q = round(clamp_keep_nan(v, -bound, bound) * inv);
+        *o = saturate(q * scale) + k.fix;
+    }
+}
+
+/// Consecutive blocks with real-valued scales, each block's amax, scale
+/// and elements in one visit while it is in cache. `s_t > 0`: two levels
+/// (block scales relative to the group's `s_t`, `inv_t = 1 / s_t`); `s_t =
+/// 0`: one level. Small blocks go sixteen at a time, so their scales'
+/// divisions and roundings run as vectors too.
+fn real_blocks(k: &Fused, x: &[f32], out: &mut [f32], block: usize, bound: f32, s_t: f32, inv_t: f32) {
+    crate::simd::kernel! {
+        fn grid(k: &Fused, ne: &NearestEven, x: &[f32], out: &mut [f32], block: usize, bound: f32, s_t: f32, inv_t: f32) {
+            real_blocks_with(k, x, out, block, bound, s_t, inv_t, |y| ne.round(y))
+        }
+    }
+    crate::simd::kernel! {
+        fn table(k: &Fused, t: &crate::lut::SmallTable, x: &[f32], out: &mut [f32], block: usize, bound: f32, s_t: f32, inv_t: f32) {
+            real_blocks_with(k, x, out, block, bound, s_t, inv_t, |y| t.round(y))
+        }
+    }
+    match &k.round {
+        ElemRound::Grid(ne) => grid(k, ne, x, out, block, bound, s_t, inv_t),
+        ElemRound::Table(t) => table(k, t, x, out, block, bound, s_t, inv_t),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn real_blocks_with(k: &Fused, x: &[f32], out: &mut [f32], block: usize, bound: f32, s_t: f32, inv_t: f32, round: impl Fn(f32) -> f32 + Copy) {
+    const B: usize = 16;
+    let batch = if block <= 64 { block * B } else { usize::MAX };
+    let full = if batch == usize::MAX { 0 } else { x.len() / batch * batch };
+    for (xb, ob) in x[..full].chunks_exact(batch).zip(out[..full].chunks_exact_mut(batch)) {
+        let mut amax = [0.0f32; B];
+        for (a, xi) in amax.iter_mut().zip(xb.chunks_exact(block)) {
+            *a = finite_amax_bits(xi).min(bound);
+        }
+        let (mut inv, mut scale) = ([0.0f32; B], [0.0f32; B]);
+        match k.scales.0 {
+            Some((g, min)) => {
+                for b in 0..B {
+                    (inv[b], scale[b]) = block_scale(amax[b], k.max_elem, s_t, inv_t, |r| g.round_normal_nearest_even(r.clamp(min, g.max)));
+                }
             }
-            let (mut inv, mut scale) = ([0.0f32; B], [0.0f32; B]);
-            match k.scales.0 {
-                Some((g, min)) => {
-                    for b in 0..B {
-                        (inv[b], scale[b]) = block_scale(amax[b], k.max_elem, s_t, inv_t, |r| g.round_normal_nearest_even(r.clamp(min, g.max)));
-                    }
-                }
-                None => {
-                    for b in 0..B {
-                        (inv[b], scale[b]) = block_scale(amax[b], k.max_elem, s_t, inv_t, |r| r.clamp(f32::MIN_POSITIVE, f32::MAX));
-                    }
-                }
-            }
-            for (b, (xi, oi)) in xb.chunks_exact(block).zip(ob.chunks_exact_mut(block)).enumerate() {
-                if amax[b] <= 0.0 {
-                    crate::zeros_like(xi, oi, k.signed_zero);
-                    continue;
-                }
-                let (inv, scale) = (inv[b], scale[b]);
-                for (o, &v) in oi.iter_mut().zip(xi) {
-                    let q = k.ne.round(clamp_keep_nan(v, -bound, bound) * inv);
-                    *o = saturate(q * scale) + k.fix;
+            None => {
+                for b in 0..B {
+                    (inv[b], scale[b]) = block_scale(amax[b], k.max_elem, s_t, inv_t, |r| r.clamp(f32::MIN_POSITIVE, f32::MAX));
                 }
             }
         }
-        for (xi, oi) in x[full..].chunks(block).zip(out[full..].chunks_mut(block)) {
-            let amax = finite_amax_bits(xi).min(bound);
-            if amax <= 0.0 {
+        for (b, (xi, oi)) in xb.chunks_exact(block).zip(ob.chunks_exact_mut(block)).enumerate() {
+            if amax[b] <= 0.0 {
                 crate::zeros_like(xi, oi, k.signed_zero);
                 continue;
             }
-            let (inv, scale) = block_scale(amax, k.max_elem, s_t, inv_t, |r| k.scales.round(r));
-            for (o, &v) in oi.iter_mut().zip(xi) {
-                let q = k.ne.round(clamp_keep_nan(v, -bound, bound) * inv);
-                *o = saturate(q * scale) + k.fix;
-            }
+            scale_round_rescale_with(k, xi, oi, bound, inv[b], scale[b], round);
         }
+    }
+    for (xi, oi) in x[full..].chunks(block).zip(out[full..].chunks_mut(block)) {
+        let amax = finite_amax_bits(xi).min(bound);
+        if amax <= 0.0 {
+            crate::zeros_like(xi, oi, k.signed_zero);
+            continue;
+        }
+        let (inv, scale) = block_scale(amax, k.max_elem, s_t, inv_t, |r| k.scales.round(r));
+        scale_round_rescale_with(k, xi, oi, bound, inv, scale, round);
     }
 }
 
@@ -1008,7 +1052,10 @@ mod tests {
         }
         x[1000..1100].fill(0.0); // whole blocks of zeros
         x[2000..2048].iter_mut().for_each(|v| *v = -0.0);
-        let cases: [(&str, Encoding, usize, bool); 7] = [
+        let cases: [(&str, Encoding, usize, bool); 10] = [
+            ("nf4", Encoding::F32, 64, false),
+            ("nf4", Encoding::E4m3, 16, true),
+            ("fp4-bnb", Encoding::Bf16, 0, false),
             ("fp4-e2m1", Encoding::E4m3, 16, true),
             ("fp4-e2m1", Encoding::E4m3, 16, false),
             ("fp8-e4m3", Encoding::F32, 0, false),
@@ -1021,7 +1068,7 @@ mod tests {
             let mut fused = Scaled::new(elem, enc, PowRule::Floor, block).unwrap();
             fused.group_scale = two;
             assert!(fused.fused().is_some(), "{elem}");
-            let plain = Scaled { ne: None, ..fused.clone() };
+            let plain = Scaled { unfused: true, ..fused.clone() };
             for clip in [None, Some(Clip { lo: -0.75, hi: 0.75 }), Some(Clip { lo: -1e30, hi: 1e30 })] {
                 for row_len in [x.len(), 100, 64] {
                     let (mut a, mut b) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
