@@ -37,6 +37,8 @@ pub enum ElementKind {
     UInt { bits: u32 },
     /// A lookup table of values in [-1, 1], in code order (`lut.rs`).
     Table(&'static [f32]),
+    /// IEEE P3109 `binaryKpP`, signed, extended domain, saturating (`p3109.rs`).
+    P3109 { k: u32, p: u32 },
 }
 
 /// A named element type: one row of the table.
@@ -61,6 +63,10 @@ pub static ELEMENT_TYPES: &[ElementDef] = &[
     ElementDef { name: "fp8-e4m3b11fnuz", kind: ElementKind::Float { e: 4, m: 3, bias: Some(11), specials: Specials::Fnuz }, help: "ml_dtypes float8_e4m3b11fnuz, bias 11 (max 30; no Inf, no -0, NaN is 0x80)" },
     ElementDef { name: "fp8-e3m4", kind: ElementKind::Float { e: 3, m: 4, bias: None, specials: Specials::Ieee }, help: "ml_dtypes float8_e3m4, IEEE-like (max 15.5)" },
     ElementDef { name: "int8", kind: ElementKind::Int { bits: 8, step_exp: -6 }, help: "OCP MXINT8 element: k/64, |k| <= 127" },
+    ElementDef { name: "p3109-k8p3", kind: ElementKind::P3109 { k: 8, p: 3 }, help: "P3109 binary8p3 (E5M2-like, bias 16, max 49152)" },
+    ElementDef { name: "p3109-k8p4", kind: ElementKind::P3109 { k: 8, p: 4 }, help: "P3109 binary8p4 (E4M3-like, bias 8, max 224)" },
+    ElementDef { name: "p3109-k6p3", kind: ElementKind::P3109 { k: 6, p: 3 }, help: "P3109 binary6p3 (bias 4, max 12)" },
+    ElementDef { name: "p3109-k4p2", kind: ElementKind::P3109 { k: 4, p: 2 }, help: "P3109 binary4p2 (bias 2, max 3)" },
     ElementDef { name: "nf4", kind: ElementKind::Table(&crate::lut::NF4), help: "QLoRA's NormalFloat4 table (bitsandbytes)" },
     ElementDef { name: "fp4-bnb", kind: ElementKind::Table(&crate::lut::FP4_BNB), help: "bitsandbytes' FP4 table (E2M1, bias 2, over 12)" },
     ElementDef { name: "uint4", kind: ElementKind::UInt { bits: 4 }, help: "unsigned 4-bit codes 0..15, for a zero point" },
@@ -83,7 +89,7 @@ pub static MINIFLOAT_PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 let params: &'static str = Box::leak(format!("e={e},m={m}{bias}{specials}").into_boxed_str());
                 Some(Preset { name: d.name, params, help: d.help })
             }
-            ElementKind::Int { .. } | ElementKind::UInt { .. } | ElementKind::Table(_) => None,
+            ElementKind::Int { .. } | ElementKind::UInt { .. } | ElementKind::Table(_) | ElementKind::P3109 { .. } => None,
         })
         .collect()
 });
@@ -101,6 +107,7 @@ enum Form {
     Int { bits: u32, step_exp: i32 },
     UInt { bits: u32 },
     Table(Box<crate::lut::Lut>),
+    P3109(crate::p3109::P3109),
 }
 
 impl Element {
@@ -115,6 +122,7 @@ impl Element {
             ElementKind::Int { bits, step_exp } => Form::Int { bits, step_exp },
             ElementKind::UInt { bits } => Form::UInt { bits },
             ElementKind::Table(values) => Form::Table(Box::new(crate::lut::Lut::new(values))),
+            ElementKind::P3109 { k, p } => Form::P3109(crate::p3109::P3109::new(k, p, true, true, crate::p3109::OnOverflow::Saturate).expect("the table's element types are valid")),
         };
         Element { name: def.name, form }
     }
@@ -144,6 +152,7 @@ impl Element {
             Form::Float(f) => crate::Format::code_bits(f),
             Form::Int { bits, .. } | Form::UInt { bits } => *bits,
             Form::Table(t) => t.bits(),
+            Form::P3109(f) => crate::Format::code_bits(f),
         }
     }
 
@@ -175,6 +184,7 @@ impl Element {
             Form::UInt { bits } => FloatGrid::uniform(0, (1 << bits) - 1),
             // Only its max is meaningful: a table rounds through `table()`.
             Form::Table(t) => FloatGrid { max: t.max(), ..FloatGrid::uniform(0, 1) },
+            Form::P3109(f) => f.grid(),
         }
     }
 
@@ -208,6 +218,7 @@ impl Element {
             }
             Form::UInt { bits } => (v.max(0.0) as u32).min((1 << bits) - 1),
             Form::Table(t) => t.code(v),
+            Form::P3109(f) => f.code(v + 0.0),
         }
     }
 
@@ -222,6 +233,7 @@ impl Element {
             }
             Form::UInt { bits } => (c & ((1 << bits) - 1)) as f32,
             Form::Table(t) => t.value(c),
+            Form::P3109(f) => f.value(c),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod integer;
 pub mod lut;
 pub mod memory;
 pub mod minifloat;
+pub mod p3109;
 pub mod mx;
 pub mod packing;
 pub mod posit;
@@ -241,6 +242,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &blockfloat::FAMILY,
     &mx::FAMILY,
     &scaled::FAMILY,
+    &p3109::FAMILY,
     &minifloat::FAMILY,
     &posit::FAMILY,
 ];

@@ -653,3 +653,41 @@ fn clip_sets_scale_and_clamps() {
     af.quantize_unit(&[10.0, -0.5, 3.0], Some(Clip::symmetric(2.5)), RoundCtx::default(), &mut out);
     assert_eq!(out, [2.5, -0.5, 2.5]); // exp_max = 1 from the clip, values clamped
 }
+
+// ---------------------------------------------------------------------- P3109
+
+/// P3109 binaryKpP from its definition (`p3109.rs`): signed, the fnuz
+/// table of e = K - P exponent bits and bias floor(2^(K-P-1)), less the
+/// top magnitude code (Inf) in the extended domain; unsigned, the positive
+/// half of e = K - P + 1 bits and bias 2^(K-P), less the top code (NaN) and,
+/// extended, the one below it (Inf). Every value, midpoint and neighbour,
+/// every rounding mode (saturating).
+#[test]
+fn p3109_matches_its_table() {
+    for (k, p) in [(8u32, 3u32), (8, 4), (8, 1), (6, 3), (4, 2), (3, 2), (5, 5)] {
+        for signed in [true, false] {
+            if signed && p >= k {
+                continue;
+            }
+            for extended in [true, false] {
+                let (e, bias) = if signed { (k - p, (1i32 << (k - p)) / 2) } else { (k - p + 1, 1i32 << (k - p)) };
+                let full = minifloat_table(e, p - 1, bias, true, "none");
+                let mut pos: Vec<Entry> = full.into_iter().filter(|x| x.v >= 0.0).collect();
+                pos.truncate(pos.len() - (!signed) as usize - extended as usize);
+                let t = if signed { mirror(&pos) } else { pos };
+                for mode in MODES {
+                    let desc = format!("p3109(k={k},p={p},signed={signed},domain={})", if extended { "extended" } else { "finite" });
+                    let f = with_mode(&desc, mode);
+                    let lo = if signed { -f32::MAX } else { 0.0 };
+                    check(&desc, &*f, &[lo, f32::MAX], &t, mode, Midpoint::Arithmetic, None);
+                }
+            }
+        }
+    }
+    // An unsigned format takes negative inputs to NaN, or to 0 when saturating.
+    let mut out = [0.0f32; 2];
+    parse("p3109(k=8,p=3,signed=false)").unwrap().quantize_unit(&[-1.0, -0.0], None, Default::default(), &mut out);
+    assert_eq!(out.map(f32::to_bits), [0.0f32.to_bits(); 2]);
+    parse("p3109(k=8,p=3,signed=false,overflow=nan)").unwrap().quantize_unit(&[-1.0, -0.0], None, Default::default(), &mut out);
+    assert!(out[0].is_nan() && out[1].to_bits() == 0);
+}

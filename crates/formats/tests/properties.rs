@@ -51,6 +51,10 @@ const FORMATS: &[&str] = &[
     "scaled(elem=fp4-e2m1,scale=ue5m3,block=16,tensor_scale=f32)",
     "nf4",
     "fp4-bnb",
+    "p3109(k=8,p=3)",
+    "p3109(k=6,p=3,domain=finite,round=stochastic)",
+    "p3109(k=4,p=2,signed=false)",
+    "scaled(elem=p3109-k4p2,scale=f32,block=32)",
     "scaled(elem=nf4,scale=e4m3,block=16,round=stochastic)",
     "scaled(elem=fp8-e4m3fnuz,scale=f32,block=32)",
     "posit(n=8,es=1)",
@@ -92,7 +96,7 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
 #[test]
 fn every_family_is_listed_and_descriptions_round_trip() {
     let names: Vec<&str> = FAMILIES.iter().map(|f| f.name()).collect();
-    assert_eq!(names, ["adaptivfloat", "int", "bfp", "mx", "scaled", "minifloat", "posit"]);
+    assert_eq!(names, ["adaptivfloat", "int", "bfp", "mx", "scaled", "p3109", "minifloat", "posit"]);
     for d in FORMATS {
         let f = fmt(d);
         let again = fmt(&f.describe());
@@ -259,7 +263,7 @@ fn bad_parameters_are_named_with_their_range() {
         ("int(bits=8,round=up)", "nearest-even | nearest-away"),
         ("minifloat(e=8,m=7,bias=-5)", "`bias` = -5"),
         ("adaptivfloat(n=8,e=3,exp_bias=200)", "`exp_bias` = 200"),
-        ("floaty(n=3)", "adaptivfloat, int, bfp, mx, scaled, minifloat, posit"),
+        ("floaty(n=3)", "adaptivfloat, int, bfp, mx, scaled, p3109, minifloat, posit"),
         ("scaled(elem=fp8-e4m3,scale=e5m4)", "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3 | ue5m3"),
         ("scaled(elem=fp8-e4m3,scale=bf16,block=16,tensor_scale=f32)", "stays finite in f32"),
         ("scaled(elem=bf16,scale=e4m3,block=16,tensor_scale=f32)", "stays finite in f32"),

@@ -108,3 +108,36 @@ fn nf4_partial_block_is_bitsandbytes_up_to_its_division() {
     let differ: Vec<usize> = (64..x.len()).filter(|&i| got[i].to_bits() != want[i].to_bits()).collect();
     assert!(differ.len() <= 2, "partial block: positions {differ:?} differ");
 }
+
+/// P3109 against gfloat 0.5's `round_ndarray` (fixtures of
+/// `scripts/make-gfloat-fixtures.py`): signed and unsigned, extended and
+/// finite domains, saturating or not (gfloat's `sat=False` is overflow to
+/// Inf in the extended domain and to NaN in the finite one), bit for bit on
+/// every value, midpoint, neighbour, overflow, zero and Inf.
+#[test]
+fn p3109_equals_gfloat() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gfloat");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert!(files.len() >= 40, "fixtures missing in {}", dir.display());
+    for file in files {
+        // p3109_k8p3se-sat.npy
+        let stem = file.strip_suffix(".npy").unwrap().strip_prefix("p3109_k").unwrap();
+        let (fmt, sat) = stem.split_once('-').unwrap();
+        let (k, rest) = fmt.split_once('p').unwrap();
+        let (p, flags) = rest.split_at(rest.len() - 2);
+        let (signed, extended) = (flags.starts_with('s'), flags.ends_with('e'));
+        let overflow = match (sat, extended) {
+            ("sat", _) => "saturate",
+            (_, true) => "inf",
+            _ => "nan",
+        };
+        let desc = format!("p3109(k={k},p={p},signed={signed},domain={},overflow={overflow})", if extended { "extended" } else { "finite" });
+        let t = read_npy(&dir.join(&file)).unwrap();
+        let n = t.data.len() / 2;
+        let (x, want) = t.data.split_at(n);
+        let got = quantize(&*parse(&desc).unwrap(), x, &[n], Granularity::Tensor, 0).unwrap();
+        let bad: Vec<String> = x.iter().zip(&got).zip(want).filter(|((_, g), w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan())).map(|((x, g), w)| format!("{x:e}: {g:e} vs {w:e}")).collect();
+        assert!(bad.is_empty(), "{desc} ({file}): {} of {n} differ from gfloat, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
+    }
+}

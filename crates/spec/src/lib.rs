@@ -68,7 +68,8 @@ impl ParamValue {
         let t = text.trim();
         if let Ok(i) = t.parse::<i64>() {
             ParamValue::Int(i)
-        } else if let Ok(x) = t.parse::<f64>() {
+        } else if let Some(x) = t.parse::<f64>().ok().filter(|_| t.bytes().any(|b| b.is_ascii_digit())) {
+            // Words such as `nan` and `inf` stay words.
             ParamValue::Float(x)
         } else if t == "true" || t == "false" {
             ParamValue::Bool(t == "true")
