@@ -9,7 +9,7 @@
 //! arithmetic or exact float additions, so results are bit-exact.
 
 use crate::bits::{floor_log2, pow2, pow2_bits, INF, QNAN, SIGN};
-use crate::rounding::{bernoulli, RoundCtx, Rounding};
+use crate::rounding::{RoundCtx, Rounding};
 
 /// What lies below the lowest normal binade `2^emin`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,7 +63,8 @@ impl FloatGrid {
     }
 
     /// Round a finite non-negative magnitude (or +Inf, treated as larger than
-    /// everything) to the grid. Exact for every input.
+    /// everything) to the grid. Exact for every input. Directed modes must
+    /// come through [`Rounding::for_sign`] with the value's sign.
     #[inline]
     pub fn round_magnitude(&self, a: u32, mode: Rounding, random: u64) -> u32 {
         if a == 0 {
@@ -72,7 +73,7 @@ impl FloatGrid {
         match self.low {
             Low::Gap { min } if a < min.to_bits() => {
                 let (af, mf) = (f32::from_bits(a) as f64, min as f64);
-                let up = mode.step_up((2.0 * af).partial_cmp(&mf).unwrap(), true, || bernoulli(random, af, mf));
+                let up = mode.step_up((2.0 * af).partial_cmp(&mf).unwrap(), true, || mode.bernoulli(random, af, mf));
                 return if up { min.to_bits() } else { 0 };
             }
             Low::Flush { min } if a < min.to_bits() => return 0,
@@ -104,9 +105,7 @@ impl FloatGrid {
         } else {
             // a < 2^u: the neighbours are 0 and 2^u (u - 1 >= -126 here).
             let half = pow2_bits(u - 1);
-            let up = mode.step_up(a.cmp(&half), true, || {
-                bernoulli(random, f32::from_bits(a) as f64, 2f64.powi(u))
-            });
+            let up = mode.step_up(a.cmp(&half), true, || mode.bernoulli(random, f32::from_bits(a) as f64, 2f64.powi(u)));
             if up {
                 pow2_bits(u)
             } else {
@@ -123,7 +122,8 @@ impl FloatGrid {
             r
         } else {
             match self.overflow {
-                Overflow::To(bits) if mode != Rounding::TowardZero => bits,
+                // Truncation and round-to-odd stop at the largest finite value.
+                Overflow::To(bits) if !matches!(mode, Rounding::TowardZero | Rounding::Odd) => bits,
                 _ => max,
             }
         }
@@ -176,8 +176,8 @@ impl FloatGrid {
             *o = if a > INF {
                 f32::from_bits(QNAN)
             } else {
-                let random = if mode == Rounding::Stochastic { ctx.bits64(i) } else { 0 };
-                let r = self.round_magnitude(a, mode, random);
+                let random = if mode.is_stochastic() { ctx.bits64(i) } else { 0 };
+                let r = self.round_magnitude(a, mode.for_sign(bits & SIGN != 0), random);
                 f32::from_bits(if r > INF { r } else { r | (bits & SIGN) })
             };
         }
@@ -471,8 +471,20 @@ fn round_low_bits(a: u32, sh: u32, kept: u32, mode: Rounding, random: u64) -> u3
     let inc = match mode {
         Rounding::NearestEven => (mask >> 1) + kept,
         Rounding::NearestAway => 1 << (sh - 1),
-        Rounding::TowardZero => 0,
+        Rounding::TowardZero | Rounding::TowardNegative => 0,
+        Rounding::AwayFromZero | Rounding::TowardPositive => mask,
+        Rounding::Odd => mask * (1 - kept),
         Rounding::Stochastic => (random >> 32) as u32 & mask,
+        Rounding::StochasticBits(n) if n as u32 >= sh => (random >> 32) as u32 & mask,
+        Rounding::StochasticBits(n) => {
+            // The remainder rounded to n bits (nearest-even), plus n random bits.
+            let (n, drop) = (n as u32, sh - n as u32);
+            let rem = a & mask;
+            let (q, r, half) = (rem >> drop, rem & ((1 << drop) - 1), 1u32 << (drop - 1));
+            let d = q + (r > half || (r == half && q & 1 == 1)) as u32;
+            let up = d as u64 + (random >> (64 - n)) >= 1u64 << n;
+            return (a & !mask) + ((up as u32) << sh);
+        }
     };
     (a + inc) & !mask
 }

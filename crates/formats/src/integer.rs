@@ -35,7 +35,6 @@
 //! breaks a tie away from zero. NaN stays NaN; ±Inf clamps to the range.
 
 use crate::bits::{clamp_keep_nan, finite_amax};
-use crate::rounding::bernoulli;
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, ROUND_DOC};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +119,11 @@ impl Unit {
             // The raw input's sign: a tiny input may scale to ±0.
             Rounding::NearestAway => below > above || (below == above && raw > 0.0),
             Rounding::TowardZero => raw < 0.0,
-            Rounding::Stochastic => bernoulli(random, below, hi as f64 - lo as f64),
+            Rounding::AwayFromZero => raw > 0.0,
+            Rounding::TowardPositive => true,
+            Rounding::TowardNegative => false,
+            Rounding::Odd => q & 1 == 0,
+            Rounding::Stochastic | Rounding::StochasticBits(_) => mode.bernoulli(random, below, hi as f64 - lo as f64),
         };
         q + up as i32
     }
@@ -381,7 +384,7 @@ impl Format for Integer {
             }
             return;
         }
-        let stochastic = self.round == Rounding::Stochastic;
+        let stochastic = self.round.is_stochastic();
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
             let random = if stochastic { ctx.bits64(i) } else { 0 };
             *o = if v.is_nan() { f32::NAN } else { unit.value(unit.index(v, self.round, random)) };
@@ -394,7 +397,7 @@ impl Format for Integer {
             *m = r.to_bits();
         }
         let unit = self.unit_of(range);
-        let stochastic = self.round == Rounding::Stochastic;
+        let stochastic = self.round.is_stochastic();
         for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
             *c = if v.is_nan() {
                 if self.mode == Mode::Asymmetric {

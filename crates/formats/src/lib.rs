@@ -51,14 +51,19 @@ pub type FormatSpec = Spec;
 pub const ROUND_DOC: ParamDoc = ParamDoc {
     name: "round",
     default: "nearest-even",
-    range: "nearest-even | nearest-away | toward-zero | stochastic",
+    range: "nearest-even | nearest-away | toward-zero | toward-positive | toward-negative | odd | stochastic | stochastic(bits=N)",
     help: "rounding mode",
 };
 
 /// Read the `round` parameter.
 pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
-    let name = p.choice("round", "nearest-even", &Rounding::NAMES)?;
-    Ok(Rounding::from_name(name).expect("listed names parse"))
+    let text = p.text("round", "nearest-even");
+    Rounding::from_name(&text).ok_or_else(|| SpecError::OutOfRange {
+        family: p.family().into(),
+        param: "round".into(),
+        value: text,
+        range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)",
+    })
 }
 pub use tensor::{decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError};
 

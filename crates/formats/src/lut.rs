@@ -8,8 +8,10 @@
 //! strictly below it (`torch.bucketize`): a value exactly on a midpoint
 //! goes to the lower entry. That is `nearest-even` for a table, whose
 //! entries have no code parity; `nearest-away` sends a tie away from zero,
-//! `toward-zero` takes the neighbour nearer zero, `stochastic` the upper
-//! neighbour with probability `(x - lo) / (hi - lo)`. Beyond the ends, the
+//! `toward-zero`, `toward-positive`, `toward-negative` take the neighbour
+//! their names say, `odd` the neighbour with an odd code (the lower one if
+//! both are), `stochastic` the upper neighbour with probability `(x - lo) /
+//! (hi - lo)` (with N bits: that probability rounded to N bits). Beyond the ends, the
 //! end entries (saturation); NaN stays NaN (tables have no NaN code).
 //!
 //! ```
@@ -20,7 +22,7 @@
 //! assert_eq!(out, [1.0, 0.0, 1.0]);
 //! ```
 
-use crate::rounding::{bernoulli, RoundCtx, Rounding};
+use crate::rounding::{RoundCtx, Rounding};
 
 /// QLoRA's NormalFloat4 (bitsandbytes' `get_4bit_type("nf4")`, its
 /// doubles rounded to f32 as torch does), in code order.
@@ -133,7 +135,7 @@ impl Lut {
         match mode {
             Rounding::NearestEven => k,
             Rounding::NearestAway => k + (v > 0.0 && k < self.mids.len() && self.mids[k] == v) as usize,
-            Rounding::TowardZero | Rounding::Stochastic => {
+            _ => {
                 // The neighbours lo <= v <= hi among the sorted entries.
                 let below = self.sorted.iter().filter(|e| e.0 <= v).count();
                 if below == 0 {
@@ -146,7 +148,12 @@ impl Lut {
                 let (a, b) = (self.sorted[lo].0 as f64, self.sorted[lo + 1].0 as f64);
                 let up = match mode {
                     Rounding::TowardZero => v < 0.0,
-                    _ => bernoulli(random, v as f64 - a, b - a),
+                    Rounding::AwayFromZero => v > 0.0,
+                    Rounding::TowardPositive => true,
+                    Rounding::TowardNegative => false,
+                    // The neighbour whose code is odd (the lower one if both are).
+                    Rounding::Odd => self.sorted[lo].1 & 1 == 0 && self.sorted[lo + 1].1 & 1 == 1,
+                    _ => mode.bernoulli(random, v as f64 - a, b - a),
                 };
                 lo + up as usize
             }
@@ -174,7 +181,7 @@ impl Lut {
 
     /// Round each value to its entry.
     pub fn round(&self, x: &[f32], out: &mut [f32], mode: Rounding, ctx: RoundCtx) {
-        let stochastic = mode == Rounding::Stochastic;
+        let stochastic = mode.is_stochastic();
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
             *o = if v.is_nan() { f32::NAN } else { self.sorted[self.position(v, mode, if stochastic { ctx.bits64(i) } else { 0 })].0 };
         }

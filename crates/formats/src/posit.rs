@@ -75,7 +75,7 @@ impl Posit {
                 let regime_len = if k >= 0 { k + 2 } else { 1 - k };
                 let avail = n - 1 - regime_len;
                 let pow2 = (b as u32) << 23;
-                let code = self.encode_magnitude::<2>(pow2, 0); // truncation: the binade's code
+                let code = self.encode_magnitude::<2>(pow2, 0, Rounding::TowardZero); // truncation: the binade's code
                 if avail >= self.es as i32 {
                     let fb = (avail - self.es as i32) as u32;
                     Binade { complete: true, sh: 23 - fb, lsb: code & 1, ..Binade::default() }
@@ -125,7 +125,7 @@ impl Posit {
     /// the regime is chosen by selects on a clamped `k`, and 23 fraction bits
     /// always overflow the at most 15 kept bits, so there is always a cut.
     #[inline(always)]
-    fn encode_magnitude<const MODE: u8>(&self, a: u32, random: u64) -> u32 {
+    fn encode_magnitude<const MODE: u8>(&self, a: u32, random: u64, mode: Rounding) -> u32 {
         let n = self.n as i32;
         let es = self.es;
         // Exponent and 23-bit fraction below the leading one.
@@ -153,7 +153,20 @@ impl Posit {
             0 => cut > half || (cut == half && code & 1 == 1),
             1 => cut >= half,
             2 => false,
-            _ => (random >> (64 - sh)) < cut,
+            3 => (random >> (64 - sh)) < cut,
+            // The other modes, decided at run time (`mode` is per sign).
+            _ => match mode {
+                Rounding::AwayFromZero => cut > 0,
+                Rounding::Odd => cut > 0 && code & 1 == 0,
+                Rounding::StochasticBits(n) if (n as u32) < sh => {
+                    let drop = sh - n as u32;
+                    let (q, r) = (cut >> drop, cut & ((1u64 << drop) - 1));
+                    let d = q + (r > 1u64 << (drop - 1) || (r == 1u64 << (drop - 1) && q & 1 == 1)) as u64;
+                    d + (random >> (64 - n as u32)) >= 1u64 << n
+                }
+                Rounding::StochasticBits(_) => (random >> (64 - sh)) < cut,
+                _ => false,
+            },
         };
         let code = ((code + up as u64) as u32).clamp(1, self.maxpos_code());
         // Beyond maxpos saturate; below minpos stay at minpos (never 0).
@@ -169,7 +182,8 @@ impl Posit {
     #[inline(always)]
     fn encode_value<const MODE: u8>(&self, v: f32, random: u64) -> u32 {
         let a = v.to_bits() & !SIGN;
-        let code = self.encode_magnitude::<MODE>(a.max(1), random);
+        let mode = if MODE == 4 { self.round.for_sign(v.to_bits() >> 31 == 1) } else { Rounding::NearestEven };
+        let code = self.encode_magnitude::<MODE>(a.max(1), random, mode);
         let m = 0u32.wrapping_sub(v.to_bits() >> 31); // all ones when negative
         let signed = ((code ^ m).wrapping_sub(m)) & self.mask();
         if a >= INF {
@@ -223,7 +237,7 @@ impl Posit {
         let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
             let v = crate::bits::clamp_keep_nan(v, lo, hi);
-            let random = if MODE == 3 { ctx.bits64(i) } else { 0 };
+            let random = if MODE == 3 || (MODE == 4 && self.round.is_stochastic()) { ctx.bits64(i) } else { 0 };
             *o = self.decode_code(self.encode_value::<MODE>(v, random));
         }
     }
@@ -231,7 +245,7 @@ impl Posit {
     fn encode_with<const MODE: u8>(&self, x: &[f32], clip: Option<(f32, f32)>, ctx: RoundCtx, codes: &mut [u32]) {
         let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
-            let random = if MODE == 3 { ctx.bits64(i) } else { 0 };
+            let random = if MODE == 3 || (MODE == 4 && self.round.is_stochastic()) { ctx.bits64(i) } else { 0 };
             *c = self.encode_value::<MODE>(crate::bits::clamp_keep_nan(v, lo, hi), random);
         }
     }
@@ -264,6 +278,7 @@ impl Format for Posit {
             Rounding::NearestAway => self.quantize_with::<1>(x, clip, ctx, out),
             Rounding::TowardZero => self.quantize_with::<2>(x, clip, ctx, out),
             Rounding::Stochastic => self.quantize_with::<3>(x, clip, ctx, out),
+            _ => self.quantize_with::<4>(x, clip, ctx, out),
         }
     }
 
@@ -274,6 +289,7 @@ impl Format for Posit {
             Rounding::NearestAway => self.encode_with::<1>(x, clip, ctx, codes),
             Rounding::TowardZero => self.encode_with::<2>(x, clip, ctx, codes),
             Rounding::Stochastic => self.encode_with::<3>(x, clip, ctx, codes),
+            _ => self.encode_with::<4>(x, clip, ctx, codes),
         }
         Ok(())
     }

@@ -16,38 +16,89 @@ pub enum Rounding {
     NearestAway,
     /// The neighbour of smaller magnitude (truncation).
     TowardZero,
+    /// The neighbour above (toward +Inf).
+    TowardPositive,
+    /// The neighbour below (toward -Inf).
+    TowardNegative,
+    /// Round to odd: an inexact value takes the neighbour whose code's last
+    /// bit is 1 (exact values stay), the sticky rounding that makes a later
+    /// rounding to fewer bits correct.
+    Odd,
     /// Up with probability `(|x| - lo) / (hi - lo)`, drawn from a generator
     /// keyed by `(seed, element index)`, so results never depend on threads.
     Stochastic,
+    /// Stochastic with N random bits (P3109's and gfloat's): the fraction
+    /// `(|x| - lo) / (hi - lo)` rounded to N bits (nearest-even), then up
+    /// when it plus N uniform random bits reaches 2^N. The mean is off by
+    /// at most 2^-(N+1) of a step; N = 1 rounds a fraction below 1/4 down
+    /// and above 3/4 up always, and in between up half the time.
+    StochasticBits(u8),
+    /// The magnitude form of a directed mode: the neighbour of larger
+    /// magnitude when inexact. Not a user-facing name: `for_sign` makes it.
+    #[doc(hidden)]
+    AwayFromZero,
 }
 
 impl Rounding {
-    pub const NAMES: [&'static str; 4] = ["nearest-even", "nearest-away", "toward-zero", "stochastic"];
+    /// The names a user writes (`stochastic(bits=N)` with N in 1..=32).
+    pub const NAMES: [&'static str; 8] = ["nearest-even", "nearest-away", "toward-zero", "toward-positive", "toward-negative", "odd", "stochastic", "stochastic(bits=N)"];
 
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Rounding::NearestEven => "nearest-even",
-            Rounding::NearestAway => "nearest-away",
-            Rounding::TowardZero => "toward-zero",
-            Rounding::Stochastic => "stochastic",
+            Rounding::NearestEven => "nearest-even".into(),
+            Rounding::NearestAway => "nearest-away".into(),
+            Rounding::TowardZero => "toward-zero".into(),
+            Rounding::TowardPositive => "toward-positive".into(),
+            Rounding::TowardNegative => "toward-negative".into(),
+            Rounding::Odd => "odd".into(),
+            Rounding::Stochastic => "stochastic".into(),
+            Rounding::StochasticBits(n) => format!("stochastic(bits={n})"),
+            Rounding::AwayFromZero => "away-from-zero".into(),
         }
     }
 
     pub fn from_name(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if let Some(n) = s.strip_prefix("stochastic(bits=").and_then(|r| r.strip_suffix(')')) {
+            return n.trim().parse::<u8>().ok().filter(|n| (1..=32).contains(n)).map(Rounding::StochasticBits);
+        }
         Some(match s {
             "nearest-even" | "rne" => Rounding::NearestEven,
             "nearest-away" | "rna" => Rounding::NearestAway,
             "toward-zero" | "rtz" => Rounding::TowardZero,
+            "toward-positive" | "rtp" => Rounding::TowardPositive,
+            "toward-negative" | "rtn" => Rounding::TowardNegative,
+            "odd" | "rto" => Rounding::Odd,
             "stochastic" => Rounding::Stochastic,
             _ => return None,
         })
     }
 
+    /// Whether the mode draws random bits.
+    #[inline(always)]
+    pub fn is_stochastic(self) -> bool {
+        matches!(self, Rounding::Stochastic | Rounding::StochasticBits(_))
+    }
+
+    /// The mode on a magnitude of this sign: the directed modes become
+    /// toward- or away-from-zero; the others do not depend on the sign.
+    #[inline(always)]
+    pub fn for_sign(self, negative: bool) -> Rounding {
+        match (self, negative) {
+            (Rounding::TowardPositive, false) | (Rounding::TowardNegative, true) => Rounding::AwayFromZero,
+            (Rounding::TowardPositive, true) | (Rounding::TowardNegative, false) => Rounding::TowardZero,
+            (mode, _) => mode,
+        }
+    }
+
     /// Whether to step from the lower neighbour to the upper one, given the
     /// exact comparison of the distances: `below` is `|x| - lo`, `above` is
     /// `hi - |x|` (any monotone measure of them), `lo_code_even` says which
-    /// neighbour a tie goes to under `NearestEven`, and `p_up` is consulted
-    /// only by `Stochastic`.
+    /// neighbour a tie goes to under `NearestEven` (and which one `Odd`
+    /// avoids), and `p_up` (use [`Rounding::bernoulli`]) is consulted only
+    /// by the stochastic modes. For magnitudes: directed modes must have
+    /// gone through [`Rounding::for_sign`] (their own names here act as
+    /// toward-zero and away-from-zero on a non-negative value).
     #[inline(always)]
     pub(crate) fn step_up(self, cmp: std::cmp::Ordering, lo_code_even: bool, p_up: impl FnOnce() -> bool) -> bool {
         use std::cmp::Ordering::*;
@@ -58,15 +109,33 @@ impl Rounding {
                 Equal => !lo_code_even,
             },
             Rounding::NearestAway => cmp != Less,
-            Rounding::TowardZero => false,
-            Rounding::Stochastic => p_up(),
+            Rounding::TowardZero | Rounding::TowardNegative => false,
+            Rounding::AwayFromZero | Rounding::TowardPositive => true,
+            Rounding::Odd => lo_code_even,
+            Rounding::Stochastic | Rounding::StochasticBits(_) => p_up(),
+        }
+    }
+
+    /// The stochastic decision "up" with probability `num / den` (0 <= num
+    /// <= den, den > 0) from 64 random bits: exact to 2^-64 for
+    /// `Stochastic`; for `StochasticBits(n)` the probability is first
+    /// rounded to n bits (nearest-even) and compared with n random bits.
+    #[inline(always)]
+    pub(crate) fn bernoulli(self, random: u64, num: f64, den: f64) -> bool {
+        match self {
+            Rounding::StochasticBits(n) => {
+                let scale = (1u64 << n) as f64;
+                let d = (num / den * scale).round_ties_even() as u64;
+                d + (random >> (64 - n as u32)) >= 1u64 << n
+            }
+            _ => bernoulli(random, num, den),
         }
     }
 }
 
 impl fmt::Display for Rounding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 

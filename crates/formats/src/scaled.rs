@@ -276,9 +276,17 @@ impl Scaled {
             Rounding::NearestEven => y.round_ties_even(),
             Rounding::NearestAway => y.round(),
             Rounding::TowardZero => y.trunc(),
-            Rounding::Stochastic => {
+            Rounding::AwayFromZero => y.abs().ceil().copysign(y),
+            Rounding::TowardPositive => y.ceil(),
+            Rounding::TowardNegative => y.floor(),
+            // The code r + z odd when inexact.
+            Rounding::Odd => {
                 let f = y.floor();
-                f + crate::rounding::bernoulli(random, (y - f) as f64, 1.0) as u32 as f32
+                if f == y || (f + z).rem_euclid(2.0) == 1.0 { f } else { f + 1.0 }
+            }
+            Rounding::Stochastic | Rounding::StochasticBits(_) => {
+                let f = y.floor();
+                f + self.round.bernoulli(random, (y - f) as f64, 1.0) as u32 as f32
             }
         };
         (r + z).clamp(0.0, self.grid.max)
@@ -295,7 +303,7 @@ impl Scaled {
         } else if self.round == Rounding::NearestEven {
             zero_point_nearest_even(x, out, s, z, self.grid.max, (lo, hi));
         } else {
-            let stochastic = self.round == Rounding::Stochastic;
+            let stochastic = self.round.is_stochastic();
             for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
                 let v = crate::bits::clamp_keep_nan(v, lo, hi);
                 *o = self.zero_point_code(v, s, z, if stochastic { ctx.bits64(i) } else { 0 });

@@ -54,6 +54,13 @@ fn oracle(t: &[Entry], x: f64, mode: Rounding, mid: Midpoint) -> f64 {
     }
     let up = match mode {
         Rounding::TowardZero => x < 0.0,
+        Rounding::TowardPositive => true,
+        Rounding::TowardNegative => false,
+        // The neighbour whose code is odd (if neither is, as a format
+        // without subnormals has it between 0 and its smallest normal
+        // value: the larger magnitude).
+        Rounding::Odd if lo.odd != hi.odd => hi.odd,
+        Rounding::Odd => x > 0.0,
         _ => {
             let ord = match mid {
                 Midpoint::Arithmetic => (x - lo.v).partial_cmp(&(hi.v - x)).unwrap(),
@@ -139,7 +146,7 @@ fn check(name: &str, f: &dyn Format, anchors: &[f32], t: &[Entry], mode: Roundin
     assert_eq!(bad, 0, "{name} {mode}: {bad} of {} probes disagree with the oracle", ps.len());
 }
 
-const MODES: [Rounding; 3] = [Rounding::NearestEven, Rounding::NearestAway, Rounding::TowardZero];
+const MODES: [Rounding; 6] = [Rounding::NearestEven, Rounding::NearestAway, Rounding::TowardZero, Rounding::TowardPositive, Rounding::TowardNegative, Rounding::Odd];
 
 fn with_mode(desc: &str, mode: Rounding) -> Box<dyn Format> {
     let d = if mode == Rounding::NearestEven {
@@ -690,4 +697,22 @@ fn p3109_matches_its_table() {
     assert_eq!(out.map(f32::to_bits), [0.0f32.to_bits(); 2]);
     parse("p3109(k=8,p=3,signed=false,overflow=nan)").unwrap().quantize_unit(&[-1.0, -0.0], None, Default::default(), &mut out);
     assert!(out[0].is_nan() && out[1].to_bits() == 0);
+}
+
+// ------------------------------------------------------------ Lookup tables
+
+/// NF4 and bitsandbytes' FP4 at scale 1 (a unit whose amax is 1): every
+/// entry, midpoint and neighbour in the modes that do not depend on where
+/// the midpoint falls (those follow bitsandbytes' f32 midpoints, checked
+/// against bitsandbytes itself in the quantize crate's peers test).
+#[test]
+fn lookup_tables_match_their_entries() {
+    use quantlab_formats::lut::{FP4_BNB, NF4};
+    for (name, codes) in [("nf4", &NF4[..]), ("fp4-bnb", &FP4_BNB[..])] {
+        let t = sort(codes.iter().enumerate().map(|(c, &v)| Entry { v: v as f64, odd: c & 1 == 1 }).collect());
+        for mode in [Rounding::TowardZero, Rounding::TowardPositive, Rounding::TowardNegative, Rounding::Odd] {
+            let f = with_mode(&format!("scaled(elem={name},scale=f32)"), mode);
+            check(&f.describe(), &*f, &[1.0, -1.0], &t, mode, Midpoint::Arithmetic, None);
+        }
+    }
 }

@@ -159,6 +159,11 @@ impl Params {
         Params { family, map, known: Vec::new() }
     }
 
+    /// The family these parameters are for (error messages name it).
+    pub fn family(&self) -> &'static str {
+        self.family
+    }
+
     fn take(&mut self, key: &'static str) -> Option<ParamValue> {
         self.known.push(key);
         self.map.remove(key)
