@@ -32,6 +32,8 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("nvfp4", "nvfp4", "2x copy", "tensor"),
     ("int4-g128", "int4-g128", "2x copy", "tensor"),
     ("nf4", "nf4", "3x copy", "tensor"),
+    ("mx6", "mx6", "2x copy", "tensor"),
+    ("p3109-k8p3", "p3109(k=8,p=3)", "2x copy", "tensor"),
     ("posit8-es1", "posit(n=8,es=1)", "5 ns", "tensor"),
 ];
 

@@ -63,6 +63,8 @@ pub static ELEMENT_TYPES: &[ElementDef] = &[
     ElementDef { name: "fp8-e4m3b11fnuz", kind: ElementKind::Float { e: 4, m: 3, bias: Some(11), specials: Specials::Fnuz }, help: "ml_dtypes float8_e4m3b11fnuz, bias 11 (max 30; no Inf, no -0, NaN is 0x80)" },
     ElementDef { name: "fp8-e3m4", kind: ElementKind::Float { e: 3, m: 4, bias: None, specials: Specials::Ieee }, help: "ml_dtypes float8_e3m4, IEEE-like (max 15.5)" },
     ElementDef { name: "int8", kind: ElementKind::Int { bits: 8, step_exp: -6 }, help: "OCP MXINT8 element: k/64, |k| <= 127" },
+    ElementDef { name: "int5", kind: ElementKind::Int { bits: 5, step_exp: -3 }, help: "sign and 4 bits, k/8, |k| <= 15 (MX6's element)" },
+    ElementDef { name: "int3", kind: ElementKind::Int { bits: 3, step_exp: -1 }, help: "sign and 2 bits, k/2, |k| <= 3 (MX4's element)" },
     ElementDef { name: "p3109-k8p3", kind: ElementKind::P3109 { k: 8, p: 3 }, help: "P3109 binary8p3 (E5M2-like, bias 16, max 49152)" },
     ElementDef { name: "p3109-k8p4", kind: ElementKind::P3109 { k: 8, p: 4 }, help: "P3109 binary8p4 (E4M3-like, bias 8, max 224)" },
     ElementDef { name: "p3109-k6p3", kind: ElementKind::P3109 { k: 6, p: 3 }, help: "P3109 binary6p3 (bias 4, max 12)" },
@@ -153,6 +155,15 @@ impl Element {
             Form::Int { bits, .. } | Form::UInt { bits } => *bits,
             Form::Table(t) => t.bits(),
             Form::P3109(f) => crate::Format::code_bits(f),
+        }
+    }
+
+    /// `(step_exp, qmax)` of a two's complement integer element (values
+    /// `q * 2^step_exp`, `|q| <= qmax`).
+    pub fn integer_step(&self) -> Option<(i32, u32)> {
+        match self.form {
+            Form::Int { bits, step_exp } => Some((step_exp, Element::qmax(bits))),
+            _ => None,
         }
     }
 

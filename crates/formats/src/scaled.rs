@@ -183,6 +183,19 @@ pub struct Scaled {
     /// Take the step-by-step path even where a fused kernel applies (the
     /// tests compare the two).
     unfused: bool,
+    /// Shared microexponents: a shift per sub-block below the E8M0 scale.
+    sub: Option<SubBlocks>,
+}
+
+/// The second, sub-block level of a power-of-two scale (Rouhani et al.,
+/// ISCA 2023): every `len` consecutive elements of a block share a shift
+/// `tau` of `bits` bits, `tau = min(2^bits - 1, E - floor(log2 amax_sub))`
+/// (`E` the block's exponent, as the floor rule gives it), and take the
+/// element grid `2^-tau` finer than the block's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SubBlocks {
+    pub len: usize,
+    pub bits: u32,
 }
 
 impl Scaled {
@@ -206,7 +219,7 @@ impl Scaled {
         };
         // Tables round through their own list, never a grid kernel.
         let ne = if elem.table().is_some() { None } else { NearestEven::of(&grid) };
-        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne, unfused: false })
+        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne, unfused: false, sub: None })
     }
 
     /// The tiles of a group of `len` elements in rows of `row_len`: the
@@ -234,6 +247,38 @@ impl Scaled {
             }
         }
         out
+    }
+
+    /// Sub-blocks per block (0 without a sub-block level).
+    fn subs_per_block(&self) -> usize {
+        self.sub.map_or(0, |sb| self.block.div_ceil(sb.len))
+    }
+
+    /// A block with shared microexponents: its exponent (or poison/empty)
+    /// and each sub-block's shift, the elements quantized into `out`.
+    fn quantize_micro(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32], shifts: &mut [u32]) -> crate::grid::BlockScale {
+        use crate::grid::BlockScale;
+        let sb = self.sub.expect("a sub-block level");
+        let alpha = clip.map(Clip::alpha);
+        let scale = self.pow2.block_scale(x, alpha);
+        match scale {
+            BlockScale::Poisoned => out.fill(f32::NAN),
+            BlockScale::Empty => crate::zeros_like(x, out, self.elem.signed_zero()),
+            BlockScale::Exp(s) => {
+                let e = s - self.pow2.offset; // floor(log2 amax), clamped as the scale is
+                let top = (1i32 << sb.bits) - 1;
+                for (j, (xi, oi)) in x.chunks(sb.len).zip(out.chunks_mut(sb.len)).enumerate() {
+                    let amax = alpha.map_or(crate::bits::finite_amax(xi), |a| crate::bits::finite_amax(xi).min(a));
+                    let tau = if amax > 0.0 { (e - crate::bits::floor_log2(amax)).clamp(0, top) } else { top };
+                    shifts[j] = tau as u32;
+                    self.pow2.grid(s - tau).quantize(xi, oi, alpha.map(|a| (-a, a)), self.round, ctx.offset((j * sb.len) as u64));
+                    if !self.elem.signed_zero() {
+                        oi.iter_mut().for_each(|o| *o += 0.0);
+                    }
+                }
+            }
+        }
+        scale
     }
 
     /// Scaled inputs rounded to the element type (saturating).
@@ -470,6 +515,9 @@ impl Format for Scaled {
         if let Some((r, c)) = self.tile {
             d += &format!(",tile={r}x{c}");
         }
+        if let Some(sb) = self.sub {
+            d += &format!(",sub_block={},sub_shift={}", sb.len, sb.bits);
+        }
         with_round(d + ")", self.round)
     }
     fn family(&self) -> &'static str {
@@ -479,10 +527,10 @@ impl Format for Scaled {
         self.elem.bits()
     }
     fn meta_bits(&self) -> u32 {
-        self.encoding.bits() + if self.zero_point { self.elem.bits() } else { 0 }
+        self.encoding.bits() + if self.zero_point { self.elem.bits() } else { 0 } + self.sub.map_or(0, |sb| sb.bits * self.subs_per_block() as u32)
     }
     fn meta_words(&self) -> usize {
-        1 + self.zero_point as usize
+        1 + self.zero_point as usize + self.subs_per_block()
     }
     fn sign_symmetric(&self) -> bool {
         !self.zero_point && self.elem.table().is_none_or(|t| t.symmetric())
@@ -629,6 +677,9 @@ impl Format for Scaled {
             }
         } else if self.group_scale {
             self.quantize_group(x, out, x.len(), clip, ctx);
+        } else if self.sub.is_some() {
+            let mut shifts = vec![0u32; self.subs_per_block().max(x.len().div_ceil(self.sub.map_or(1, |sb| sb.len)))];
+            self.quantize_micro(x, clip, ctx, out, &mut shifts);
         } else if self.encoding == Encoding::E8m0 {
             self.pow2.quantize_blocks(x, out, x.len().max(1), clip.map(Clip::alpha), self.round, ctx);
         } else {
@@ -637,7 +688,12 @@ impl Format for Scaled {
     }
 
     fn quantize_blocks(&self, x: &[f32], block: usize, clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        if self.group_scale || self.tile.is_some() {
+        if let (Some(sb), Some((step_exp, qmax)), Rounding::NearestEven) = (self.sub, self.elem.integer_step(), self.round) {
+            // Shared microexponents over integer elements: the fused kernel.
+            let m = Micro { rule: self.pow2, sub_len: sb.len, top: (1 << sb.bits) - 1, step_exp, qmax: qmax as f32 };
+            return micro_nearest_even(self, &m, x, out, block.max(1), clip, ctx);
+        }
+        if self.group_scale || self.tile.is_some() || self.sub.is_some() {
             return crate::tensor::quantize_blocks_one_by_one(self, x, block, clip, ctx, out);
         }
         match self.fused() {
@@ -659,6 +715,28 @@ impl Format for Scaled {
             meta[1] = z as u32;
             for (c, &v) in codes.iter_mut().zip(&q) {
                 *c = v as u32;
+            }
+            return Ok(());
+        }
+        if let Some(sb) = self.sub {
+            let mut q = vec![0.0f32; x.len()];
+            let mut shifts = vec![0u32; self.subs_per_block().max(x.len().div_ceil(sb.len))];
+            let scale = self.quantize_micro(x, clip, ctx, &mut q, &mut shifts);
+            let s = match scale {
+                crate::grid::BlockScale::Poisoned => {
+                    meta[0] = 0xFF;
+                    codes.fill(0);
+                    return Ok(());
+                }
+                crate::grid::BlockScale::Exp(s) => s,
+                crate::grid::BlockScale::Empty => -127,
+            };
+            meta[0] = (s + 127) as u32;
+            for (j, m) in meta[1..].iter_mut().enumerate() {
+                *m = shifts.get(j).copied().unwrap_or(0);
+            }
+            for (i, (c, &v)) in codes.iter_mut().zip(&q).enumerate() {
+                *c = self.elem.code(crate::bits::ldexp(v, -(s - shifts[i / sb.len] as i32)));
             }
             return Ok(());
         }
@@ -706,8 +784,10 @@ impl Format for Scaled {
                 return;
             }
             let s = meta[0] as i32 - 127;
-            for (o, &c) in out.iter_mut().zip(codes) {
-                *o = crate::bits::ldexp(self.elem.value(c), s);
+            let sub_len = self.sub.map_or(usize::MAX, |sb| sb.len);
+            for (i, (o, &c)) in out.iter_mut().zip(codes).enumerate() {
+                let tau = if self.sub.is_some() { meta.get(1 + i / sub_len).copied().unwrap_or(0) as i32 } else { 0 };
+                *o = crate::bits::ldexp(self.elem.value(c), s - tau);
             }
             return;
         }
@@ -892,6 +972,85 @@ fn real_blocks_with(k: &Fused, x: &[f32], out: &mut [f32], block: usize, bound: 
     }
 }
 
+/// The constants of the microexponent kernel.
+#[derive(Clone, Copy, Debug)]
+struct Micro {
+    rule: BlockRule,
+    sub_len: usize,
+    top: i32,
+    step_exp: i32,
+    qmax: f32,
+}
+
+crate::simd::kernel! {
+    /// Shared microexponents over integer elements, nearest-even: per block
+    /// its exponent, per sub-block its shift, then one pass over the
+    /// block's elements with each one's power-of-two step (exact scaling,
+    /// a magic-number rounding). Blocks whose steps leave f32's normal
+    /// range take `quantize_micro`.
+    fn micro_nearest_even(f: &Scaled, m: &Micro, x: &[f32], out: &mut [f32], block: usize, clip: Option<Clip>, ctx: RoundCtx) {
+        const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+        let alpha = clip.map_or(f32::INFINITY, Clip::alpha);
+        let bound = m.qmax + 1.0;
+        let mut inv = vec![0.0f32; block];
+        let mut step = vec![0.0f32; block];
+        let mut tau = vec![0i32; block];
+        for (b, (xi, oi)) in x.chunks(block).zip(out.chunks_mut(block)).enumerate() {
+            let (mut fin, mut all) = (0i32, 0i32);
+            for &v in xi {
+                let a = (v.to_bits() & !SIGN) as i32;
+                all = if a > all { a } else { all };
+                let f = if a < INF as i32 { a } else { 0 };
+                fin = if f > fin { f } else { fin };
+            }
+            if all > INF as i32 {
+                oi.fill(f32::NAN);
+                continue;
+            }
+            let amax = f32::from_bits(fin as u32).min(alpha);
+            if amax == 0.0 {
+                oi.fill(0.0);
+                continue;
+            }
+            let s = m.rule.scale_exp(amax);
+            let e = s - m.rule.offset;
+            let k0 = m.step_exp + s; // the step exponent at shift 0
+            if k0 - m.top < -126 || k0 > 100 || e < -100 {
+                let mut shifts = vec![0u32; xi.len().div_ceil(m.sub_len)];
+                f.quantize_micro(xi, clip, ctx.offset((b * block) as u64), oi, &mut shifts);
+                continue;
+            }
+            // Each element's shift as if alone, clamp(E - floor(log2 |x|)):
+            // the sub-block's is their minimum. Zero, subnormal (E > -100
+            // here, so the largest shift anyway) and non-finite elements
+            // (which do not enter amax) count as 2^-127.
+            let tau = &mut tau[..xi.len()];
+            for (t, &v) in tau.iter_mut().zip(xi) {
+                let a = (v.to_bits() & !SIGN).min(alpha.to_bits());
+                let lg = if a >= 0x0080_0000 && a < INF { (a >> 23) as i32 - 127 } else { -127 };
+                let d = e - lg;
+                *t = if d < 0 { 0 } else if d > m.top { m.top } else { d };
+            }
+            for ts in tau.chunks_mut(m.sub_len) {
+                let low = ts.iter().fold(m.top, |a, &t| a.min(t));
+                ts.iter_mut().for_each(|t| *t = low);
+            }
+            for ((i, st), &t) in inv.iter_mut().zip(step.iter_mut()).zip(tau.iter()) {
+                let k = k0 - t;
+                *i = f32::from_bits(((127 - k) as u32) << 23);
+                *st = f32::from_bits(((127 + k) as u32) << 23);
+            }
+            for (((o, &v), &i), &st) in oi.iter_mut().zip(xi).zip(&inv).zip(&step) {
+                let y = clamp_keep_nan(v, -alpha, alpha) * i;
+                let y = if y > bound { bound } else if y < -bound { -bound } else { y };
+                let q = (y + MAGIC) - MAGIC;
+                let q = if q > m.qmax { m.qmax } else if q < -m.qmax { -m.qmax } else { q };
+                *o = q * st + 0.0;
+            }
+        }
+    }
+}
+
 /// The largest finite `|x|` of a block, on the bits (vectorises).
 #[inline(always)]
 fn finite_amax_bits(x: &[f32]) -> f32 {
@@ -950,6 +1109,8 @@ impl Family for ScaledFamily {
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
             ParamDoc { name: "tensor_scale", default: "none", range: "none | f32", help: "a second level: an f32 scale per group above the block scales (NVFP4)" },
             ParamDoc { name: "tile", default: "none", range: "none | RxC (R, C >= 1)", help: "one scale per R x C tile of the group's rows instead of blocks (DeepSeek-V3: 128x128)" },
+            ParamDoc { name: "sub_block", default: "0", range: "0..=block", help: "shared microexponents (scale=e8m0): elements per sub-block sharing a shift below the block's exponent; 0: none" },
+            ParamDoc { name: "sub_shift", default: "1", range: "1..=4", help: "bits of each sub-block's shift (it makes the sub-block's grid up to 2^(2^bits - 1) finer)" },
             ParamDoc { name: "zero_point", default: "false", range: "true | false", help: "an integer zero point per scale (unsigned elements: uint4, uint8)" },
             ROUND_DOC,
         ]
@@ -963,6 +1124,9 @@ impl Family for ScaledFamily {
             Preset { name: "int4-g128", params: "elem=uint4,scale=fp16,block=128,zero_point=true", help: "asymmetric INT4 with an fp16 scale and a 4-bit zero point per 128 elements (GPTQ/AWQ checkpoints)" },
             Preset { name: "nf4", params: "elem=nf4,scale=f32,block=64", help: "QLoRA's NF4 as bitsandbytes stores it: the NF4 table with an f32 absmax per 64 elements" },
             Preset { name: "fp4-bnb", params: "elem=fp4-bnb,scale=f32,block=64", help: "bitsandbytes' FP4: its table with an f32 absmax per 64 elements" },
+            Preset { name: "mx9", params: "elem=int8,scale=e8m0,block=16,sub_block=2,sub_shift=1", help: "shared microexponents (Rouhani et al., ISCA 2023): sign + 7 bits, an 8-bit exponent per 16 and a 1-bit shift per pair: 9 bits per element" },
+            Preset { name: "mx6", params: "elem=int5,scale=e8m0,block=16,sub_block=2,sub_shift=1", help: "shared microexponents: sign + 4 bits, an 8-bit exponent per 16, a 1-bit shift per pair: 6 bits per element" },
+            Preset { name: "mx4", params: "elem=int3,scale=e8m0,block=16,sub_block=2,sub_shift=1", help: "shared microexponents: sign + 2 bits, an 8-bit exponent per 16, a 1-bit shift per pair: 4 bits per element" },
             Preset { name: "nvfp4-blocks", params: "elem=fp4-e2m1,scale=e4m3,block=16", help: "NVFP4's blocks without its f32 tensor scale: E2M1 with an E4M3 scale per 16" },
         ]
     }
@@ -1020,8 +1184,15 @@ impl Family for ScaledFamily {
         if tile.is_some() && (block > 0 || group_scale) {
             return Err(bad("tile", "set".into(), "none when block > 0 or tensor_scale=f32 (a tile is the unit)"));
         }
+        let sub_len = p.int("sub_block", Some(0), 0, 1 << 20)? as usize;
+        let sub_bits = p.int("sub_shift", Some(1), 1, 4)? as u32;
+        let sub = (sub_len > 0).then_some(SubBlocks { len: sub_len, bits: sub_bits });
+        if sub.is_some() && (encoding != Encoding::E8m0 || block == 0 || sub_len > block || group_scale || zero_point) {
+            return Err(bad("sub_block", sub_len.to_string(), "0, or from 1 to block with scale=e8m0 and block > 0 (shared microexponents refine a power-of-two block scale)"));
+        }
         let round = crate::rounding_param(p)?;
         let mut f = Scaled::new(elem, encoding, rule, block)?;
+        f.sub = sub;
         f.round = round;
         f.group_scale = group_scale;
         f.zero_point = zero_point;

@@ -52,6 +52,8 @@ const FORMATS: &[&str] = &[
     "nf4",
     "fp4-bnb",
     "p3109(k=8,p=3)",
+    "mx6",
+    "scaled(elem=int5,scale=e8m0,block=32,sub_block=4,sub_shift=2,round=stochastic(bits=4))",
     "p3109(k=6,p=3,domain=finite,round=stochastic)",
     "p3109(k=4,p=2,signed=false)",
     "scaled(elem=p3109-k4p2,scale=f32,block=32)",
