@@ -46,6 +46,13 @@ pub fn formats() -> Result<()> {
         }
         s.push('\n');
     }
+    s.push_str("Element types (scaled(elem=NAME); `quantlab values --element NAME` lists one's values):\n");
+    for d in quantlab_formats::element::ELEMENT_TYPES {
+        let e = quantlab_formats::element::Element::from_def(d);
+        let max = if e.max() >= 1e6 { format!("{:.3e}", e.max()) } else { e.max().to_string() };
+        let _ = writeln!(s, "    {:<16} {:>2} bits  max {:<9} {}", d.name, e.bits(), max, d.help);
+    }
+    s.push('\n');
     s.push_str("Granularity (quantize --granularity): tensor | channel[:AXIS] (default axis 0) | block:K (K elements of the last axis)\n");
     print!("{s}");
     Ok(())
@@ -53,8 +60,12 @@ pub fn formats() -> Result<()> {
 
 #[derive(Args)]
 pub struct ValuesArgs {
-    /// The format, e.g. 'adaptivfloat(n=4,e=2)' or fp8-e4m3.
+    /// The format, e.g. 'adaptivfloat(n=4,e=2)' or fp8-e4m3; with --element, an element type.
     format: String,
+    /// FORMAT names an element type (`quantlab formats` lists them): print all
+    /// its values at scale 1, negative ones included.
+    #[arg(long, conflicts_with_all = ["max", "min", "exp_bias"])]
+    element: bool,
     /// The scaling unit's max|x| (after clipping), for scaled formats; with --min, the range of an asymmetric integer.
     #[arg(long, allow_negative_numbers = true)]
     max: Option<f32>,
@@ -67,6 +78,19 @@ pub struct ValuesArgs {
 }
 
 pub fn values(a: ValuesArgs) -> Result<()> {
+    if a.element {
+        let e = quantlab_formats::element::Element::named(&a.format).ok_or_else(|| {
+            let names = quantlab_formats::element::Element::names();
+            let hint = quantlab_spec::nearest(&a.format, names.iter().copied()).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+            format!("unknown element type `{}`{hint}; known: {}", quantlab_spec::escape(&a.format), names.join(", "))
+        })?;
+        let mut out = String::new();
+        for v in e.values() {
+            let _ = writeln!(out, "{v}");
+        }
+        print!("{out}");
+        return Ok(());
+    }
     let f = parse_format(&a.format)?;
     if let Some(m) = a.max.filter(|m| !m.is_finite()) {
         return Err(format!("--max {m} must be a finite number"));

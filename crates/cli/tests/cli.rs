@@ -24,12 +24,19 @@ fn values_lists_the_table() {
     let e4m3 = String::from_utf8(quantlab(&["values", "fp8-e4m3"]).stdout).unwrap();
     assert_eq!(e4m3.lines().last(), Some("448"));
     assert_eq!(e4m3.lines().count(), 127);
+    // An element type's values at scale 1, negative ones included.
+    let nf4 = String::from_utf8(quantlab(&["values", "--element", "nf4"]).stdout).unwrap();
+    assert_eq!(nf4.lines().count(), 16);
+    assert_eq!((nf4.lines().next(), nf4.lines().last()), (Some("-1"), Some("1")));
+    let p3109 = String::from_utf8(quantlab(&["values", "--element", "p3109-k4p2"]).stdout).unwrap();
+    assert_eq!(p3109.lines().collect::<Vec<_>>(), ["-2", "-1.5", "-1", "-0.75", "-0.5", "-0.25", "0", "0.25", "0.5", "0.75", "1", "1.5", "2"]);
+    assert_fails(&quantlab(&["values", "--element", "nf5"]), "did you mean `nf4`");
 }
 
 #[test]
 fn formats_lists_every_family() {
     let out = String::from_utf8(quantlab(&["formats"]).stdout).unwrap();
-    for fam in ["adaptivfloat:", "int:", "bfp:", "mx:", "minifloat:", "posit:", "preset mxint8", "preset bf16"] {
+    for fam in ["adaptivfloat:", "int:", "bfp:", "mx:", "scaled:", "p3109:", "minifloat:", "posit:", "preset mxint8", "preset bf16", "preset nf4", "preset mx6", "Element types", "fp8-e4m3fnuz", "p3109-k8p3"] {
         assert!(out.contains(fam), "{fam}");
     }
 }

@@ -68,7 +68,7 @@ pub static ELEMENT_TYPES: &[ElementDef] = &[
     ElementDef { name: "p3109-k8p3", kind: ElementKind::P3109 { k: 8, p: 3 }, help: "P3109 binary8p3 (E5M2-like, bias 16, max 49152)" },
     ElementDef { name: "p3109-k8p4", kind: ElementKind::P3109 { k: 8, p: 4 }, help: "P3109 binary8p4 (E4M3-like, bias 8, max 224)" },
     ElementDef { name: "p3109-k6p3", kind: ElementKind::P3109 { k: 6, p: 3 }, help: "P3109 binary6p3 (bias 4, max 12)" },
-    ElementDef { name: "p3109-k4p2", kind: ElementKind::P3109 { k: 4, p: 2 }, help: "P3109 binary4p2 (bias 2, max 3)" },
+    ElementDef { name: "p3109-k4p2", kind: ElementKind::P3109 { k: 4, p: 2 }, help: "P3109 binary4p2 (bias 2, max 2)" },
     ElementDef { name: "nf4", kind: ElementKind::Table(&crate::lut::NF4), help: "QLoRA's NormalFloat4 table (bitsandbytes)" },
     ElementDef { name: "fp4-bnb", kind: ElementKind::Table(&crate::lut::FP4_BNB), help: "bitsandbytes' FP4 table (E2M1, bias 2, over 12)" },
     ElementDef { name: "uint4", kind: ElementKind::UInt { bits: 4 }, help: "unsigned 4-bit codes 0..15, for a zero point" },
@@ -156,6 +156,15 @@ impl Element {
             Form::Table(t) => t.bits(),
             Form::P3109(f) => crate::Format::code_bits(f),
         }
+    }
+
+    /// Every finite value at scale 1, ascending, each once (an element of at
+    /// most 16 bits).
+    pub fn values(&self) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..1u32 << self.bits().min(16)).map(|c| self.value(c)).filter(|v| v.is_finite()).map(|v| v + 0.0).collect();
+        v.sort_by(f32::total_cmp);
+        v.dedup();
+        v
     }
 
     /// `(step_exp, qmax)` of a two's complement integer element (values

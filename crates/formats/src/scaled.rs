@@ -1103,7 +1103,7 @@ impl Family for ScaledFamily {
     }
     fn params(&self) -> &'static [ParamDoc] {
         &[
-            ParamDoc { name: "elem", default: "(required)", range: "an element type (`quantlab formats` lists them): fp8-e4m3 | fp8-e5m2 | fp6-e3m2 | fp6-e2m3 | fp4-e2m1 | int8 | fp16 | bf16 | fp8-e4m3fnuz | fp8-e5m2fnuz | fp8-e4m3b11fnuz | fp8-e3m4 | nf4 | fp4-bnb | uint4 | uint8", help: "element type" },
+            ParamDoc { name: "elem", default: "(required)", range: "an element type (listed at the end of `quantlab formats`)", help: "element type" },
             ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3 | ue5m3", help: "how each scale is stored" },
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil | even", help: "e8m0 only: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
