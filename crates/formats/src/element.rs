@@ -129,10 +129,29 @@ impl Element {
         Element { name: def.name, form }
     }
 
+    /// A lookup table of the user's values, named `lut`: finite, strictly
+    /// ascending, 2 to 65536 entries; codes are positions in the list.
+    pub fn table_of(values: &[f64]) -> Result<Element, String> {
+        let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+        if !(2..=65536).contains(&v.len()) {
+            return Err(format!("2 to 65536 entries (got {})", v.len()));
+        }
+        if v.iter().any(|x| !x.is_finite()) || v.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("finite numbers in strictly ascending order (as f32)".into());
+        }
+        if v.iter().all(|&x| x == 0.0) {
+            return Err("a table with a non-zero entry".into());
+        }
+        Ok(Element { name: "lut", form: Form::Table(Box::new(crate::lut::Lut::new(&v))) })
+    }
+
     /// Read a family's required `elem` parameter: the name of an element
     /// type of the table (signed ones only unless `unsigned_ok`).
     pub fn param(p: &mut crate::Params, unsigned_ok: bool) -> Result<&'static str, quantlab_spec::SpecError> {
-        let names: Vec<&'static str> = ELEMENT_TYPES.iter().filter(|d| unsigned_ok || !matches!(d.kind, ElementKind::UInt { .. })).map(|d| d.name).collect();
+        let mut names: Vec<&'static str> = ELEMENT_TYPES.iter().filter(|d| unsigned_ok || !matches!(d.kind, ElementKind::UInt { .. })).map(|d| d.name).collect();
+        if unsigned_ok {
+            names.push("lut"); // a user's table (the scaled family reads its `values`)
+        }
         match p.choice("elem", "", &names)? {
             "" => Err(p.missing("elem")),
             elem => Ok(elem),

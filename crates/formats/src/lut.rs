@@ -90,6 +90,11 @@ impl Lut {
         Lut { codes: values.to_vec(), sorted, mids }
     }
 
+    /// The entries in code order.
+    pub fn values(&self) -> &[f32] {
+        &self.codes
+    }
+
     pub fn len(&self) -> usize {
         self.codes.len()
     }

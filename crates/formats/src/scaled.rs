@@ -206,6 +206,11 @@ impl Scaled {
             value: elem.into(),
             range: Element::names().join(" | "),
         })?;
+        Ok(Scaled::with_element(elem, encoding, rule, block))
+    }
+
+    /// The format of this element type (named, or a user's table).
+    pub fn with_element(elem: Element, encoding: Encoding, rule: PowRule, block: usize) -> Scaled {
         let grid = FloatGrid { overflow: Overflow::Saturate, ..elem.grid() };
         let pow2 = BlockRule {
             base: grid,
@@ -219,7 +224,7 @@ impl Scaled {
         };
         // Tables round through their own list, never a grid kernel.
         let ne = if elem.table().is_some() { None } else { NearestEven::of(&grid) };
-        Ok(Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne, unfused: false, sub: None })
+        Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne, unfused: false, sub: None }
     }
 
     /// The tiles of a group of `len` elements in rows of `row_len`: the
@@ -498,6 +503,9 @@ impl Scaled {
 impl Format for Scaled {
     fn describe(&self) -> String {
         let mut d = format!("scaled(elem={},scale={}", self.elem.name(), self.encoding.name());
+        if let Some(t) = self.elem.table().filter(|_| self.elem.name() == "lut") {
+            d += &format!(",values=[{}]", t.values().iter().map(f32::to_string).collect::<Vec<_>>().join(","));
+        }
         match (self.encoding, self.rule) {
             (Encoding::E8m0, PowRule::Ceil) => d += ",rule=ceil",
             (Encoding::E8m0, PowRule::Even) => d += ",rule=even",
@@ -1104,6 +1112,7 @@ impl Family for ScaledFamily {
     fn params(&self) -> &'static [ParamDoc] {
         &[
             ParamDoc { name: "elem", default: "(required)", range: "an element type (listed at the end of `quantlab formats`)", help: "element type" },
+            ParamDoc { name: "values", default: "(with elem=lut)", range: "2 to 65536 finite numbers, ascending, e.g. [-1,-0.5,0,0.5,1]", help: "a lookup table of your own: elem=lut rounds to the nearest entry (bitsandbytes' rule)" },
             ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3 | ue5m3", help: "how each scale is stored" },
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil | even", help: "e8m0 only: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
@@ -1131,7 +1140,15 @@ impl Family for ScaledFamily {
         ]
     }
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
-        let elem = Element::param(p, true)?;
+        let name = Element::param(p, true)?;
+        let values = p.floats("values")?;
+        let elem = match (name, values) {
+            ("lut", Some(v)) => Element::table_of(&v).map_err(|why| quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "values".into(), value: format!("{v:?}"), range: why })?,
+            ("lut", None) => return Err(p.missing("values").into()),
+            (_, Some(_)) => return Err(quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "values".into(), value: "a list".into(), range: "none unless elem=lut (the named element types have their own values)".into() }.into()),
+            (name, None) => Element::named(name).expect("param names a table entry"),
+        };
+        let elem_name = elem.name();
         let encoding = Encoding::from_name(p.choice("scale", "f32", &Encoding::NAMES)?);
         let rule = PowRule::named(p.choice("rule", "floor", &["floor", "ceil", "even"])?);
         let block = p.int("block", Some(0), 0, 1 << 20)? as usize;
@@ -1147,25 +1164,25 @@ impl Family for ScaledFamily {
         }
         if group_scale {
             // s_t = amax / (max_elem * max_scale) needs that product finite.
-            let max_elem = Element::named(elem).map_or(0.0, |e| e.max());
+            let max_elem = elem.max();
             let max_scale = ScaleGrid(encoding.grid()).max();
             if !(max_elem * max_scale).is_finite() {
                 return Err(quantlab_spec::SpecError::OutOfRange {
                     family: "scaled".into(),
                     param: "scale".into(),
                     value: encoding.name().into(),
-                    range: format!("an encoding whose largest value times {elem}'s ({max_elem:e}) stays finite in f32, so the group scale can place it (e4m3, ue4m3, ue5m3, fp16)"),
+                    range: format!("an encoding whose largest value times {elem_name}'s ({max_elem:e}) stays finite in f32, so the group scale can place it (e4m3, ue4m3, ue5m3, fp16)"),
                 }
                 .into());
             }
         }
         let zero_point = p.flag("zero_point", false)?;
-        let unsigned = Element::named(elem).is_some_and(|e| e.unsigned());
+        let unsigned = elem.unsigned();
         let bad = |param: &str, value: String, range: &str| -> FormatError { quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: param.into(), value, range: range.into() }.into() };
         if unsigned != zero_point {
             return Err(bad("zero_point", zero_point.to_string(), "true exactly when the element type is unsigned (uint4, uint8)"));
         }
-        if encoding == Encoding::E8m0 && Element::named(elem).is_some_and(|e| e.table().is_some()) {
+        if encoding == Encoding::E8m0 && elem.table().is_some() {
             return Err(bad("scale", "e8m0".into(), "a real-valued encoding (f32, bf16, fp16, e4m3, ue4m3, ue5m3) for a lookup-table element, which has no binades to shift"));
         }
         if zero_point && (encoding == Encoding::E8m0 || group_scale) {
@@ -1191,7 +1208,7 @@ impl Family for ScaledFamily {
             return Err(bad("sub_block", sub_len.to_string(), "0, or from 1 to block with scale=e8m0 and block > 0 (shared microexponents refine a power-of-two block scale)"));
         }
         let round = crate::rounding_param(p)?;
-        let mut f = Scaled::new(elem, encoding, rule, block)?;
+        let mut f = Scaled::with_element(elem, encoding, rule, block);
         f.sub = sub;
         f.round = round;
         f.group_scale = group_scale;

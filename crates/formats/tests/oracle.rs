@@ -708,11 +708,21 @@ fn p3109_matches_its_table() {
 #[test]
 fn lookup_tables_match_their_entries() {
     use quantlab_formats::lut::{FP4_BNB, NF4};
-    for (name, codes) in [("nf4", &NF4[..]), ("fp4-bnb", &FP4_BNB[..])] {
+    let user = [-1.0f32, -0.3, 0.0, 0.125, 0.8, 1.0];
+    for (name, codes) in [("nf4", &NF4[..]), ("fp4-bnb", &FP4_BNB[..]), ("lut,values=[-1,-0.3,0,0.125,0.8,1]", &user[..])] {
         let t = sort(codes.iter().enumerate().map(|(c, &v)| Entry { v: v as f64, odd: c & 1 == 1 }).collect());
         for mode in [Rounding::TowardZero, Rounding::TowardPositive, Rounding::TowardNegative, Rounding::Odd] {
             let f = with_mode(&format!("scaled(elem={name},scale=f32)"), mode);
             check(&f.describe(), &*f, &[1.0, -1.0], &t, mode, Midpoint::Arithmetic, None);
         }
+    }
+    // Nearest with bitsandbytes' rule on a user table: the f32 midpoint
+    // itself goes to the lower entry, the next f32 up to the upper one.
+    let f = parse("scaled(elem=lut,values=[-1,-0.3,0,0.125,0.8,1],scale=f32)").unwrap();
+    for w in user.windows(2) {
+        let mid = (w[0] + w[1]) / 2.0;
+        let mut out = [0.0f32; 4];
+        f.quantize_unit(&[1.0, mid, mid.next_up(), mid.next_down()], None, Default::default(), &mut out);
+        assert_eq!(out[1..], [w[0], w[1], w[0]], "midpoint of {w:?}");
     }
 }

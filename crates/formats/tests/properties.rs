@@ -52,6 +52,7 @@ const FORMATS: &[&str] = &[
     "nf4",
     "fp4-bnb",
     "p3109(k=8,p=3)",
+    "scaled(elem=lut,values=[-1,-0.25,0,0.5,1],scale=bf16,block=8)",
     "mx6",
     "scaled(elem=int5,scale=e8m0,block=32,sub_block=4,sub_shift=2,round=stochastic(bits=4))",
     "p3109(k=6,p=3,domain=finite,round=stochastic)",
@@ -270,6 +271,11 @@ fn bad_parameters_are_named_with_their_range() {
         ("scaled(elem=fp8-e4m3,scale=bf16,block=16,tensor_scale=f32)", "stays finite in f32"),
         ("scaled(elem=bf16,scale=e4m3,block=16,tensor_scale=f32)", "stays finite in f32"),
         ("scaled(scale=f32)", "missing parameter `elem`"),
+        ("scaled(elem=lut)", "missing parameter `values`"),
+        ("scaled(elem=lut,values=[1,0.5,-1])", "strictly ascending"),
+        ("scaled(elem=lut,values=[1])", "2 to 65536 entries"),
+        ("scaled(elem=lut,values=oops)", "a list of numbers"),
+        ("scaled(elem=fp8-e4m3,values=[0,1])", "none unless elem=lut"),
     ] {
         let e = parse(d).err().unwrap_or_else(|| panic!("{d} was accepted")).to_string();
         assert!(e.contains(needle), "{d}: `{e}` lacks `{needle}`");

@@ -20,6 +20,8 @@ fn toml_tables_build_the_same_formats_as_strings() {
             { family = "minifloat", e = 4, m = 3, bias = 7, subnormals = true, specials = "none" },
             { family = "fp8-e4m3" },
             { family = "posit", n = 8, es = 1 },
+            { family = "scaled", elem = "lut", values = [-1.0, -0.5, 0.0, 0.25, 1.0], block = 64 },
+            { family = "p3109", k = 8, p = 3, round = "stochastic(bits=4)" },
         ]
         "#,
     )
@@ -32,6 +34,8 @@ fn toml_tables_build_the_same_formats_as_strings() {
         "minifloat(e=4,m=3,bias=7,subnormals=true,specials=none)",
         "fp8-e4m3",
         "posit(n=8,es=1)",
+        "scaled(elem=lut,values=[-1,-0.5,0,0.25,1],block=64)",
+        "p3109(k=8,p=3,round=stochastic(bits=4))",
     ];
     for (spec, text) in doc.format.iter().zip(strings) {
         assert_eq!(spec, &text.parse::<FormatSpec>().unwrap(), "{text}");

@@ -145,6 +145,7 @@ impl Setting {
                 ParamValue::Float(f) => Value::Float(*f),
                 ParamValue::Bool(b) => Value::Str(b.to_string()),
                 ParamValue::Str(s) => Value::Str(s.clone()),
+                list @ ParamValue::List(_) => Value::Str(list.to_string()),
             };
             r.push(&format!("p_{k}"), v);
         }

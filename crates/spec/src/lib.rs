@@ -49,6 +49,8 @@ pub enum ParamValue {
     Int(i64),
     Float(f64),
     Str(String),
+    /// A list of numbers: `[a, b, c]` in a string, an array in TOML.
+    List(Vec<f64>),
 }
 
 impl fmt::Display for ParamValue {
@@ -58,6 +60,7 @@ impl fmt::Display for ParamValue {
             ParamValue::Int(i) => write!(f, "{i}"),
             ParamValue::Float(x) => write!(f, "{x}"),
             ParamValue::Str(s) => f.write_str(s),
+            ParamValue::List(v) => write!(f, "[{}]", v.iter().map(f64::to_string).collect::<Vec<_>>().join(",")),
         }
     }
 }
@@ -66,6 +69,12 @@ impl ParamValue {
     /// Parse the text after `key=` in a description string.
     pub fn parse(text: &str) -> ParamValue {
         let t = text.trim();
+        if let Some(inner) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            let items: Option<Vec<f64>> = inner.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| p.parse().ok()).collect();
+            if let Some(v) = items {
+                return ParamValue::List(v);
+            }
+        }
         if let Ok(i) = t.parse::<i64>() {
             ParamValue::Int(i)
         } else if let Some(x) = t.parse::<f64>().ok().filter(|_| t.bytes().any(|b| b.is_ascii_digit())) {
@@ -126,7 +135,7 @@ impl FromStr for Spec {
             return Err(bad("expected a family name such as `adaptivfloat(n=8,e=3)`"));
         }
         let mut spec = Spec::new(&name.to_ascii_lowercase());
-        for part in args.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in split_top_level(args).into_iter().map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| bad(&format!("`{part}` is not `key=value`")))?;
             let key = k.trim().to_string();
             if spec.params.insert(key.clone(), ParamValue::parse(v)).is_some() {
@@ -135,6 +144,26 @@ impl FromStr for Spec {
         }
         Ok(spec)
     }
+}
+
+/// `args` split at the commas outside brackets and parentheses, so a
+/// value may be a list (`values=[-1,0,1]`) or hold parentheses
+/// (`round=stochastic(bits=4)`).
+fn split_top_level(args: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in args.char_indices() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&args[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&args[start..]);
+    parts
 }
 
 /// Documentation of one parameter, for `quantlab formats` and error messages.
@@ -273,6 +302,15 @@ impl Params {
     /// A free-form parameter as text (its caller parses and checks it).
     pub fn text(&mut self, key: &'static str, default: &str) -> String {
         self.take(key).map_or_else(|| default.to_string(), |v| v.to_string())
+    }
+
+    /// An optional list of numbers (`[a, b]` in a string, an array in TOML).
+    pub fn floats(&mut self, key: &'static str) -> Result<Option<Vec<f64>>, SpecError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(ParamValue::List(v)) => Ok(Some(v)),
+            Some(other) => Err(self.out_of_range(key, other, "a list of numbers, e.g. [-1, -0.5, 0, 0.5, 1]".to_string())),
+        }
     }
 
     /// Reject any parameter no `take` asked for.
