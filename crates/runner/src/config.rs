@@ -123,6 +123,9 @@ pub enum FigureKind {
     MetricVsParam,
     /// A histogram of one tensor with a format's grid over it.
     Histogram,
+    /// The metric against total bits per element (every scale counted),
+    /// one curve per series, the Pareto front marked.
+    Pareto,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,7 +297,11 @@ pub struct PlannedFormat {
     /// The line this format belongs to in tables and figures: the entry's
     /// `label`, or its description without the width parameter.
     pub series: String,
+    /// The granularities this entry runs at: its own `granularity` key, or
+    /// the sweep's (`None`).
+    pub granularities: Option<Vec<Granularity>>,
 }
+
 
 fn locate(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -354,7 +361,7 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
         Some(s) => s.get_ref().clone(),
         None => vec![0],
     };
-    let granularities = match &raw.granularity {
+    let sweep_granularities: Vec<Granularity> = match &raw.granularity {
         None => vec![Granularity::Tensor],
         Some(g) => g.get_ref().items().iter().map(|s| s.parse::<Granularity>().map_err(|e| ctx.at(g.span(), e))).collect::<Result<_, _>>()?,
     };
@@ -375,6 +382,17 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
     let (mut formats, mut dropped) = (Vec::new(), Vec::new());
     for f in &raw.format {
         expand_format(&ctx, f, &mut formats, &mut dropped)?;
+    }
+    // The sweep's granularities, then those only some entries name.
+    let mut granularities = sweep_granularities.clone();
+    for g in formats.iter().flat_map(|f| f.granularities.iter().flatten()) {
+        if !granularities.contains(g) {
+            granularities.push(*g);
+        }
+    }
+    let sweep = sweep_granularities;
+    for f in &mut formats {
+        f.granularities.get_or_insert_with(|| sweep.clone());
     }
     let output = PathBuf::from(raw.output.clone().unwrap_or_else(|| format!("results/{}", raw.name)));
     let report = raw.report.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
@@ -519,6 +537,18 @@ fn expand_format(ctx: &Ctx, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedForm
         Some(toml::Value::Boolean(b)) => *b,
         Some(_) => return Err(err_at("skip_invalid", "`skip_invalid` must be true or false".into())),
     };
+    let granularity: Option<Vec<Granularity>> = match table.get("granularity") {
+        None => None,
+        Some(v) => {
+            let items: Option<Vec<&str>> = match v {
+                toml::Value::String(s) => Some(vec![s.as_str()]),
+                toml::Value::Array(a) if !a.is_empty() => a.iter().map(|x| x.as_str()).collect(),
+                _ => None,
+            };
+            let items = items.ok_or_else(|| err_at("granularity", "`granularity` is a granularity or a list of them, e.g. granularity = \"channel\" (this entry only)".into()))?;
+            Some(items.iter().map(|s| s.parse::<Granularity>().map_err(|e| err_at("granularity", e))).collect::<Result<_, _>>()?)
+        }
+    };
     let zip: Vec<String> = match table.get("zip") {
         None => vec![],
         Some(toml::Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| err_at("zip", "`zip` lists parameter names".into()))).collect::<Result<_, _>>()?,
@@ -527,7 +557,7 @@ fn expand_format(ctx: &Ctx, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedForm
     // Each parameter's list of values.
     let mut lists: BTreeMap<String, Vec<ParamValue>> = BTreeMap::new();
     for (k, v) in &table {
-        if ["family", "skip_invalid", "zip", "label"].contains(&k.as_str()) {
+        if ["family", "skip_invalid", "zip", "label", "granularity"].contains(&k.as_str()) {
             continue;
         }
         let values = match v {
@@ -574,7 +604,7 @@ fn expand_format(ctx: &Ctx, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedForm
         match quantlab_formats::build(&spec) {
             Ok(format) => {
                 let series = label.clone().unwrap_or_else(|| series_of(&spec, format.code_bits()));
-                out.push(PlannedFormat { format, spec, series })
+                out.push(PlannedFormat { format, spec, series, granularities: granularity.clone() })
             }
             Err(e) if skip_invalid && matches!(e, quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::OutOfRange { .. })) => dropped.push(format!("{spec}: {e}")),
             Err(e) => {
@@ -603,6 +633,22 @@ mod tests {
     use super::*;
 
     const BASE: &str = "name = \"t\"\n[[data]]\nsynthetic = \"normal\"\nshape = [4, 4]\n[[format]]\nfamily = \"adaptivfloat\"\nn = [4, 8]\ne = 3\n[[format]]\nlabel = \"Float\"\nfamily = \"minifloat\"\ne = [3, 4]\nm = [0, 3]\nzip = [\"e\", \"m\"]\n";
+
+    /// A [[format]] entry's own `granularity` replaces the sweep's for it
+    /// alone; the others keep the sweep's.
+    #[test]
+    fn an_entry_may_name_its_own_granularities() {
+        let text = BASE.replace("label = \"Float\"\n", "label = \"Float\"\ngranularity = [\"channel\", \"block:2\"]\n");
+        let plan = parse(&text, "t.toml").unwrap();
+        assert_eq!(plan.granularities, [Granularity::Tensor, Granularity::Channel { axis: 0 }, Granularity::Block { size: 2 }]);
+        let settings = crate::Setting::all(&plan, &[0], |_| true);
+        let at = |series: &str| -> Vec<Granularity> { settings.iter().filter(|s| plan.formats[s.format].series == series).map(|s| s.granularity(&plan)).collect() };
+        assert_eq!(at("adaptivfloat(e=3)"), [Granularity::Tensor, Granularity::Tensor]);
+        assert_eq!(at("Float"), [Granularity::Channel { axis: 0 }, Granularity::Block { size: 2 }, Granularity::Channel { axis: 0 }, Granularity::Block { size: 2 }]);
+        let bad = BASE.replace("label = \"Float\"\n", "label = \"Float\"\ngranularity = \"rows\"\n");
+        let e = parse(&bad, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("t.toml:") && e.contains("rows"), "{e}");
+    }
 
     #[test]
     fn series_drop_the_width_or_take_the_label() {

@@ -99,7 +99,7 @@ impl Setting {
         for format in 0..plan.formats.len() {
             for clamp in 0..plan.clamps.len() {
                 for (granularity, &g) in plan.granularities.iter().enumerate() {
-                    if applies(g) {
+                    if applies(g) && plan.formats[format].granularities.as_ref().is_none_or(|own| own.contains(&g)) {
                         out.extend(seeds.iter().map(|&seed| Setting { format, clamp, granularity, seed }));
                     }
                 }

@@ -7,6 +7,7 @@ mod clip_mse;
 mod error_vs_bits;
 mod histogram;
 mod param;
+mod pareto;
 mod ranges;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ pub fn charts(results: &Results, kind: FigureKind) -> Result<Vec<(String, Chart)
         FigureKind::ClipMse => clip_mse::charts(results)?,
         FigureKind::MetricVsParam => param::charts(results, metric)?,
         FigureKind::Histogram => histogram::charts(results)?,
+        FigureKind::Pareto => pareto::charts(results, metric),
     })
 }
 
@@ -82,6 +84,7 @@ pub fn kind_name(kind: FigureKind) -> &'static str {
         FigureKind::ClipMse => "clip-mse",
         FigureKind::MetricVsParam => "metric-vs-param",
         FigureKind::Histogram => "histogram",
+        FigureKind::Pareto => "pareto",
     }
 }
 
