@@ -19,7 +19,9 @@ A FORMAT is written `family(key=value,...)` or as a preset name, e.g.
   bfp(bits=8,block=16)    mx(elem=fp6-e3m2,scale=ceil)   mxfp8-e4m3   mxint8
   minifloat(e=4,m=3,bias=7,specials=none)   fp8-e4m3   bf16   posit(n=8,es=1)
   nvfp4   int4-g128   fp8-e4m3-t128   scaled(elem=fp4-e2m1,scale=e4m3,block=16)
-each with an optional round=nearest-even|nearest-away|toward-zero|stochastic.
+  nf4   mx6   p3109(k=8,p=3)   fp8-e4m3fnuz   scaled(elem=lut,values=[-1,-0.5,0,0.5,1],block=64)
+each with an optional round=nearest-even|nearest-away|toward-zero|toward-positive|
+toward-negative|odd|stochastic|stochastic(bits=N).
 `quantlab formats` lists every family with its parameters, defaults and ranges.
 
 A clipping STRATEGY chooses each group's clip range: none, aciq-laplace[(estimator=std)],

@@ -65,7 +65,7 @@ pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
         range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)",
     })
 }
-pub use tensor::{decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError};
+pub use tensor::{bits_per_element, decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError};
 
 /// A clip range applied to a group before quantizing: values outside
 /// `[lo, hi]` are clamped, and scaled formats derive their scale from it.
@@ -211,13 +211,6 @@ pub trait Format: Send + Sync + fmt::Debug {
     /// `row_len` (by default: blocks of `block_len` along each row).
     fn units(&self, group_len: usize, row_len: usize) -> usize {
         tensor::units_in_group(group_len, row_len.max(1), self.block_len())
-    }
-
-    /// Bits per element of a tensor whose groups hold `group_len` elements in
-    /// rows of `row_len`, metadata of every level included.
-    fn bits_per_element(&self, group_len: usize, row_len: usize) -> f64 {
-        let units = self.units(group_len, row_len);
-        self.code_bits() as f64 + (self.meta_bits() as f64 * units as f64 + self.group_meta_bits() as f64) / group_len.max(1) as f64
     }
 }
 

@@ -400,11 +400,27 @@ impl Encoded {
 /// [`Encoded::wire_bytes`] counts for the same tensor (it depends only on
 /// the shape). PipeEdge's per-sample wire size is this for one sample.
 pub fn wire_bytes(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<usize, TensorError> {
+    let (numel, meta) = metadata_bits(format, shape, gran)?;
+    Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (meta as usize).div_ceil(8))
+}
+
+/// Bits per element of a tensor of this shape at this granularity: each
+/// code at its width plus every level's metadata (scales, zero points,
+/// shifts, group scales), as a format stores them, without the u32
+/// packing of [`wire_bytes`]. The one definition of a result's
+/// `bits_per_element` (NVFP4 4.5, MXFP4 4.25, MX6 6).
+pub fn bits_per_element(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<f64, TensorError> {
+    let (numel, meta) = metadata_bits(format, shape, gran)?;
+    Ok(format.code_bits() as f64 + meta as f64 / numel.max(1) as f64)
+}
+
+/// The element count and the metadata bits of every level.
+fn metadata_bits(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<(usize, u64), TensorError> {
     let (groups, row_len) = group_lengths(shape, gran)?;
-    let units: usize = groups.iter().map(|&(l, n)| n * format.units(l, row_len)).sum();
-    let group_count: usize = groups.iter().map(|&(_, n)| n).sum();
+    let units: u64 = groups.iter().map(|&(l, n)| (n * format.units(l, row_len)) as u64).sum();
+    let group_count: u64 = groups.iter().map(|&(_, n)| n as u64).sum();
     let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
-    Ok(crate::packing::packed_len(numel, format.code_bits()) * 4 + (units * format.meta_bits() as usize + group_count * format.group_meta_bits() as usize).div_ceil(8))
+    Ok((numel, units * format.meta_bits() as u64 + group_count * format.group_meta_bits() as u64))
 }
 
 /// The groups of a tensor of this shape at this granularity, as (length,

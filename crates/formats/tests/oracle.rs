@@ -487,7 +487,7 @@ fn int4_g128_follows_its_formula() {
             }
         }
     }
-    assert_eq!(parse("int4-g128").unwrap().bits_per_element(1 << 20, 4096), 4.0 + 20.0 / 128.0);
+    assert_eq!(quantlab_formats::bits_per_element(&*parse("int4-g128").unwrap(), &[256, 4096], quantlab_formats::Granularity::Tensor).unwrap(), 4.0 + 20.0 / 128.0);
 }
 
 // ------------------------------------------------------------------------- MX

@@ -133,12 +133,16 @@ fn decode_of_encode_equals_fake_quantize_bit_for_bit() {
 #[test]
 fn bits_per_element_counts_metadata() {
     let af = fmt("adaptivfloat(n=8,e=3)");
-    assert_eq!(af.bits_per_element(1024, 64), 8.0 + 8.0 / 1024.0);
+    let bpe = |f: &dyn quantlab_formats::Format, shape: &[usize]| quantlab_formats::bits_per_element(f, shape, Granularity::Tensor).unwrap();
+    assert_eq!(bpe(&*af, &[16, 64]), 8.0 + 8.0 / 1024.0);
     let mx = fmt("mxfp4");
-    assert_eq!(mx.bits_per_element(4096, 64), 4.25);
+    assert_eq!(bpe(&*mx, &[64, 64]), 4.25);
     let bfp = fmt("bfp(bits=8,block=16)");
-    assert_eq!(bfp.bits_per_element(100, 20), 8.0 + 8.0 * 10.0 / 100.0); // two blocks per row of 20
-    assert_eq!(fmt("fp8-e4m3").bits_per_element(10, 10), 8.0);
+    assert_eq!(bpe(&*bfp, &[5, 20]), 8.0 + 8.0 * 10.0 / 100.0); // two blocks per row of 20
+    assert_eq!(bpe(&*fmt("fp8-e4m3"), &[1, 10]), 8.0);
+    // Every level: NVFP4 4 + 8/16 + 32 per tensor; MX6 5 + (8 + 8) / 16.
+    assert_eq!(bpe(&*fmt("nvfp4"), &[64, 64]), 4.5 + 32.0 / 4096.0);
+    assert_eq!(bpe(&*fmt("mx6"), &[64, 64]), 6.0);
     let enc = encode(&*mx, &data(64, 1), &[2, 32], Granularity::Tensor, &[], 0).unwrap();
     assert_eq!(enc.wire_bytes(), 32 + 2);
 }
@@ -172,7 +176,7 @@ fn tiles_are_blocks_groups_and_independent() {
     let from_tiled: Vec<f32> = (4..8).flat_map(|r| (16..32).map(move |c| r * 40 + c)).map(|p| tiled[p]).collect();
     assert_eq!(from_tiled, alone);
     // 3 x 3 tiles (the last row and column of tiles are narrower), 32-bit scales.
-    assert_eq!(fmt("scaled(elem=fp8-e4m3,tile=5x16)").bits_per_element(480, 40), 8.0 + 9.0 * 32.0 / 480.0);
+    assert_eq!(quantlab_formats::bits_per_element(&*fmt("scaled(elem=fp8-e4m3,tile=5x16)"), &[12, 40], Granularity::Tensor).unwrap(), 8.0 + 9.0 * 32.0 / 480.0);
     let e = quantize(&*fmt("fp8-e4m3-t128"), &x, &[x.len()], Granularity::Tensor, 0).unwrap_err().to_string();
     assert!(e.contains("`tile`") && e.contains("at least two"), "{e}");
     for bad in ["scaled(elem=fp8-e4m3,tile=0x8)", "scaled(elem=fp8-e4m3,tile=big)", "scaled(elem=fp8-e4m3,tile=2x2,block=4)"] {

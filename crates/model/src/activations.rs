@@ -25,6 +25,9 @@ pub struct ActivationStats {
     pub samples: u64,
     /// Errors and clips pooled over the samples.
     pub tally: Tally,
+    /// Bits of the quantized samples, every scale counted, unpacked
+    /// (`quantlab_formats::bits_per_element` times each sample's size).
+    pub bits: f64,
 }
 
 /// Quantizes hidden states at pipeline boundaries.
@@ -77,9 +80,11 @@ impl<'a> ActivationQuantizer<'a> {
             sample.copy_from_slice(&q);
             local.samples += 1;
             bytes.push(quantlab_formats::wire_bytes(self.format, &shape, self.granularity).map_err(|e| fail(&e))?);
+            local.bits += quantlab_formats::bits_per_element(self.format, &shape, self.granularity).map_err(|e| fail(&e))? * sample.len() as f64;
         }
         let mut s = self.stats.lock().expect("no panics while holding the lock");
         s.samples += local.samples;
+        s.bits += local.bits;
         s.tally.merge(&local.tally);
         Ok(bytes)
     }

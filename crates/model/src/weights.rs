@@ -138,8 +138,8 @@ pub fn quantize(model: &Model, format: &dyn Format, strategy: &dyn Strategy, gra
         let mut q = vec![0.0f32; data.len()];
         let chosen = quantlab_quantize::quantize_into(format, strategy, &data, &shape, gran, seed.wrapping_add(i as u64), &mut q).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
         out.tally.add(&data, &q, &chosen);
-        let wire = quantlab_formats::wire_bytes(format, &shape, gran).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
-        bits += wire as f64 * 8.0;
+        let bpe = quantlab_formats::bits_per_element(format, &shape, gran).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
+        bits += bpe * data.len() as f64;
         out.quantized += 1;
         out.tensors.insert(name.clone(), Tensor::from_vec(q, shape, &Device::Cpu).map_err(|e| ModelError::candle(name, e))?);
     }

@@ -156,7 +156,7 @@ impl Sweep for ModelSweep<'_> {
                 let columns = vec![
                     ("tensor_sqnr_db", Value::Float(s.tally.sqnr_db())),
                     ("clipped_fraction", Value::Float(s.tally.clipped_fraction())),
-                    ("bits_per_element", Value::Float(sent as f64 * 8.0 / s.tally.elements.max(1) as f64)),
+                    ("bits_per_element", Value::Float(s.bits / s.tally.elements.max(1) as f64)),
                     ("wire_bytes_per_sample", Value::Float(per_sample)),
                     ("fp32_bytes_per_sample", Value::Float(fp32_bytes)),
                     ("clip_alpha", Value::Float(s.tally.clip_alpha())),

@@ -123,20 +123,6 @@ fn cells_of(plan: &Plan, entries: &[Entry]) -> Vec<Cell> {
     cells
 }
 
-/// Group length and row length of a tensor at a granularity (for bits per element).
-fn group_shape(g: Granularity, shape: &[usize]) -> (usize, usize) {
-    let numel: usize = shape.iter().product();
-    let last = shape.last().copied().unwrap_or(1).max(1);
-    match g {
-        Granularity::Tensor => (numel, last),
-        Granularity::Channel { axis } => {
-            let rows = if axis + 1 == shape.len() { 1 } else { last };
-            (numel / shape[axis].max(1), rows)
-        }
-        Granularity::Block { size } => (size.min(last), size.min(last)),
-    }
-}
-
 fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
     let setting = cell.setting;
     let t = &lt.tensor;
@@ -148,7 +134,6 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     let m = metrics::measure_with(&lt.input, &t.data, scratch);
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
     let clipped: usize = chosen.iter().map(|c| c.clipped).sum();
-    let (group_len, row_len) = group_shape(gran, &t.shape);
     let mean = |f: &dyn Fn(&quantlab_clamp::Chosen) -> f32| chosen.iter().map(|c| f(c) as f64).sum::<f64>() / chosen.len().max(1) as f64;
     let mut r = Row::default();
     r.push("cell", Value::Int(index as i64));
@@ -165,7 +150,7 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     r.push("cosine", Value::Float(m.cosine));
     r.push("clipped_fraction", Value::Float(clipped as f64 / m.finite.max(1) as f64));
     r.push("underflow_fraction", Value::Float(m.underflow_fraction));
-    r.push("bits_per_element", Value::Float(pf.format.bits_per_element(group_len, row_len)));
+    r.push("bits_per_element", Value::Float(quantlab_formats::bits_per_element(&*pf.format, &t.shape, gran).unwrap_or(f64::NAN)));
     r.push("finite", Value::Int(m.finite as i64));
     r.push("nan_in", Value::Int(m.nan_in as i64));
     r.push("inf_in", Value::Int(m.inf_in as i64));

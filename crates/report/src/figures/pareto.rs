@@ -3,7 +3,7 @@
 //! against MXFP4 4.25), one curve per configuration (a series over its bit
 //! widths), one chart per data source. The Pareto front, the settings no
 //! other setting beats on both size and fidelity, is drawn as a grey
-//! dashed line through larger markers.
+//! dashed line through grey stars, under the series' own markers.
 
 use quantlab_runner::store::Row;
 
@@ -36,11 +36,12 @@ pub fn charts(results: &Results, metric: &str) -> Vec<(String, Chart)> {
             chart.marks.push(Mark::Line { points, look });
             chart.legend.push(Legend { text: config_label(key, shown), look });
         }
+        // Under the series, so a front point's own series marker stays visible.
         let front = front(&all, lower);
+        chart.marks.insert(0, Mark::Points { points: front.clone(), look: Look::grey().marker(Marker::Star).width(3) });
         if front.len() > 1 {
-            chart.marks.push(Mark::Line { points: front.clone(), look: Look::grey().dashed().marker(Marker::None) });
+            chart.marks.insert(0, Mark::Line { points: front, look: Look::grey().dashed().marker(Marker::None) });
         }
-        chart.marks.push(Mark::Points { points: front, look: Look::grey().marker(Marker::Star).width(3) });
         chart.legend.push(Legend { text: "Pareto front".into(), look: Look::grey().dashed().marker(Marker::Star) });
         let tensors = data::distinct(rows.iter().copied(), "tensor");
         chart.subtitle = Some(format!("mean over {} tensor{}; front: no other setting is both smaller and {}", tensors.len(), if tensors.len() == 1 { "" } else { "s" }, if lower { "lower" } else { "higher" }));
