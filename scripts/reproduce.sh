@@ -15,7 +15,7 @@ if [ -n "${CARGO_TARGET_DIR:-}" ]; then quantlab="$CARGO_TARGET_DIR/release/quan
 
 configs=()
 if [ $# -eq 0 ]; then
-    configs=(experiments/*/experiment.toml experiments/*/synthetic.toml)
+    configs=(experiments/*/experiment.toml experiments/*/synthetic.toml experiments/*/model.toml)
 else
     for name in "$@"; do configs+=(experiments/"$name"/*.toml); done
 fi
