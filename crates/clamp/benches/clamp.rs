@@ -25,13 +25,7 @@ fn main() {
         g.throughput(Throughput::Elements(N as u64));
         for &name in STRATEGIES {
             let s = parse(name).unwrap();
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    pool.install(|| {
-                        black_box(choose(&*s, GroupView { index: 0, values: black_box(&x), row_len: 1024, format: &*format }))
-                    })
-                })
-            });
+            g.bench_function(name, |b| b.iter(|| pool.install(|| black_box(choose(&*s, GroupView { index: 0, values: black_box(&x), row_len: 1024, format: &*format })))));
         }
         g.finish();
     }

@@ -2,7 +2,7 @@
 //! minimising the closed-form Gaussian MSE (computed, any M); `sigma` is the
 //! sample standard deviation.
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::math::gauss_factor;
 use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};

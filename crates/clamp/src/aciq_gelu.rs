@@ -3,7 +3,7 @@
 //! (their small negative tail is left alone): the clip is `[min(x), alpha]`,
 //! which symmetric formats read as `max(|min|, alpha)`.
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::math::gelu_factor;
 use crate::{aciq_bits, GroupStats, Strategy, StrategyFamily};

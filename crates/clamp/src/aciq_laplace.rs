@@ -2,7 +2,7 @@
 //! estimated as `mean|x - mean(x)|` (`mean-abs`, ACIQ) or `sqrt(var / 2)`
 //! (`std`, PipeEdge, with the sample variance as `torch.std`).
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::math::laplace_factor;
 use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};

@@ -7,7 +7,7 @@
 //! M is the format's code width; at 12 bits or more there are at least as
 //! many levels as bins and nothing is clipped.
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};
 

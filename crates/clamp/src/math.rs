@@ -49,8 +49,7 @@ pub fn laplace_mse(alpha: f64, b: f64, bits: u32) -> f64 {
 /// `(s^2 + a^2)(1 - erf(a / (s sqrt 2))) - sqrt(2/pi) a s exp(-a^2 / (2 s^2)) + a^2 / (3 * 4^M)`.
 pub fn gauss_mse(alpha: f64, sigma: f64, bits: u32) -> f64 {
     let (a, s) = (alpha, sigma);
-    (s * s + a * a) * (1.0 - erf(a / (s * std::f64::consts::SQRT_2))) - (2.0 / std::f64::consts::PI).sqrt() * a * s * (-a * a / (2.0 * s * s)).exp()
-        + a * a / (3.0 * 4f64.powi(bits as i32))
+    (s * s + a * a) * (1.0 - erf(a / (s * std::f64::consts::SQRT_2))) - (2.0 / std::f64::consts::PI).sqrt() * a * s * (-a * a / (2.0 * s * s)).exp() + a * a / (3.0 * 4f64.powi(bits as i32))
 }
 
 /// The Gaussian clip factor `alpha / sigma` minimising [`gauss_mse`].

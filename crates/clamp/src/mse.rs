@@ -10,7 +10,7 @@
 //! larger than N are searched on evenly spaced whole units (rows, or blocks
 //! of the format) totalling about N elements.
 
-use quantlab_formats::{quantize_group, Clip, Format, SpecError, GroupView, ParamDoc, Params, RoundCtx};
+use quantlab_formats::{quantize_group, Clip, Format, GroupView, ParamDoc, Params, RoundCtx, SpecError};
 
 use quantlab_formats::simd::{finite, for_each_lane_pair, LANES};
 
@@ -65,11 +65,12 @@ fn segments_taken(len: usize, seg: usize, want: usize) -> usize {
 fn subsample(x: &[f32], seg: usize, want: usize) -> Vec<f32> {
     let segs = x.len() / seg;
     let take = segments_taken(x.len(), seg, want);
-    (0..take).flat_map(|i| {
-        let s = i * segs / take * seg;
-        x[s..(s + seg).min(x.len())].iter().copied()
-    })
-    .collect()
+    (0..take)
+        .flat_map(|i| {
+            let s = i * segs / take * seg;
+            x[s..(s + seg).min(x.len())].iter().copied()
+        })
+        .collect()
 }
 
 impl MseSearch {

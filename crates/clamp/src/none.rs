@@ -1,6 +1,6 @@
 //! `none`: no clipping; the format uses the group's min/max.
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::{GroupStats, Strategy, StrategyFamily};
 

@@ -2,7 +2,7 @@
 //! p in (0, 100], interpolated linearly between order statistics as NumPy's
 //! default (`index = p/100 * (n-1)`). Found by selection, O(n).
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::{symmetric, GroupStats, Strategy, StrategyFamily};
 

@@ -1,7 +1,7 @@
 //! `pipeedge-auto`: PipeEdge's choice between its two rules: `aciq-laplace`
 //! with the `std` estimator when `min(x) < 0.2`, else `aciq-gelu`.
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::aciq_gelu::AciqGelu;
 use crate::aciq_laplace::{AciqLaplace, Estimator};

@@ -1,6 +1,6 @@
 //! `ratio(r)`: `alpha = r * max|x|`, `r` in (0, 1].
 
-use quantlab_formats::{Clip, SpecError, GroupView, ParamDoc, Params};
+use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::{symmetric, GroupStats, Strategy, StrategyFamily};
 

@@ -34,13 +34,7 @@ impl GroupStats {
         let (sum, sum_sq) = sums(x);
         let mean = sum / count;
         let (abs_dev, sq_dev) = deviations(x, mean);
-        GroupStats {
-            mean,
-            mean_abs_dev: abs_dev / count,
-            var: if range.count > 1 { sq_dev / (count - 1.0) } else { 0.0 },
-            mean_sq: sum_sq / count,
-            ..range
-        }
+        GroupStats { mean, mean_abs_dev: abs_dev / count, var: if range.count > 1 { sq_dev / (count - 1.0) } else { 0.0 }, mean_sq: sum_sq / count, ..range }
     }
 
     /// Counts, min, max and amax only (one light pass); the spread fields are

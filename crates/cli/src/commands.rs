@@ -360,7 +360,19 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
         let _ = writeln!(
             out,
             "{:<w$} {:<9} {:<14} {:>10} {:>10} {:>10} {:>10.3e} {:>9.4} {:>9.2} {:>9.2} {:>6.2}% {:>6} {:>6}",
-            name, s.dtype, shape, s.elements, min, max, s.mean, s.std, s.excess_kurtosis, s.amax_over_std, 100.0 * s.zero_fraction, s.nan, s.inf
+            name,
+            s.dtype,
+            shape,
+            s.elements,
+            min,
+            max,
+            s.mean,
+            s.std,
+            s.excess_kurtosis,
+            s.amax_over_std,
+            100.0 * s.zero_fraction,
+            s.nan,
+            s.inf
         );
     }
     let total: usize = stats.iter().map(|s| s.elements).sum();
@@ -418,18 +430,13 @@ pub const MAX_THREADS: usize = 256;
 pub fn run(a: RunArgs) -> Result<()> {
     match a.threads {
         Some(0) => return Err("--threads must be at least 1".into()),
-        Some(n) if n > MAX_THREADS => return Err(format!("--threads {n} is more than quantlab runs ({MAX_THREADS} at most; this machine has {} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()))),
+        Some(n) if n > MAX_THREADS => {
+            return Err(format!("--threads {n} is more than quantlab runs ({MAX_THREADS} at most; this machine has {} cores)", std::thread::available_parallelism().map_or(1, |n| n.get())))
+        }
         _ => {}
     }
-    let opts = quantlab_runner::RunOptions {
-        config: a.config,
-        out: a.out,
-        threads: a.threads,
-        dry_run: a.dry_run,
-        fresh: a.fresh,
-        quiet: a.quiet,
-        shard: a.shard.as_deref().map(parse_shard).transpose()?,
-    };
+    let opts =
+        quantlab_runner::RunOptions { config: a.config, out: a.out, threads: a.threads, dry_run: a.dry_run, fresh: a.fresh, quiet: a.quiet, shard: a.shard.as_deref().map(parse_shard).transpose()? };
     let report = quantlab_runner::run(&opts, |line| println!("{line}"))?;
     // A shard holds part of the cells: its report would mislead; merge writes it.
     if !opts.dry_run && opts.shard.is_none() {
@@ -560,13 +567,20 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         }
     };
     let act_format = a.activations.as_deref().map(parse_format).transpose()?;
-    let split_after = a.split_after.split(',').map(|s| s.trim().parse::<usize>().map_err(|_| format!("--split-after {:?}: encoder layer numbers, e.g. 3 or 2,4", a.split_after))).collect::<Result<Vec<_>>>()?;
+    let split_after =
+        a.split_after.split(',').map(|s| s.trim().parse::<usize>().map_err(|_| format!("--split-after {:?}: encoder layer numbers, e.g. 3 or 2,4", a.split_after))).collect::<Result<Vec<_>>>()?;
     let acts = act_format.as_deref().map(|f| quantlab_model::ActivationQuantizer::new(f, &*strategy, gran, split_after, a.seed));
     let net = model.network(quantized.as_ref()).map_err(|e| e.to_string())?;
     let embedded = net.embed(&batches, acts.as_ref()).map_err(|e| e.to_string())?;
     if let (Some(q), Some(f)) = (&acts, &act_format) {
         let per_sample: usize = embedded.wire_bytes.iter().flatten().sum();
-        notes.push(format!("activations {} after layer(s) {} ({:.1} bytes per sample per split point, SQNR {:.2} dB)", f.describe(), a.split_after, per_sample as f64 / q.stats().samples.max(1) as f64, q.stats().tally.sqnr_db()));
+        notes.push(format!(
+            "activations {} after layer(s) {} ({:.1} bytes per sample per split point, SQNR {:.2} dB)",
+            f.describe(),
+            a.split_after,
+            per_sample as f64 / q.stats().samples.max(1) as f64,
+            q.stats().tally.sqnr_db()
+        ));
     }
     let e = &embedded.embeddings;
     write_npy(&a.output, &[e.rows, e.dim], &e.data).map_err(|e| e.to_string())?;

@@ -36,7 +36,9 @@ fn values_lists_the_table() {
 #[test]
 fn formats_lists_every_family() {
     let out = String::from_utf8(quantlab(&["formats"]).stdout).unwrap();
-    for fam in ["adaptivfloat:", "int:", "bfp:", "mx:", "scaled:", "p3109:", "minifloat:", "posit:", "preset mxint8", "preset bf16", "preset nf4", "preset mx6", "Element types", "fp8-e4m3fnuz", "p3109-k8p3"] {
+    for fam in
+        ["adaptivfloat:", "int:", "bfp:", "mx:", "scaled:", "p3109:", "minifloat:", "posit:", "preset mxint8", "preset bf16", "preset nf4", "preset mx6", "Element types", "fp8-e4m3fnuz", "p3109-k8p3"]
+    {
         assert!(out.contains(fam), "{fam}");
     }
 }

@@ -225,9 +225,11 @@ fn shards_merge_into_the_unsharded_table() {
 #[test]
 fn run_reports_plot_redraws_and_check_judges_claims() {
     let d = dir("claims");
-    let claims = |best: &str| format!(
+    let claims = |best: &str| {
+        format!(
         "name = \"claims\"\n[[data]]\nsynthetic = \"student-t(nu=4)\"\nshape = [64, 64]\n[[format]]\nfamily = \"adaptivfloat\"\nn = [4, 8]\ne = 3\n[[format]]\nfamily = \"int\"\nbits = [4, 8]\n[[claim]]\nsays = \"{best} is best\"\nbest = {{ family = \"{best}\" }}\n"
-    );
+    )
+    };
     std::fs::write(d.join("good.toml"), claims("adaptivfloat")).unwrap();
     std::fs::write(d.join("bad.toml"), claims("int")).unwrap();
     let (good, bad) = (d.join("good"), d.join("bad"));

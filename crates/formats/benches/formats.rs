@@ -66,9 +66,7 @@ fn main() {
         for &(name, desc, _, gran) in CASES {
             let f = parse(desc).unwrap();
             let gran: Granularity = gran.parse().unwrap();
-            g.bench_function(name, |b| {
-                b.iter(|| pool.install(|| quantize_into(&*f, black_box(&x), &shape, gran, 0, &mut out).unwrap()))
-            });
+            g.bench_function(name, |b| b.iter(|| pool.install(|| quantize_into(&*f, black_box(&x), &shape, gran, 0, &mut out).unwrap())));
         }
         g.finish();
     }

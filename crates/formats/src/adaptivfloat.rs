@@ -193,10 +193,9 @@ impl Format for AdaptivFloat {
         for (c, &v) in codes.iter_mut().zip(&q) {
             let sign = if v.is_sign_negative() { sign_bit } else { 0 };
             *c = if v.is_nan() {
-                let field = self.nan_field().ok_or_else(|| FormatError::Unsupported {
-                    format: self.describe(),
-                    why: "input holds NaN, which this format has no code for (the ieee-like variant has one)".into(),
-                })?;
+                let field = self
+                    .nan_field()
+                    .ok_or_else(|| FormatError::Unsupported { format: self.describe(), why: "input holds NaN, which this format has no code for (the ieee-like variant has one)".into() })?;
                 field << self.m
             } else if v == 0.0 {
                 sign
@@ -240,12 +239,7 @@ impl Format for AdaptivFloat {
             (Scale::ExpBias(b), _) => b,
             (Scale::Max(x), _) if x.is_finite() && x > 0.0 => self.grid(x).expect("x > 0").1,
             (Scale::Fixed, Some(_)) => self.grid(1.0).expect("fixed bias").1,
-            _ => {
-                return Err(FormatError::Unsupported {
-                    format: self.describe(),
-                    why: "the value table depends on the scale: give a positive --max X (the group's max|x|) or --exp-bias B".into(),
-                })
-            }
+            _ => return Err(FormatError::Unsupported { format: self.describe(), why: "the value table depends on the scale: give a positive --max X (the group's max|x|) or --exp-bias B".into() }),
         };
         Ok(vec![eb as u32])
     }

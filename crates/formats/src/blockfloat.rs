@@ -32,16 +32,8 @@ impl BlockFloat {
         let qmax = (1u32 << (bits - 1)) - 1;
         // At E = 0 the step is 2^-(bits-2); a block's grid is this one shifted
         // by E = floor(log2 amax) binades.
-        let blocks = BlockRule {
-            base: FloatGrid::uniform(-(bits as i32 - 2), qmax),
-            offset: 0,
-            ceil: false,
-            even: false,
-            smin: i32::MIN / 2,
-            smax: i32::MAX / 2,
-            nan_poisons_block: false,
-            signed_zero: false,
-        };
+        let blocks =
+            BlockRule { base: FloatGrid::uniform(-(bits as i32 - 2), qmax), offset: 0, ceil: false, even: false, smin: i32::MIN / 2, smax: i32::MAX / 2, nan_poisons_block: false, signed_zero: false };
         BlockFloat { bits, block, round, blocks }
     }
 
@@ -102,21 +94,14 @@ impl Format for BlockFloat {
         let shift = 32 - self.bits;
         for (o, &c) in out.iter_mut().zip(codes) {
             let q = ((c << shift) as i32) >> shift;
-            *o = if q < -(self.qmax() as i32) {
-                f32::NAN
-            } else {
-                step.map_or(0.0, |s| ldexp(q as f32, s))
-            };
+            *o = if q < -(self.qmax() as i32) { f32::NAN } else { step.map_or(0.0, |s| ldexp(q as f32, s)) };
         }
     }
 
     fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
         match scale {
             Scale::Max(a) if a.is_finite() && a > 0.0 => Ok(vec![floor_log2(a) as u32]),
-            _ => Err(FormatError::Unsupported {
-                format: self.describe(),
-                why: "the value table depends on the block's max|x|: give a positive --max X".into(),
-            }),
+            _ => Err(FormatError::Unsupported { format: self.describe(), why: "the value table depends on the block's max|x|: give a positive --max X".into() }),
         }
     }
 }

@@ -69,12 +69,7 @@ impl Encoded {
         let hlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
         let header = bytes.get(PREFIX..PREFIX + hlen).ok_or("header runs past the end of the file (truncated or damaged)")?;
         let header = std::str::from_utf8(header).map_err(|_| "header is not UTF-8 (damaged)")?;
-        let get = |key: &str| {
-            header
-                .lines()
-                .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-                .ok_or_else(|| format!("header lacks `{key}`"))
-        };
+        let get = |key: &str| header.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).ok_or_else(|| format!("header lacks `{key}`"));
         let num = |key: &str| get(key)?.parse::<usize>().map_err(|_| format!("header `{key}` is not a number"));
         let shape: Vec<usize> = match get("shape")? {
             "" => vec![],

@@ -58,9 +58,17 @@ pub static ELEMENT_TYPES: &[ElementDef] = &[
     ElementDef { name: "fp6-e3m2", kind: ElementKind::Float { e: 3, m: 2, bias: None, specials: Specials::None }, help: "OCP FP6 E3M2 (max 28)" },
     ElementDef { name: "fp6-e2m3", kind: ElementKind::Float { e: 2, m: 3, bias: None, specials: Specials::None }, help: "OCP FP6 E2M3 (max 7.5)" },
     ElementDef { name: "fp4-e2m1", kind: ElementKind::Float { e: 2, m: 1, bias: None, specials: Specials::None }, help: "OCP FP4 E2M1 (max 6)" },
-    ElementDef { name: "fp8-e4m3fnuz", kind: ElementKind::Float { e: 4, m: 3, bias: Some(8), specials: Specials::Fnuz }, help: "ml_dtypes float8_e4m3fnuz, AMD and Graphcore (max 240; no Inf, no -0, NaN is 0x80)" },
+    ElementDef {
+        name: "fp8-e4m3fnuz",
+        kind: ElementKind::Float { e: 4, m: 3, bias: Some(8), specials: Specials::Fnuz },
+        help: "ml_dtypes float8_e4m3fnuz, AMD and Graphcore (max 240; no Inf, no -0, NaN is 0x80)",
+    },
     ElementDef { name: "fp8-e5m2fnuz", kind: ElementKind::Float { e: 5, m: 2, bias: Some(16), specials: Specials::Fnuz }, help: "ml_dtypes float8_e5m2fnuz (max 57344; no Inf, no -0, NaN is 0x80)" },
-    ElementDef { name: "fp8-e4m3b11fnuz", kind: ElementKind::Float { e: 4, m: 3, bias: Some(11), specials: Specials::Fnuz }, help: "ml_dtypes float8_e4m3b11fnuz, bias 11 (max 30; no Inf, no -0, NaN is 0x80)" },
+    ElementDef {
+        name: "fp8-e4m3b11fnuz",
+        kind: ElementKind::Float { e: 4, m: 3, bias: Some(11), specials: Specials::Fnuz },
+        help: "ml_dtypes float8_e4m3b11fnuz, bias 11 (max 30; no Inf, no -0, NaN is 0x80)",
+    },
     ElementDef { name: "fp8-e3m4", kind: ElementKind::Float { e: 3, m: 4, bias: None, specials: Specials::Ieee }, help: "ml_dtypes float8_e3m4, IEEE-like (max 15.5)" },
     ElementDef { name: "int8", kind: ElementKind::Int { bits: 8, step_exp: -6 }, help: "OCP MXINT8 element: k/64, |k| <= 127" },
     ElementDef { name: "int5", kind: ElementKind::Int { bits: 5, step_exp: -3 }, help: "sign and 4 bits, k/8, |k| <= 15 (MX6's element)" },
@@ -297,10 +305,13 @@ mod tests {
                 assert_eq!(e.code(v), c, "{}: code {c:#x} -> {v}", def.name);
             }
         }
-        let limits: Vec<(&str, f32, i32)> = ["fp8-e4m3", "fp8-e5m2", "fp6-e3m2", "fp6-e2m3", "fp4-e2m1", "int8"].iter().map(|n| {
-            let e = Element::named(n).unwrap();
-            (*n, e.max(), e.emax())
-        }).collect();
+        let limits: Vec<(&str, f32, i32)> = ["fp8-e4m3", "fp8-e5m2", "fp6-e3m2", "fp6-e2m3", "fp4-e2m1", "int8"]
+            .iter()
+            .map(|n| {
+                let e = Element::named(n).unwrap();
+                (*n, e.max(), e.emax())
+            })
+            .collect();
         assert_eq!(limits, [("fp8-e4m3", 448.0, 8), ("fp8-e5m2", 57344.0, 15), ("fp6-e3m2", 28.0, 4), ("fp6-e2m3", 7.5, 2), ("fp4-e2m1", 6.0, 2), ("int8", 127.0 / 64.0, 0)]);
     }
 }

@@ -52,14 +52,7 @@ impl FloatGrid {
     /// the grid of block float, MXINT8 and power-of-two integer scales.
     pub fn uniform(step_exp: i32, qmax: u32) -> FloatGrid {
         let m = 32 - qmax.leading_zeros(); // bits needed for qmax
-        FloatGrid {
-            m,
-            emin: step_exp + m as i32,
-            max: crate::bits::ldexp(qmax as f32, step_exp),
-            low: Low::Subnormal,
-            overflow: Overflow::Saturate,
-            emin_field: 1,
-        }
+        FloatGrid { m, emin: step_exp + m as i32, max: crate::bits::ldexp(qmax as f32, step_exp), low: Low::Subnormal, overflow: Overflow::Saturate, emin_field: 1 }
     }
 
     /// Round a finite non-negative magnitude (or +Inf, treated as larger than
@@ -80,11 +73,7 @@ impl FloatGrid {
             _ => {}
         }
         let biased = (a >> 23) as i32;
-        let (e_true, ulp_exp) = if biased == 0 {
-            (31 - a.leading_zeros() as i32 - 149, -149)
-        } else {
-            (biased - 127, biased - 150)
-        };
+        let (e_true, ulp_exp) = if biased == 0 { (31 - a.leading_zeros() as i32 - 149, -149) } else { (biased - 127, biased - 150) };
         let u = e_true.max(self.emin) - self.m as i32; // grid spacing exponent at a
         let sh = u - ulp_exp; // pattern bits to round off
         let r = if sh <= 0 {
@@ -225,11 +214,7 @@ impl FloatGrid {
 
     /// Inverse of [`decompose`](Self::decompose).
     pub fn compose(&self, binade: i32, mant: u32) -> f32 {
-        let v = if binade < 0 {
-            mant as f64 * 2f64.powi(self.emin - self.m as i32)
-        } else {
-            (1.0 + mant as f64 / 2f64.powi(self.m as i32)) * 2f64.powi(self.emin + binade)
-        };
+        let v = if binade < 0 { mant as f64 * 2f64.powi(self.emin - self.m as i32) } else { (1.0 + mant as f64 / 2f64.powi(self.m as i32)) * 2f64.powi(self.emin + binade) };
         v as f32
     }
 }
@@ -510,11 +495,7 @@ mod tests {
             let v = f32::from_bits(i.wrapping_mul(2_654_435_761) >> 1) * if i % 2 == 0 { 1.0 } else { -1.0 };
             let fast = q(&g, v, Rounding::NearestEven);
             let a = v.to_bits() & !SIGN;
-            let generic = if a > INF {
-                f32::NAN
-            } else {
-                f32::from_bits(g.round_magnitude(a, Rounding::NearestEven, 0) | (v.to_bits() & SIGN))
-            };
+            let generic = if a > INF { f32::NAN } else { f32::from_bits(g.round_magnitude(a, Rounding::NearestEven, 0) | (v.to_bits() & SIGN)) };
             assert!(fast.to_bits() == generic.to_bits() || (fast.is_nan() && generic.is_nan()), "{v}: {fast} vs {generic}");
         }
     }

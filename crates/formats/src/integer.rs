@@ -298,6 +298,7 @@ fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
 /// `f32::MAX` in a unit whose range is `f32::MAX`) saturates to the largest
 /// finite value, the nearest f32.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // selects vectorise; `clamp` asserts and branches
 fn finite(r: f32) -> f32 {
     if r > f32::MAX {
         f32::MAX
@@ -401,10 +402,7 @@ impl Format for Integer {
         for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
             *c = if v.is_nan() {
                 if self.mode == Mode::Asymmetric {
-                    return Err(FormatError::Unsupported {
-                        format: self.describe(),
-                        why: "input holds NaN, which asymmetric integers have no code for".into(),
-                    });
+                    return Err(FormatError::Unsupported { format: self.describe(), why: "input holds NaN, which asymmetric integers have no code for".into() });
                 }
                 1 << (self.bits - 1)
             } else {
@@ -434,10 +432,7 @@ impl Format for Integer {
     }
 
     fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
-        let need = || FormatError::Unsupported {
-            format: self.describe(),
-            why: "the value table depends on the clip range: give --max X (and --min for asymmetric)".into(),
-        };
+        let need = || FormatError::Unsupported { format: self.describe(), why: "the value table depends on the clip range: give --max X (and --min for asymmetric)".into() };
         match (self.mode, scale) {
             (Mode::Symmetric, Scale::Max(a)) => Ok(vec![a.to_bits()]),
             (Mode::Asymmetric, Scale::Max(a)) => Ok(vec![(-a).to_bits(), a.to_bits()]),

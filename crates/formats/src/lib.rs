@@ -19,8 +19,8 @@
 
 pub mod adaptivfloat;
 pub mod bits;
-mod container;
 pub mod blockfloat;
+mod container;
 pub mod element;
 mod error;
 pub mod grid;
@@ -28,8 +28,8 @@ pub mod integer;
 pub mod lut;
 pub mod memory;
 pub mod minifloat;
-pub mod p3109;
 pub mod mx;
+pub mod p3109;
 pub mod packing;
 pub mod posit;
 pub mod rounding;
@@ -41,8 +41,8 @@ mod tensor;
 use std::fmt;
 
 pub use error::FormatError;
-pub use rounding::{RoundCtx, Rounding};
 pub use quantlab_spec::{ParamDoc, ParamValue, Params, Spec, SpecError};
+pub use rounding::{RoundCtx, Rounding};
 
 /// A [`Spec`] that describes a number format.
 pub type FormatSpec = Spec;
@@ -58,12 +58,7 @@ pub const ROUND_DOC: ParamDoc = ParamDoc {
 /// Read the `round` parameter.
 pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
     let text = p.text("round", "nearest-even");
-    Rounding::from_name(&text).ok_or_else(|| SpecError::OutOfRange {
-        family: p.family().into(),
-        param: "round".into(),
-        value: text,
-        range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)",
-    })
+    Rounding::from_name(&text).ok_or_else(|| SpecError::OutOfRange { family: p.family().into(), param: "round".into(), value: text, range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)" })
 }
 pub use tensor::{bits_per_element, decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError};
 
@@ -155,10 +150,7 @@ pub trait Format: Send + Sync + fmt::Debug {
     fn grid(&self, scale: Scale) -> Result<Vec<f32>, FormatError> {
         let n = self.code_bits();
         if n > 16 {
-            return Err(FormatError::Unsupported {
-                format: self.describe(),
-                why: format!("{n}-bit codes: value tables are listed for formats of at most 16 bits"),
-            });
+            return Err(FormatError::Unsupported { format: self.describe(), why: format!("{n}-bit codes: value tables are listed for formats of at most 16 bits") });
         }
         let meta = self.meta_for(scale)?;
         let codes: Vec<u32> = (0..1u32 << n).collect();
@@ -234,6 +226,7 @@ pub trait Family: Sync {
 }
 
 /// The registry: every family quantlab knows.
+#[rustfmt::skip] // one line per family: adding one is one line
 pub static FAMILIES: &[&dyn Family] = &[
     &adaptivfloat::FAMILY,
     &integer::FAMILY,

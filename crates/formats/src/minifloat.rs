@@ -123,9 +123,8 @@ impl Minifloat {
         let top = (1u32 << self.e) - 1;
         let (negative, field, mant, v) = self.grid.ieee_value(c, self.e);
         let all_ones = field == top && mant == (1u32 << self.m) - 1;
-        if self.specials == Specials::Fnuz && negative && field == 0 && mant == 0 {
-            f32::NAN
-        } else if self.specials == Specials::Fn && all_ones {
+        let fnuz_nan = self.specials == Specials::Fnuz && negative && field == 0 && mant == 0;
+        if fnuz_nan || (self.specials == Specials::Fn && all_ones) {
             f32::NAN
         } else if self.specials == Specials::Ieee && field == top {
             match (mant, negative) {
@@ -245,7 +244,12 @@ impl Family for MinifloatFamily {
             ParamDoc { name: "m", default: "(required)", range: "0..=23", help: "mantissa bits" },
             ParamDoc { name: "bias", default: "2^(e-1)-1", range: "keeps max <= f32::MAX and the finest step >= 2^-149", help: "exponent bias" },
             ParamDoc { name: "subnormals", default: "true", range: "true | false", help: "gradual underflow below 2^(1-bias)" },
-            ParamDoc { name: "specials", default: "ieee", range: "ieee | fn | fnuz | none", help: "top field Inf/NaN (ieee), only all-ones NaN (fn, OCP E4M3), only the code of -0 NaN and no -0 (fnuz), or all finite" },
+            ParamDoc {
+                name: "specials",
+                default: "ieee",
+                range: "ieee | fn | fnuz | none",
+                help: "top field Inf/NaN (ieee), only all-ones NaN (fn, OCP E4M3), only the code of -0 NaN and no -0 (fnuz), or all finite",
+            },
             ParamDoc { name: "saturate", default: "true", range: "true | false", help: "clamp overflow to ±max; off: Inf (ieee) or NaN (fn, fnuz)" },
             ROUND_DOC,
         ]

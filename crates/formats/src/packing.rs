@@ -13,10 +13,7 @@ pub fn pack(codes: &[u32], bits: u32) -> Vec<u32> {
     assert!((1..=32).contains(&bits), "code width {bits} outside 1..=32");
     let per_word = (32 / bits) as usize;
     let mask = if bits == 32 { u32::MAX } else { (1u32 << bits) - 1 };
-    codes
-        .chunks(per_word)
-        .map(|chunk| chunk.iter().enumerate().fold(0u32, |w, (i, &c)| w | (c & mask) << (i as u32 * bits)))
-        .collect()
+    codes.chunks(per_word).map(|chunk| chunk.iter().enumerate().fold(0u32, |w, (i, &c)| w | (c & mask) << (i as u32 * bits))).collect()
 }
 
 /// Unpack `count` codes.

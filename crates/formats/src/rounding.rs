@@ -164,7 +164,6 @@ impl RoundCtx {
         let idx = self.first_index.wrapping_add(i as u64);
         splitmix64(self.seed ^ splitmix64(idx.wrapping_add(0x632B_E59B_D9B4_E019)))
     }
-
 }
 
 /// SplitMix64's finaliser: a bijective mixer good enough for dithering.

@@ -40,14 +40,15 @@
 //!   `q * (s_t * s_b)`, every step in f32 in exactly that order
 //!   (torchao's reference `nvfp4_quantize` with a per-tensor scale).
 //!   A group with no finite non-zero value gives zeros.
+//!
 //! NaN stays NaN (an E8M0 unit holding a NaN becomes all NaN, OCP's scale
 //! NaN); ±Inf does not enter `amax` and saturates. Metadata: the scale's
 //! encoding per unit (stored as its f32 bits, or the E8M0 code), and with
 //! two levels the group's f32 scale first.
 
 use crate::bits::pow2;
-use crate::element::Element;
 use crate::bits::{clamp_keep_nan, INF, SIGN};
+use crate::element::Element;
 use crate::grid::{BlockRule, FloatGrid, NearestEven, Overflow};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
 
@@ -114,7 +115,6 @@ impl Encoding {
         let g = Element::named(elem).expect("the table holds the scale encodings").grid();
         Some((g, pow2(g.emin)))
     }
-
 }
 
 /// A scale encoding's values, built once per format: `round` clamps a
@@ -200,12 +200,8 @@ pub struct SubBlocks {
 
 impl Scaled {
     pub fn new(elem: &str, encoding: Encoding, rule: PowRule, block: usize) -> Result<Scaled, FormatError> {
-        let elem = Element::named(elem).ok_or_else(|| quantlab_spec::SpecError::OutOfRange {
-            family: "scaled".into(),
-            param: "elem".into(),
-            value: elem.into(),
-            range: Element::names().join(" | "),
-        })?;
+        let elem =
+            Element::named(elem).ok_or_else(|| quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "elem".into(), value: elem.into(), range: Element::names().join(" | ") })?;
         Ok(Scaled::with_element(elem, encoding, rule, block))
     }
 
@@ -224,7 +220,22 @@ impl Scaled {
         };
         // Tables round through their own list, never a grid kernel.
         let ne = if elem.table().is_some() { None } else { NearestEven::of(&grid) };
-        Scaled { elem, grid, encoding, scales: ScaleGrid(encoding.grid()), rule, block, round: Rounding::NearestEven, pow2, group_scale: false, zero_point: false, tile: None, ne, unfused: false, sub: None }
+        Scaled {
+            elem,
+            grid,
+            encoding,
+            scales: ScaleGrid(encoding.grid()),
+            rule,
+            block,
+            round: Rounding::NearestEven,
+            pow2,
+            group_scale: false,
+            zero_point: false,
+            tile: None,
+            ne,
+            unfused: false,
+            sub: None,
+        }
     }
 
     /// The tiles of a group of `len` elements in rows of `row_len`: the
@@ -332,7 +343,11 @@ impl Scaled {
             // The code r + z odd when inexact.
             Rounding::Odd => {
                 let f = y.floor();
-                if f == y || (f + z).rem_euclid(2.0) == 1.0 { f } else { f + 1.0 }
+                if f == y || (f + z).rem_euclid(2.0) == 1.0 {
+                    f
+                } else {
+                    f + 1.0
+                }
             }
             Rounding::Stochastic | Rounding::StochasticBits(_) => {
                 let f = y.floor();
@@ -393,7 +408,11 @@ impl Scaled {
             let block = &x[off..off + len];
             let amax = block.iter().fold(0u32, |m, v| {
                 let a = v.to_bits() & !crate::bits::SIGN;
-                if a < crate::bits::INF && a > m { a } else { m }
+                if a < crate::bits::INF && a > m {
+                    a
+                } else {
+                    m
+                }
             });
             let amax = alpha.map_or(f32::from_bits(amax), |a| f32::from_bits(amax).min(a));
             if amax <= 0.0 {
@@ -837,15 +856,32 @@ impl Format for Scaled {
 /// rounding is one exact add of 1.5 * 2^23 after bounding |x / s| by 2^22,
 /// beyond which every result is 0 or `levels` anyway); NaN stays NaN.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // selects vectorise; `clamp` asserts and branches
 fn zero_point_nearest_even_one(v: f32, s: f32, z: f32, levels: f32, clip: (f32, f32)) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
     const BOUND: f32 = 4_194_304.0; // 2^22
     let c = clamp_keep_nan(v, clip.0, clip.1);
     let y = c / s;
-    let y = if y > BOUND { BOUND } else if y < -BOUND { -BOUND } else { y };
+    let y = if y > BOUND {
+        BOUND
+    } else if y < -BOUND {
+        -BOUND
+    } else {
+        y
+    };
     let q = ((y + MAGIC) - MAGIC) + z;
-    let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
-    if v.is_nan() { f32::NAN } else { q }
+    let q = if q > levels {
+        levels
+    } else if q < 0.0 {
+        0.0
+    } else {
+        q
+    };
+    if v.is_nan() {
+        f32::NAN
+    } else {
+        q
+    }
 }
 
 crate::simd::kernel! {
@@ -1035,7 +1071,7 @@ crate::simd::kernel! {
             let tau = &mut tau[..xi.len()];
             for (t, &v) in tau.iter_mut().zip(xi) {
                 let a = (v.to_bits() & !SIGN).min(alpha.to_bits());
-                let lg = if a >= 0x0080_0000 && a < INF { (a >> 23) as i32 - 127 } else { -127 };
+                let lg = if (0x0080_0000..INF).contains(&a) { (a >> 23) as i32 - 127 } else { -127 };
                 let d = e - lg;
                 *t = if d < 0 { 0 } else if d > m.top { m.top } else { d };
             }
@@ -1112,7 +1148,12 @@ impl Family for ScaledFamily {
     fn params(&self) -> &'static [ParamDoc] {
         &[
             ParamDoc { name: "elem", default: "(required)", range: "an element type (listed at the end of `quantlab formats`)", help: "element type" },
-            ParamDoc { name: "values", default: "(with elem=lut)", range: "2 to 65536 finite numbers, ascending, e.g. [-1,-0.5,0,0.5,1]", help: "a lookup table of your own: elem=lut rounds to the nearest entry (bitsandbytes' rule)" },
+            ParamDoc {
+                name: "values",
+                default: "(with elem=lut)",
+                range: "2 to 65536 finite numbers, ascending, e.g. [-1,-0.5,0,0.5,1]",
+                help: "a lookup table of your own: elem=lut rounds to the nearest entry (bitsandbytes' rule)",
+            },
             ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3 | ue5m3", help: "how each scale is stored" },
             ParamDoc { name: "rule", default: "floor", range: "floor | ceil | even", help: "e8m0 only: OCP's floor, ceil (amax never saturates; torchao's RCEIL), or torchao's EVEN" },
             ParamDoc { name: "block", default: "0", range: "0..=1048576", help: "elements per scale along a row; 0: one scale per group" },
@@ -1128,14 +1169,34 @@ impl Family for ScaledFamily {
         &[
             Preset { name: "fp8-e4m3-scaled", params: "elem=fp8-e4m3,scale=f32", help: "FP8 E4M3 with an f32 scale per group (per tensor, or per channel with granularity channel)" },
             Preset { name: "fp8-e4m3-b128", params: "elem=fp8-e4m3,scale=f32,block=128", help: "FP8 E4M3 with an f32 scale per 1x128 block (DeepSeek-V3 activations)" },
-            Preset { name: "nvfp4", params: "elem=fp4-e2m1,scale=e4m3,block=16,tensor_scale=f32", help: "NVIDIA NVFP4: E2M1 with an E4M3 scale per 16 under an f32 scale per group (per tensor by default)" },
+            Preset {
+                name: "nvfp4",
+                params: "elem=fp4-e2m1,scale=e4m3,block=16,tensor_scale=f32",
+                help: "NVIDIA NVFP4: E2M1 with an E4M3 scale per 16 under an f32 scale per group (per tensor by default)",
+            },
             Preset { name: "fp8-e4m3-t128", params: "elem=fp8-e4m3,scale=f32,tile=128x128", help: "FP8 E4M3 with an f32 scale per 128x128 tile (DeepSeek-V3 weights)" },
-            Preset { name: "int4-g128", params: "elem=uint4,scale=fp16,block=128,zero_point=true", help: "asymmetric INT4 with an fp16 scale and a 4-bit zero point per 128 elements (GPTQ/AWQ checkpoints)" },
+            Preset {
+                name: "int4-g128",
+                params: "elem=uint4,scale=fp16,block=128,zero_point=true",
+                help: "asymmetric INT4 with an fp16 scale and a 4-bit zero point per 128 elements (GPTQ/AWQ checkpoints)",
+            },
             Preset { name: "nf4", params: "elem=nf4,scale=f32,block=64", help: "QLoRA's NF4 as bitsandbytes stores it: the NF4 table with an f32 absmax per 64 elements" },
             Preset { name: "fp4-bnb", params: "elem=fp4-bnb,scale=f32,block=64", help: "bitsandbytes' FP4: its table with an f32 absmax per 64 elements" },
-            Preset { name: "mx9", params: "elem=int8,scale=e8m0,block=16,sub_block=2,sub_shift=1", help: "shared microexponents (Rouhani et al., ISCA 2023): sign + 7 bits, an 8-bit exponent per 16 and a 1-bit shift per pair: 9 bits per element" },
-            Preset { name: "mx6", params: "elem=int5,scale=e8m0,block=16,sub_block=2,sub_shift=1", help: "shared microexponents: sign + 4 bits, an 8-bit exponent per 16, a 1-bit shift per pair: 6 bits per element" },
-            Preset { name: "mx4", params: "elem=int3,scale=e8m0,block=16,sub_block=2,sub_shift=1", help: "shared microexponents: sign + 2 bits, an 8-bit exponent per 16, a 1-bit shift per pair: 4 bits per element" },
+            Preset {
+                name: "mx9",
+                params: "elem=int8,scale=e8m0,block=16,sub_block=2,sub_shift=1",
+                help: "shared microexponents (Rouhani et al., ISCA 2023): sign + 7 bits, an 8-bit exponent per 16 and a 1-bit shift per pair: 9 bits per element",
+            },
+            Preset {
+                name: "mx6",
+                params: "elem=int5,scale=e8m0,block=16,sub_block=2,sub_shift=1",
+                help: "shared microexponents: sign + 4 bits, an 8-bit exponent per 16, a 1-bit shift per pair: 6 bits per element",
+            },
+            Preset {
+                name: "mx4",
+                params: "elem=int3,scale=e8m0,block=16,sub_block=2,sub_shift=1",
+                help: "shared microexponents: sign + 2 bits, an 8-bit exponent per 16, a 1-bit shift per pair: 4 bits per element",
+            },
             Preset { name: "nvfp4-blocks", params: "elem=fp4-e2m1,scale=e4m3,block=16", help: "NVFP4's blocks without its f32 tensor scale: E2M1 with an E4M3 scale per 16" },
         ]
     }
@@ -1145,7 +1206,15 @@ impl Family for ScaledFamily {
         let elem = match (name, values) {
             ("lut", Some(v)) => Element::table_of(&v).map_err(|why| quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "values".into(), value: format!("{v:?}"), range: why })?,
             ("lut", None) => return Err(p.missing("values").into()),
-            (_, Some(_)) => return Err(quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "values".into(), value: "a list".into(), range: "none unless elem=lut (the named element types have their own values)".into() }.into()),
+            (_, Some(_)) => {
+                return Err(quantlab_spec::SpecError::OutOfRange {
+                    family: "scaled".into(),
+                    param: "values".into(),
+                    value: "a list".into(),
+                    range: "none unless elem=lut (the named element types have their own values)".into(),
+                }
+                .into())
+            }
             (name, None) => Element::named(name).expect("param names a table entry"),
         };
         let elem_name = elem.name();

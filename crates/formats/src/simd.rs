@@ -62,12 +62,15 @@ pub fn use_avx512() -> bool {
 macro_rules! kernel {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn widest($($arg: $ty),*) $(-> $ret)? $body
                 #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn wide($($arg: $ty),*) $(-> $ret)? $body
                 if $crate::simd::use_avx512() {
                     // SAFETY: AVX-512F was detected on this CPU.
@@ -79,6 +82,7 @@ macro_rules! kernel {
                 }
             }
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn narrow($($arg: $ty),*) $(-> $ret)? $body
             narrow($($arg),*)
         }
@@ -109,8 +113,8 @@ pub fn for_each_lane_of<const L: usize>(x: &[f32], mut one: impl FnMut(usize, f3
     let mut k = 0;
     while k < full {
         let run: &[f32; L] = x[k..k + L].try_into().expect("a whole run");
-        for i in 0..L {
-            one(i, run[i]);
+        for (i, &v) in run.iter().enumerate() {
+            one(i, v);
         }
         k += L;
     }

@@ -315,11 +315,7 @@ fn minifloat_table(e: u32, m: u32, bias: i32, subnormals: bool, specials: &str) 
             if special || (field == 0 && mant != 0 && !subnormals) {
                 continue;
             }
-            let v = if field == 0 {
-                p2(1 - bias) * mant as f64 / p2(m as i32)
-            } else {
-                p2(field as i32 - bias) * (1.0 + mant as f64 / p2(m as i32))
-            };
+            let v = if field == 0 { p2(1 - bias) * mant as f64 / p2(m as i32) } else { p2(field as i32 - bias) * (1.0 + mant as f64 / p2(m as i32)) };
             t.push(Entry { v, odd: code & 1 == 1 });
         }
     }
@@ -495,13 +491,7 @@ fn int4_g128_follows_its_formula() {
 #[test]
 fn mx_matches_its_table() {
     // (name, e, m, bias, specials) of each element, from the OCP spec.
-    let elems = [
-        ("fp8-e4m3", 4, 3, 7, "fn"),
-        ("fp8-e5m2", 5, 2, 15, "ieee"),
-        ("fp6-e3m2", 3, 2, 3, "none"),
-        ("fp6-e2m3", 2, 3, 1, "none"),
-        ("fp4-e2m1", 2, 1, 1, "none"),
-    ];
+    let elems = [("fp8-e4m3", 4, 3, 7, "fn"), ("fp8-e5m2", 5, 2, 15, "ieee"), ("fp6-e3m2", 3, 2, 3, "none"), ("fp6-e2m3", 2, 3, 1, "none"), ("fp4-e2m1", 2, 1, 1, "none")];
     for (name, e, m, bias, specials) in elems {
         let elem_table = minifloat_table(e, m, bias, true, specials);
         let emax = elem_table.last().unwrap().v.log2().floor() as i32;

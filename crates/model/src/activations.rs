@@ -96,10 +96,7 @@ pub fn check_split_after(split_after: &[usize], layers: usize) -> Result<(), Mod
         return Err(ModelError::new("split_after is empty: name at least one encoder layer after which hidden states are quantized, e.g. split_after = [3]"));
     }
     match split_after.iter().find(|&&b| b == 0 || b >= layers) {
-        Some(b) => Err(ModelError::new(format!(
-            "split_after = {b}: the model has {layers} encoder layers, so a split point is 1..={} (after layer i, before layer i+1)",
-            layers.saturating_sub(1)
-        ))),
+        Some(b) => Err(ModelError::new(format!("split_after = {b}: the model has {layers} encoder layers, so a split point is 1..={} (after layer i, before layer i+1)", layers.saturating_sub(1)))),
         None => Ok(()),
     }
 }

@@ -67,10 +67,12 @@ pub fn compare(reference: &Embeddings, other: &Embeddings) -> Agreement {
     let n = reference.rows;
     let cos: Vec<f64> = (0..n).map(|i| cosine(reference.row(i), other.row(i))).collect();
     let (sr, so) = (reference.similarities(), other.similarities());
-    let nearest = |s: &[f64], i: usize| (0..n).filter(|&j| j != i).fold(None, |best: Option<usize>, j| match best {
-        Some(b) if s[i * n + b] >= s[i * n + j] => Some(b),
-        _ => Some(j),
-    });
+    let nearest = |s: &[f64], i: usize| {
+        (0..n).filter(|&j| j != i).fold(None, |best: Option<usize>, j| match best {
+            Some(b) if s[i * n + b] >= s[i * n + j] => Some(b),
+            _ => Some(j),
+        })
+    };
     let agree = (0..n).filter(|&i| nearest(&sr, i) == nearest(&so, i)).count();
     let upper = |s: &[f64]| -> Vec<f64> { (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| s[i * n + j]).collect() };
     Agreement {

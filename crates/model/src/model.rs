@@ -111,13 +111,12 @@ impl Model {
             }
         }
         let config_path = dir.join("config.json");
-        let config: Config = serde_json::from_str(&read_text(&config_path)?)
-            .map_err(|e| ModelError::new(format!("{}: not a BERT config: {e}; {FETCH_HINT}", config_path.display())))?;
-        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
-            .map_err(|e| ModelError::new(format!("{}: cannot read the tokenizer: {e}; {FETCH_HINT}", dir.join("tokenizer.json").display())))?;
+        let config: Config = serde_json::from_str(&read_text(&config_path)?).map_err(|e| ModelError::new(format!("{}: not a BERT config: {e}; {FETCH_HINT}", config_path.display())))?;
+        let tokenizer =
+            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| ModelError::new(format!("{}: cannot read the tokenizer: {e}; {FETCH_HINT}", dir.join("tokenizer.json").display())))?;
         let weights_path = dir.join("model.safetensors");
-        let raw = candle_core::safetensors::load(&weights_path, &Device::Cpu)
-            .map_err(|e| ModelError::new(format!("{}: not a readable safetensors file: {e}; {FETCH_HINT}", weights_path.display())))?;
+        let raw =
+            candle_core::safetensors::load(&weights_path, &Device::Cpu).map_err(|e| ModelError::new(format!("{}: not a readable safetensors file: {e}; {FETCH_HINT}", weights_path.display())))?;
         let mut tensors = HashMap::with_capacity(raw.len());
         for (name, t) in raw {
             let t = t.to_dtype(DType::F32).map_err(|e| ModelError::new(format!("{}: tensor {name}: {e}", weights_path.display())))?;
@@ -135,11 +134,7 @@ impl Model {
         let model = Model { dir: dir.to_path_buf(), config, tokenizer, tensors, prefix, max_seq_len };
         let vocab = model.tokenizer.get_vocab_size(true);
         if vocab > model.config.vocab_size {
-            return Err(ModelError::new(format!(
-                "{}: tokenizer.json has {vocab} tokens but config.json says vocab_size = {}; {FETCH_HINT}",
-                dir.display(),
-                model.config.vocab_size
-            )));
+            return Err(ModelError::new(format!("{}: tokenizer.json has {vocab} tokens but config.json says vocab_size = {}; {FETCH_HINT}", dir.display(), model.config.vocab_size)));
         }
         model.network(None).map_err(|e| ModelError::new(format!("{}: config.json does not match model.safetensors ({e}); {FETCH_HINT}", dir.display())))?;
         Ok(model)
@@ -187,9 +182,7 @@ impl Model {
     /// of token length (ties in input order).
     pub fn tokenize(&self, sentences: &[String], batch_size: usize) -> Result<Batches, ModelError> {
         let mut tokenizer = self.tokenizer.clone();
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length: self.max_seq_len, ..Default::default() }))
-            .map_err(|e| ModelError::new(format!("tokenizer: {e}")))?;
+        tokenizer.with_truncation(Some(TruncationParams { max_length: self.max_seq_len, ..Default::default() })).map_err(|e| ModelError::new(format!("tokenizer: {e}")))?;
         tokenizer.with_padding(None);
         let mut encoded = Vec::with_capacity(sentences.len());
         for (line, s) in sentences.iter().enumerate() {

@@ -129,10 +129,7 @@ pub fn write(dir: &Path) -> Result<(), String> {
 /// A BERT WordPiece tokenizer file, laid out as Hugging Face writes it.
 fn tokenizer_json(vocab: &[String]) -> String {
     let id = |t: &str| vocab.iter().position(|v| v == t).expect("special token in vocabulary");
-    let added: Vec<_> = SPECIAL
-        .iter()
-        .map(|t| json!({"id": id(t), "special": true, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false}))
-        .collect();
+    let added: Vec<_> = SPECIAL.iter().map(|t| json!({"id": id(t), "special": true, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false})).collect();
     let vocab_map: serde_json::Map<String, serde_json::Value> = vocab.iter().enumerate().map(|(i, w)| (w.clone(), json!(i))).collect();
     let special = |t: &str, type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
     let sequence = |s: &str, type_id: u32| json!({"Sequence": {"id": s, "type_id": type_id}});

@@ -64,7 +64,8 @@ fn fnuz_and_e3m4_equal_ml_dtypes() {
         let (x, want) = t.data.split_at(n);
         let desc = format!("{name}(saturate=false)");
         let got = quantize(&*parse(&desc).unwrap(), x, &[n], Granularity::Tensor, 0).unwrap();
-        let bad: Vec<String> = x.iter().zip(&got).zip(want).filter(|((_, g), w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan())).map(|((x, g), w)| format!("{x:e}: {g:e} vs {w:e}")).collect();
+        let bad: Vec<String> =
+            x.iter().zip(&got).zip(want).filter(|((_, g), w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan())).map(|((x, g), w)| format!("{x:e}: {g:e} vs {w:e}")).collect();
         assert!(bad.is_empty(), "{desc}: {} of {n} probes differ from ml_dtypes, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
     }
 }
@@ -137,7 +138,8 @@ fn p3109_equals_gfloat() {
         let n = t.data.len() / 2;
         let (x, want) = t.data.split_at(n);
         let got = quantize(&*parse(&desc).unwrap(), x, &[n], Granularity::Tensor, 0).unwrap();
-        let bad: Vec<String> = x.iter().zip(&got).zip(want).filter(|((_, g), w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan())).map(|((x, g), w)| format!("{x:e}: {g:e} vs {w:e}")).collect();
+        let bad: Vec<String> =
+            x.iter().zip(&got).zip(want).filter(|((_, g), w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan())).map(|((x, g), w)| format!("{x:e}: {g:e} vs {w:e}")).collect();
         assert!(bad.is_empty(), "{desc} ({file}): {} of {n} differ from gfloat, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
     }
 }

@@ -114,7 +114,11 @@ impl BoxStats {
         let q = |p: f64| {
             let pos = p * (v.len() - 1) as f64;
             let (i, frac) = (pos.floor() as usize, pos.fract());
-            if i + 1 < v.len() { v[i] + frac * (v[i + 1] - v[i]) } else { v[i] }
+            if i + 1 < v.len() {
+                v[i] + frac * (v[i + 1] - v[i])
+            } else {
+                v[i]
+            }
         };
         Some(BoxStats { low: v[0], q1: q(0.25), median: q(0.5), q3: q(0.75), high: v[v.len() - 1], mean: v.iter().sum::<f64>() / v.len() as f64 })
     }
@@ -260,7 +264,13 @@ pub fn tick(v: f64) -> String {
 /// wide spans, 1-2-5 over a few decades, 1..9 within one.
 pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let decades = hi - lo;
-    let steps: &[f64] = if decades > 4.0 { &[1.0] } else if decades > 1.2 { &[1.0, 2.0, 5.0] } else { &[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0] };
+    let steps: &[f64] = if decades > 4.0 {
+        &[1.0]
+    } else if decades > 1.2 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    };
     let mut out = Vec::new();
     for k in (lo.floor() as i32)..=(hi.ceil() as i32) {
         for &s in steps {
@@ -285,7 +295,11 @@ fn axis_tick(axis: &Axis, v: f64) -> String {
     if axis.integer && (v - v.round()).abs() > 1e-9 {
         return String::new();
     }
-    if axis.log { tick(10f64.powf(v)) } else { tick(v) }
+    if axis.log {
+        tick(10f64.powf(v))
+    } else {
+        tick(v)
+    }
 }
 
 /// Write `chart` as `<base>.png` and `<base>.svg`; returns both paths.
@@ -347,7 +361,7 @@ where
 {
     let style = look.colour().stroke_width(look.width);
     if look.dashed {
-        root.draw(&plotters::element::DashedPathElement::new(pixels.into_iter(), 9, 6, style))?;
+        root.draw(&plotters::element::DashedPathElement::new(pixels, 9, 6, style))?;
     } else {
         root.draw(&PathElement::new(pixels, style))?;
     }
@@ -372,7 +386,12 @@ where
         plot_area.draw(&Text::new(sub.clone(), (20, 38), (FONT_NAME, 14).into_font().color(&GREY)))?;
     }
     let mut builder = ChartBuilder::on(&plot_area);
-    builder.margin(12).margin_top(if chart.subtitle.is_some() { 64 } else { 44 }).margin_right(20).x_label_area_size(if chart.x.categories.is_empty() { 50 } else { 70 }).y_label_area_size(category_margin(&chart.y));
+    builder
+        .margin(12)
+        .margin_top(if chart.subtitle.is_some() { 64 } else { 44 })
+        .margin_right(20)
+        .x_label_area_size(if chart.x.categories.is_empty() { 50 } else { 70 })
+        .y_label_area_size(category_margin(&chart.y));
     let mut cc = builder.build_cartesian_2d(x0..x1, y0..y1)?;
     let xfmt = |v: &f64| axis_tick(&chart.x, *v);
     let yfmt = |v: &f64| axis_tick(&chart.y, *v);
@@ -515,7 +534,11 @@ fn legend_width(legend: &[Legend]) -> u32 {
 
 fn category_margin(axis: &Axis) -> u32 {
     let longest = axis.categories.iter().map(|c| c.chars().count()).max().unwrap_or(0) as u32;
-    if axis.categories.is_empty() { 80 } else { (longest * 8 + 20).min(420) }
+    if axis.categories.is_empty() {
+        80
+    } else {
+        (longest * 8 + 20).min(420)
+    }
 }
 
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, legend: &[Legend]) -> DrawResult

@@ -55,17 +55,29 @@ fn spread(rows: &[&Row], column: &str, at_least: f64) -> (bool, Vec<String>) {
     }
     let (lo, hi) = per_tensor.values().fold((f64::INFINITY, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
     let ratio = hi / lo;
-    (ratio >= at_least, vec![format!("|{column}| ranges from {} to {} over {} tensors: ratio {} (needs >= {at_least})", crate::tables::number(lo), crate::tables::number(hi), per_tensor.len(), crate::tables::number(ratio))])
+    (
+        ratio >= at_least,
+        vec![format!(
+            "|{column}| ranges from {} to {} over {} tensors: ratio {} (needs >= {at_least})",
+            crate::tables::number(lo),
+            crate::tables::number(hi),
+            per_tensor.len(),
+            crate::tables::number(ratio)
+        )],
+    )
 }
 
 fn best(rows: &[&Row], claim: &ClaimConfig, metric: &str) -> (bool, Vec<String>) {
     let by = claim.by.as_deref().unwrap_or("bits");
     let mut groups = data::distinct(rows.iter().copied(), by);
     if let Some(at) = &claim.at {
-        let wanted: Vec<String> = at.iter().map(|v| match v {
-            toml::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }).collect();
+        let wanted: Vec<String> = at
+            .iter()
+            .map(|v| match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
         for w in &wanted {
             if !groups.contains(w) {
                 return (false, vec![format!("{by} = {w}: no result row (present: {})", groups.join(", "))]);
@@ -88,8 +100,7 @@ fn best(rows: &[&Row], claim: &ClaimConfig, metric: &str) -> (bool, Vec<String>)
                 None => members.push((key, vec![r])),
             }
         }
-        let configs: Vec<(String, bool, f64)> =
-            members.iter().filter_map(|(key, rows)| seed_mean(rows, metric).map(|(mean, _, _)| (key.join(", "), matches(rows[0], &wanted), mean))).collect();
+        let configs: Vec<(String, bool, f64)> = members.iter().filter_map(|(key, rows)| seed_mean(rows, metric).map(|(mean, _, _)| (key.join(", "), matches(rows[0], &wanted), mean))).collect();
         let overall = data::best_by(configs.iter(), |c| c.2, lower);
         let candidate = data::best_by(configs.iter().filter(|c| c.1), |c| c.2, lower);
         let line = match (&overall, &candidate) {
@@ -99,7 +110,14 @@ fn best(rows: &[&Row], claim: &ClaimConfig, metric: &str) -> (bool, Vec<String>)
                 if o.0 == c.0 {
                     format!("{by} = {g}: best {metric} {} is `{}` of {} configurations", crate::tables::number(c.2), c.0, configs.len())
                 } else {
-                    format!("{by} = {g}: `{}` has {metric} {}; the best is `{}` with {}{}", c.0, crate::tables::number(c.2), o.0, crate::tables::number(o.2), if tol > 0.0 { format!(" (tolerance {:.0}%)", tol * 100.0) } else { String::new() })
+                    format!(
+                        "{by} = {g}: `{}` has {metric} {}; the best is `{}` with {}{}",
+                        c.0,
+                        crate::tables::number(c.2),
+                        o.0,
+                        crate::tables::number(o.2),
+                        if tol > 0.0 { format!(" (tolerance {:.0}%)", tol * 100.0) } else { String::new() }
+                    )
                 }
             }
             _ => {

@@ -125,7 +125,13 @@ pub fn best_by<T>(items: impl IntoIterator<Item = T>, value: impl Fn(&T) -> f64,
         }
         let better = match &best {
             None => true,
-            Some((_, b)) => if lower { v < *b } else { v > *b },
+            Some((_, b)) => {
+                if lower {
+                    v < *b
+                } else {
+                    v > *b
+                }
+            }
         };
         if better {
             best = Some((item, v));

@@ -113,7 +113,11 @@ fn cell_text(c: &Option<Cell>) -> String {
             if c.seeds > 1 && c.ci95.is_finite() {
                 s += &format!(" ± {}", interval(c.ci95));
             }
-            if c.best { format!("**{s}**") } else { s }
+            if c.best {
+                format!("**{s}**")
+            } else {
+                s
+            }
         }
     }
 }
@@ -132,10 +136,7 @@ pub fn markdown(t: &Table) -> String {
     let seeds = t.rows.iter().flat_map(|r| r.cells.iter().flatten()).map(|c| c.seeds).max().unwrap_or(1);
     let better = if lower_is_better(&t.metric) { "lowest" } else { "highest" };
     let over = if data::MODEL_METRICS.contains(&t.metric.as_str()) { "One model evaluation over the corpus per cell" } else { "Mean over tensors" };
-    s += &format!(
-        "\n{over}{}; **bold**: the {better} of each column.\n",
-        if seeds > 1 { format!(" and {seeds} seeds, ± the 95% Student-t interval over seeds") } else { String::new() }
-    );
+    s += &format!("\n{over}{}; **bold**: the {better} of each column.\n", if seeds > 1 { format!(" and {seeds} seeds, ± the 95% Student-t interval over seeds") } else { String::new() });
     s
 }
 

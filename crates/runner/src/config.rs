@@ -302,7 +302,6 @@ pub struct PlannedFormat {
     pub granularities: Option<Vec<Granularity>>,
 }
 
-
 fn locate(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -447,7 +446,9 @@ fn model_plan(ctx: &Ctx, m: &Spanned<RawModel>) -> Result<ModelPlan, ConfigError
     };
     let split_after = match (&r.split_after, r.quantize) {
         (Some(_), ModelTarget::Weights) => return Err(err("`split_after` places activation quantization, for quantize = \"activations\" only".into())),
-        (None, ModelTarget::Activations) => return Err(err("quantize = \"activations\" needs `split_after`, the encoder layers after which hidden states are quantized, e.g. split_after = [3]".into())),
+        (None, ModelTarget::Activations) => {
+            return Err(err("quantize = \"activations\" needs `split_after`, the encoder layers after which hidden states are quantized, e.g. split_after = [3]".into()))
+        }
         (Some(s), _) if s.is_empty() || s.contains(&0) => return Err(err(format!("`split_after` = {s:?}: name encoder layers counted from 1, e.g. split_after = [3]"))),
         (s, _) => s.clone().unwrap_or_default(),
     };
@@ -583,21 +584,31 @@ fn expand_format(ctx: &Ctx, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedForm
     let crossed: Vec<(&String, &Vec<ParamValue>)> = lists.iter().filter(|(k, _)| !zip.contains(k)).collect();
     let mut combos: Vec<BTreeMap<String, ParamValue>> = vec![BTreeMap::new()];
     for (k, values) in crossed {
-        combos = combos.into_iter().flat_map(|c| values.iter().map(move |v| {
-            let mut c = c.clone();
-            c.insert(k.clone(), v.clone());
-            c
-        })).collect();
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(k.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
     }
     if !zip.is_empty() {
         let (zip, lists) = (&zip, &lists);
-        combos = combos.into_iter().flat_map(|c| (0..zip_len).map(move |i| {
-            let mut c = c.clone();
-            for z in zip {
-                c.insert(z.clone(), lists[z][i].clone());
-            }
-            c
-        })).collect();
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                (0..zip_len).map(move |i| {
+                    let mut c = c.clone();
+                    for z in zip {
+                        c.insert(z.clone(), lists[z][i].clone());
+                    }
+                    c
+                })
+            })
+            .collect();
     }
     for params in combos {
         let spec = Spec { family: family.clone(), params };
@@ -610,7 +621,9 @@ fn expand_format(ctx: &Ctx, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedForm
             Err(e) => {
                 let message = format!("{e} (in combination {spec}{})", if skip_invalid { "" } else { "; `skip_invalid = true` drops impossible combinations" });
                 return Err(match &e {
-                    quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::OutOfRange { param, .. } | quantlab_formats::SpecError::UnknownParam { param, .. }) => err_at(param.as_str(), message),
+                    quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::OutOfRange { param, .. } | quantlab_formats::SpecError::UnknownParam { param, .. }) => {
+                        err_at(param.as_str(), message)
+                    }
                     quantlab_formats::FormatError::Spec(quantlab_formats::SpecError::UnknownFamily { .. }) => err_at("family", message),
                     _ => err(message),
                 });

@@ -58,7 +58,13 @@ pub fn difference(old: &Value, new: &Value) -> Option<String> {
                 return Some(format!("{name}: reads {path} now, {} before", a["path"].as_str().unwrap_or("?")));
             }
             if a["bytes"] != b["bytes"] || a["xxh3"] != b["xxh3"] {
-                return Some(format!("{path}: its content changed ({} bytes, xxh3 {} when the results were made; {} bytes, xxh3 {} now)", a["bytes"], a["xxh3"].as_str().unwrap_or("?"), b["bytes"], b["xxh3"].as_str().unwrap_or("?")));
+                return Some(format!(
+                    "{path}: its content changed ({} bytes, xxh3 {} when the results were made; {} bytes, xxh3 {} now)",
+                    a["bytes"],
+                    a["xxh3"].as_str().unwrap_or("?"),
+                    b["bytes"],
+                    b["xxh3"].as_str().unwrap_or("?")
+                ));
             }
         }
     }
@@ -82,11 +88,7 @@ fn source_files(src: &Source) -> Result<Vec<PathBuf>, String> {
 
 /// The files of a model folder the model reads (every regular file in it).
 fn model_files(m: &ModelPlan) -> Result<Vec<PathBuf>, String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&m.path)
-        .map_err(|e| format!("{}: cannot read: {e}", m.path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&m.path).map_err(|e| format!("{}: cannot read: {e}", m.path.display()))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     files.sort();
     Ok(files)
 }

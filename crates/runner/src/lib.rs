@@ -244,10 +244,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     if let Some(m) = read_manifest(&out).filter(|_| !opts.fresh) {
         let old = m.get("config_hash").and_then(|h| h.as_str()).unwrap_or("");
         if old != hash {
-            return Err(format!(
-                "{}: holds results of a different configuration (hash {old}, now {hash}); use --fresh to start over, or --out for another folder",
-                out.display()
-            ));
+            return Err(format!("{}: holds results of a different configuration (hash {old}, now {hash}); use --fresh to start over, or --out for another folder", out.display()));
         }
         if let Some(why) = inputs::difference(m.get("inputs").unwrap_or(&serde_json::Value::Null), &inputs) {
             return Err(format!("{}: holds results made from other data ({why}); use --fresh to start over, or --out for another folder", out.display()));
@@ -315,13 +312,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     } else {
         format!("{seconds:.2} s, {:.1} M element-quantizations/s (clip searches included; {:.1} M cell elements/s)", rate(work), rate(ran_elements))
     };
-    print(&format!(
-        "{}: {} cells ({} run now, {} already done): {speed}; {rows} rows in results.parquet/csv, summary.parquet/csv",
-        out.display(),
-        cells.len(),
-        todo.len(),
-        cells.len() - todo.len(),
-    ));
+    print(&format!("{}: {} cells ({} run now, {} already done): {speed}; {rows} rows in results.parquet/csv, summary.parquet/csv", out.display(), cells.len(), todo.len(), cells.len() - todo.len(),));
     Ok(RunReport { out, cells: cells.len(), skipped_done: cells.len() - todo.len(), ran: todo.len(), element_quantizations: work, elements: ran_elements, seconds })
 }
 
@@ -365,7 +356,11 @@ pub fn merge(out: &Path, shards: &[PathBuf], allow_partial: bool) -> Result<Merg
         read.push(Shard { dir: dir.clone(), manifest, index, of, cells });
     }
     let first = &read[0];
-    let plan_cells = first.manifest.get("plan_cells").and_then(|c| c.as_u64()).ok_or_else(|| format!("{}: its manifest does not say how many cells the plan has (written by an older quantlab); run the shards again", first.dir.display()))? as usize;
+    let plan_cells = first
+        .manifest
+        .get("plan_cells")
+        .and_then(|c| c.as_u64())
+        .ok_or_else(|| format!("{}: its manifest does not say how many cells the plan has (written by an older quantlab); run the shards again", first.dir.display()))? as usize;
     let mut seen = BTreeMap::new();
     for s in &read {
         for key in ["config_hash", "inputs", "plan_cells"] {
@@ -400,7 +395,12 @@ pub fn merge(out: &Path, shards: &[PathBuf], allow_partial: bool) -> Result<Merg
     let missing = plan_cells - held;
     if missing > 0 {
         let mut cells: Vec<usize> = (0..plan_cells).filter(|c| !read.iter().any(|s| s.cells.contains_key(c))).take(11).collect();
-        let more = if cells.len() > 10 { cells.truncate(10); ", ..." } else { "" };
+        let more = if cells.len() > 10 {
+            cells.truncate(10);
+            ", ..."
+        } else {
+            ""
+        };
         let list = cells.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
         let what = format!("{missing} of the plan's {plan_cells} cells are missing (cells {list}{more}): {}", problems.join("; "));
         if !allow_partial {

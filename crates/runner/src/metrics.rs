@@ -115,7 +115,13 @@ pub fn measure_with(input: &InputSums, x: &[f32], q: &[f32]) -> Metrics {
         sqnr_db: if se == 0.0 { f64::INFINITY } else { 10.0 * (sx / se).log10() },
         max_abs_err: s.maxe.iter().copied().fold(0.0, f64::max),
         mean_rel_err: if nz > 0 { rel / nz as f64 } else { 0.0 },
-        cosine: if sx > 0.0 && sq > 0.0 { sxq / (sx.sqrt() * sq.sqrt()) } else if sx == sq { 1.0 } else { 0.0 },
+        cosine: if sx > 0.0 && sq > 0.0 {
+            sxq / (sx.sqrt() * sq.sqrt())
+        } else if sx == sq {
+            1.0
+        } else {
+            0.0
+        },
         underflow_fraction: if nz > 0 { under as f64 / nz as f64 } else { 0.0 },
         finite: n,
         nan_in: input.nan,

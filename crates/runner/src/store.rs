@@ -195,22 +195,26 @@ pub fn frame(rows: &[Row]) -> PolarsResult<DataFrame> {
             Column::new(
                 n.as_str().into(),
                 vals.iter()
-                    .map(|v| v.map(|v| match v {
-                        Value::Int(i) => *i as f64,
-                        Value::Float(f) => *f,
-                        Value::Str(_) => f64::NAN,
-                    }))
+                    .map(|v| {
+                        v.map(|v| match v {
+                            Value::Int(i) => *i as f64,
+                            Value::Float(f) => *f,
+                            Value::Str(_) => f64::NAN,
+                        })
+                    })
                     .collect::<Vec<Option<f64>>>(),
             )
         } else {
             Column::new(
                 n.as_str().into(),
                 vals.iter()
-                    .map(|v| v.map(|v| match v {
-                        Value::Int(i) => i.to_string(),
-                        Value::Float(f) => f.to_string(),
-                        Value::Str(s) => s.clone(),
-                    }))
+                    .map(|v| {
+                        v.map(|v| match v {
+                            Value::Int(i) => i.to_string(),
+                            Value::Float(f) => f.to_string(),
+                            Value::Str(s) => s.clone(),
+                        })
+                    })
                     .collect::<Vec<Option<String>>>(),
             )
         };
@@ -275,10 +279,28 @@ pub const MODEL_METRICS: [&str; 6] = ["cos_mean", "cos_min", "nn_agreement", "sp
 
 /// Columns that identify a configuration apart from its seed.
 fn group_key(row: &Row) -> Vec<(String, String)> {
-    let skip: BTreeSet<&str> = ["cell", "seed", "time_ms", "clip_alpha", "clip_lo", "clip_hi", "finite", "nan_in", "inf_in", "x_min", "x_max", "x_std", "x_b", "quantized_tensors", "fp32_bytes_per_sample", "sentences", ELEMENT_QUANTIZATIONS]
-        .into_iter()
-        .chain(METRICS.iter().copied())
-        .collect();
+    let skip: BTreeSet<&str> = [
+        "cell",
+        "seed",
+        "time_ms",
+        "clip_alpha",
+        "clip_lo",
+        "clip_hi",
+        "finite",
+        "nan_in",
+        "inf_in",
+        "x_min",
+        "x_max",
+        "x_std",
+        "x_b",
+        "quantized_tensors",
+        "fp32_bytes_per_sample",
+        "sentences",
+        ELEMENT_QUANTIZATIONS,
+    ]
+    .into_iter()
+    .chain(METRICS.iter().copied())
+    .collect();
     row.0
         .iter()
         .filter(|(n, _)| !skip.contains(n.as_str()))
@@ -317,11 +339,14 @@ pub fn summarise(rows: &[Row]) -> Vec<Row> {
             }
             out.push("seeds", Value::Int(members.len() as i64));
             for m in METRICS.iter().filter(|m| members.iter().any(|r| r.get(m).is_some())) {
-                let vals: Vec<f64> = members.iter().filter_map(|r| match r.get(m) {
-                    Some(Value::Float(f)) => Some(*f),
-                    Some(Value::Int(i)) => Some(*i as f64),
-                    _ => None,
-                }).collect();
+                let vals: Vec<f64> = members
+                    .iter()
+                    .filter_map(|r| match r.get(m) {
+                        Some(Value::Float(f)) => Some(*f),
+                        Some(Value::Int(i)) => Some(*i as f64),
+                        _ => None,
+                    })
+                    .collect();
                 let (mean, ci) = mean_ci95(&vals);
                 out.push(&format!("{m}_mean"), Value::Float(mean));
                 out.push(&format!("{m}_ci95"), Value::Float(ci));
@@ -390,7 +415,11 @@ mod tests {
         let mut df = frame(&[a.clone(), b.clone()]).unwrap();
         write_frame(&mut df, &dir.join("t")).unwrap();
         let back = read_rows(&dir.join("t.parquet")).unwrap();
-        let sorted = |r: &Row| { let mut v = r.0.clone(); v.sort_by(|x, y| x.0.cmp(&y.0)); v };
+        let sorted = |r: &Row| {
+            let mut v = r.0.clone();
+            v.sort_by(|x, y| x.0.cmp(&y.0));
+            v
+        };
         assert_eq!(back.iter().map(sorted).collect::<Vec<_>>(), vec![sorted(&a), sorted(&b)]);
         fs::remove_dir_all(&dir).ok();
     }

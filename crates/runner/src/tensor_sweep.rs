@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use quantlab_formats::Granularity;
 use quantlab_formats::memory;
+use quantlab_formats::Granularity;
 use quantlab_tensors::{Tensor, TensorInfo};
 
 use crate::config::{self, Plan};
@@ -167,7 +167,6 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     r.push("time_ms", Value::Float(elapsed));
     Ok(r)
 }
-
 
 /// A sweep over tensors.
 pub(crate) struct TensorSweep<'p> {

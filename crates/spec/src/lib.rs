@@ -206,12 +206,7 @@ impl Params {
     }
 
     fn out_of_range(&self, key: &str, value: impl fmt::Display, range: impl fmt::Display) -> SpecError {
-        SpecError::OutOfRange {
-            family: self.family.to_string(),
-            param: key.to_string(),
-            value: value.to_string(),
-            range: range.to_string(),
-        }
+        SpecError::OutOfRange { family: self.family.to_string(), param: key.to_string(), value: value.to_string(), range: range.to_string() }
     }
 
     /// An integer parameter within `lo..=hi`.
@@ -290,11 +285,7 @@ impl Params {
             None => Ok(default),
             Some(v) => {
                 let text = v.to_string();
-                options
-                    .iter()
-                    .copied()
-                    .find(|o| *o == text)
-                    .ok_or_else(|| self.out_of_range(key, text, options.join(" | ")))
+                options.iter().copied().find(|o| *o == text).ok_or_else(|| self.out_of_range(key, text, options.join(" | ")))
             }
         }
     }
@@ -378,5 +369,4 @@ mod tests {
             assert!(e.contains(bad.trim()), "{e}");
         }
     }
-
 }

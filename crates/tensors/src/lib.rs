@@ -18,8 +18,8 @@ pub mod synthetic;
 use std::path::{Path, PathBuf};
 
 pub use glob::NameFilter;
-pub use safetensors_file::TensorInfo;
 pub use npy::{read_npy, write_npy};
+pub use safetensors_file::TensorInfo;
 
 /// Write a file atomically: into a temporary file beside it, renamed over
 /// `path` once complete, so a reader (or a crash, or a full disk) never

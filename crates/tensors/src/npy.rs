@@ -73,11 +73,11 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, String> {
         return Err("not a valid .npy file (no \\x93NUMPY magic)".into());
     }
     let (len, start) = match (bytes[6], bytes[7]) {
-        (1, 0) => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        (1, 0) => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         (2 | 3, 0) if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         (major, minor) => return Err(format!("not a valid .npy file (format version {major}.{minor}; quantlab reads 1.0, 2.0 and 3.0)")),
     };
-    let end = (start as usize).checked_add(len).ok_or("not a valid .npy file (header length overflows)")?;
+    let end = start.checked_add(len).ok_or("not a valid .npy file (header length overflows)")?;
     let text = bytes.get(start..end).ok_or("not a valid .npy file (the header runs past the end of the file)")?;
     let text = std::str::from_utf8(text).map_err(|_| "not a valid .npy file (the header is not text)")?;
     let dict = parse_dict(text).map_err(|e| format!("not a valid .npy file (header dict: {e})"))?;
@@ -340,7 +340,7 @@ pub fn header_bytes(shape: &[usize]) -> Vec<u8> {
 /// the data starts on a 64-byte boundary, as NumPy writes it.
 pub fn header_from_dict(dict: &str) -> Vec<u8> {
     let mut dict = dict.to_string();
-    while (10 + dict.len() + 1) % 64 != 0 {
+    while !(10 + dict.len() + 1).is_multiple_of(64) {
         dict.push(' ');
     }
     dict.push('\n');
@@ -455,7 +455,13 @@ mod tests {
 
     #[test]
     fn header_dict_is_held_to_its_grammar() {
-        for bad in ["{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'shape': (2,)}", "{'descr': '<f4', 'fortran_order': 0, 'shape': (2,)}", "{'descr': '<f4', 'shape': (2,)}", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x", "{'de\nscr': 1}"] {
+        for bad in [
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'shape': (2,)}",
+            "{'descr': '<f4', 'fortran_order': 0, 'shape': (2,)}",
+            "{'descr': '<f4', 'shape': (2,)}",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x",
+            "{'de\nscr': 1}",
+        ] {
             let mut b = b"\x93NUMPY\x01\x00".to_vec();
             b.extend((bad.len() as u16).to_le_bytes());
             b.extend(bad.as_bytes());

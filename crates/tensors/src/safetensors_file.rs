@@ -155,10 +155,13 @@ fn for_each_selected(path: &Path, filter: &NameFilter, mut visit: impl FnMut(&Pa
     Ok(())
 }
 
+/// Selected tensors whose dtype quantlab does not read: (name, dtype).
+pub type Skipped = Vec<(String, String)>;
+
 /// Names, dtypes and shapes of the selected tensors (headers only: no
 /// tensor data is read), and the selected tensors of dtypes quantlab does
 /// not read (name, dtype).
-pub fn list(path: &Path, filter: &NameFilter) -> Result<(Vec<TensorInfo>, Vec<(String, String)>), TensorError> {
+pub fn list(path: &Path, filter: &NameFilter) -> Result<(Vec<TensorInfo>, Skipped), TensorError> {
     let (mut infos, mut skipped) = (Vec::new(), Vec::new());
     for_each_selected(path, filter, |_, name, view| {
         if readable(view.dtype()) {

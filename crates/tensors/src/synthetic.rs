@@ -244,7 +244,9 @@ mod tests {
             let d = Distribution::parse(t).unwrap();
             assert_eq!(Distribution::parse(&d.label()).unwrap(), d, "{t}");
         }
-        for (t, needle) in [("normal(std=0)", "`std` = 0"), ("uniform(lo=1,hi=0)", "> lo = 1"), ("cauchy", "unknown distribution `cauchy`"), ("normal(sd=1)", "no parameter `sd`"), ("mixture(fraction=2)", "[0, 1]")] {
+        for (t, needle) in
+            [("normal(std=0)", "`std` = 0"), ("uniform(lo=1,hi=0)", "> lo = 1"), ("cauchy", "unknown distribution `cauchy`"), ("normal(sd=1)", "no parameter `sd`"), ("mixture(fraction=2)", "[0, 1]")]
+        {
             let e = Distribution::parse(t).unwrap_err().to_string();
             assert!(e.contains(needle), "{t}: {e}");
         }

@@ -10,7 +10,10 @@ use quantlab_tensors::{safetensors_file, NameFilter};
 
 /// Headers numpy writes, as seeds for mutation.
 fn seeds() -> Vec<Vec<u8>> {
-    ["{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "{'descr': '>f8', 'fortran_order': True, 'shape': (7,), }", "{'descr': '<f2', 'fortran_order': False, 'shape': (), }"].iter().map(|d| header_from_dict(d)).collect()
+    ["{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "{'descr': '>f8', 'fortran_order': True, 'shape': (7,), }", "{'descr': '<f2', 'fortran_order': False, 'shape': (), }"]
+        .iter()
+        .map(|d| header_from_dict(d))
+        .collect()
 }
 
 fn mutate(mut b: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
@@ -57,7 +60,7 @@ proptest! {
 fn safetensors_bytes() -> Vec<u8> {
     let header = r#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]},"__metadata__":{"x":"y"}}"#;
     let mut h = header.to_string();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();

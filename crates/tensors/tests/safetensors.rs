@@ -89,11 +89,7 @@ fn sharded_and_plain_model_folders() {
     std::fs::write(d.join("model-00001-of-00002.safetensors"), file_bytes(&[("a.weight", "F32", &[2], f32s(&[1.0, 2.0]))])).unwrap();
     std::fs::write(d.join("model-00002-of-00002.safetensors"), file_bytes(&[("b.weight", "F32", &[1], f32s(&[3.0]))])).unwrap();
     std::fs::write(d.join("unrelated.safetensors"), b"not used when an index exists").unwrap();
-    std::fs::write(
-        d.join("model.safetensors.index.json"),
-        r#"{"metadata":{},"weight_map":{"a.weight":"model-00001-of-00002.safetensors","b.weight":"model-00002-of-00002.safetensors"}}"#,
-    )
-    .unwrap();
+    std::fs::write(d.join("model.safetensors.index.json"), r#"{"metadata":{},"weight_map":{"a.weight":"model-00001-of-00002.safetensors","b.weight":"model-00002-of-00002.safetensors"}}"#).unwrap();
     let (tensors, _) = Source::from_path(&d, NameFilter::default()).load().unwrap();
     assert_eq!(tensors.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a.weight", "b.weight"]);
     let plain = dir("plain");

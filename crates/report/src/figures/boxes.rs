@@ -24,12 +24,7 @@ pub fn charts(results: &Results, metric: &str) -> Vec<(String, Chart)> {
         for (s, key) in keys.iter().enumerate() {
             let look = Look::series(s);
             for (bi, &b) in bits.iter().enumerate() {
-                let values: Vec<f64> = rows
-                    .iter()
-                    .copied()
-                    .filter(|r: &&Row| &config_key(r) == key && data::num(r, "bits") == Some(b as f64))
-                    .filter_map(|r| data::num(r, metric))
-                    .collect();
+                let values: Vec<f64> = rows.iter().copied().filter(|r: &&Row| &config_key(r) == key && data::num(r, "bits") == Some(b as f64)).filter_map(|r| data::num(r, metric)).collect();
                 samples = samples.max(values.len());
                 if let Some(stats) = BoxStats::of(&values) {
                     let x = bi as f64 - 0.4 + width * (s as f64 + 0.5);

@@ -35,7 +35,8 @@ fn superscript(n: u32) -> String {
 pub fn charts(results: &Results) -> Result<Vec<(String, Chart)>, String> {
     let mut out = Vec::new();
     for (i, source) in results.distinct("source").into_iter().enumerate() {
-        let rows: Vec<&Row> = data::rows_of_source(&results.rows, &source).into_iter().filter(|r| data::num(r, "clip_alpha").is_some_and(|a| a > 0.0) && data::num(r, "x_b").is_some_and(|b| b > 0.0)).collect();
+        let rows: Vec<&Row> =
+            data::rows_of_source(&results.rows, &source).into_iter().filter(|r| data::num(r, "clip_alpha").is_some_and(|a| a > 0.0) && data::num(r, "x_b").is_some_and(|b| b > 0.0)).collect();
         if rows.is_empty() {
             continue;
         }

@@ -15,7 +15,11 @@ pub fn charts(results: &Results) -> Result<Vec<(String, Chart)>, String> {
     let h = plan.report.histogram.as_ref().ok_or("needs a [report.histogram] section naming the tensor and the format")?;
     let planned = match &h.source {
         None => &plan.sources[0],
-        Some(label) => plan.sources.iter().find(|s| &s.label == label).ok_or_else(|| format!("no data source `{label}` (sources: {})", plan.sources.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join(", ")))?,
+        Some(label) => plan
+            .sources
+            .iter()
+            .find(|s| &s.label == label)
+            .ok_or_else(|| format!("no data source `{label}` (sources: {})", plan.sources.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join(", ")))?,
     };
     let seed = plan.seeds[0];
     let (tensors, _) = planned.source.source(seed).load().map_err(|e| format!("cannot read the data again: {e}"))?;

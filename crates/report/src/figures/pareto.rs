@@ -44,7 +44,8 @@ pub fn charts(results: &Results, metric: &str) -> Vec<(String, Chart)> {
         }
         chart.legend.push(Legend { text: "Pareto front".into(), look: Look::grey().dashed().marker(Marker::Star) });
         let tensors = data::distinct(rows.iter().copied(), "tensor");
-        chart.subtitle = Some(format!("mean over {} tensor{}; front: no other setting is both smaller and {}", tensors.len(), if tensors.len() == 1 { "" } else { "s" }, if lower { "lower" } else { "higher" }));
+        chart.subtitle =
+            Some(format!("mean over {} tensor{}; front: no other setting is both smaller and {}", tensors.len(), if tensors.len() == 1 { "" } else { "s" }, if lower { "lower" } else { "higher" }));
         out.push((stem("pareto", &source, i), chart));
     }
     out
