@@ -51,30 +51,32 @@ pub fn ldexp(x: f32, k: i32) -> f32 {
 crate::simd::kernel! {
     /// Largest finite |x| of a slice, ignoring NaN and ±Inf; 0 when there is none.
     pub fn finite_amax(x: &[f32]) -> f32 {
-        // Integer max over magnitude patterns below INF: exact and branch-free.
-        // Magnitudes fit in i31, so signed compares (native in SSE2) order them.
-        let mut m = 0i32;
-        for &v in x {
-            let a = (v.to_bits() & !SIGN) as i32;
-            let a = if a < INF as i32 { a } else { 0 };
-            m = if a > m { a } else { m };
-        }
-        f32::from_bits(m as u32)
+        amax_of(x).0
     }
 }
 
 crate::simd::kernel! {
     /// Largest finite |x| and whether a NaN is present, in one pass.
     pub fn finite_amax_and_nan(x: &[f32]) -> (f32, bool) {
-        let (mut fin, mut all) = (0i32, 0i32);
-        for &v in x {
-            let a = (v.to_bits() & !SIGN) as i32;
-            all = if a > all { a } else { all };
-            let f = if a < INF as i32 { a } else { 0 };
-            fin = if f > fin { f } else { fin };
-        }
-        (f32::from_bits(fin as u32), all > INF as i32)
+        amax_of(x)
     }
+}
+
+/// The body of [`finite_amax`] and [`finite_amax_and_nan`], for kernels
+/// that reduce many small blocks (a dispatched call per block costs more
+/// than the block): the largest finite |x| and whether a NaN is present.
+/// An integer max over magnitude patterns: exact and branch-free;
+/// magnitudes fit in i31, so signed compares (native in SSE2) order them.
+#[inline(always)]
+pub fn amax_of(x: &[f32]) -> (f32, bool) {
+    let (mut fin, mut all) = (0i32, 0i32);
+    for &v in x {
+        let a = (v.to_bits() & !SIGN) as i32;
+        all = if a > all { a } else { all };
+        let f = if a < INF as i32 { a } else { 0 };
+        fin = if f > fin { f } else { fin };
+    }
+    (f32::from_bits(fin as u32), all > INF as i32)
 }
 
 /// Counts and finite extremes of a slice, as [`finite_range`] returns them.

@@ -392,15 +392,9 @@ crate::simd::kernel! {
         let half = mask >> 1;
         let zero_fix = if rule.signed_zero { -0.0f32 } else { 0.0 }; // x + (-0.0) keeps -0
         for (xi, oi) in x.chunks(block).zip(out.chunks_mut(block)) {
-            let (mut fin, mut all) = (0i32, 0i32);
-            for &v in xi {
-                let a = (v.to_bits() & !SIGN) as i32;
-                all = if a > all { a } else { all };
-                let f = if a < INF as i32 { a } else { 0 };
-                fin = if f > fin { f } else { fin };
-            }
-            let amax = f32::from_bits(fin as u32).min(alpha);
-            if all > INF as i32 && rule.nan_poisons_block {
+            let (amax, nan) = crate::bits::amax_of(xi);
+            let amax = amax.min(alpha);
+            if nan && rule.nan_poisons_block {
                 oi.fill(f32::NAN);
                 continue;
             }

@@ -254,44 +254,56 @@ crate::simd::kernel! {
 /// some pair rounds equal (a tie, or too close to call, since candidates
 /// may straddle zero) is done again with the distances in f64.
 fn asymmetric_nearest_even(unit: &Unit, x: &[f32], out: &mut [f32]) {
-    let (sf, lo, inv, levels, pre, post) = (unit.scale, unit.lo, unit.inv, unit.levels, unit.pre, unit.post);
-    let (bottom, top) = unit.clamp;
-    // `dec` exactly as `Unit::dec` (a vector division beats the f64
-    // reciprocal product it replaced, whose conversions halve the lanes).
-    let dec = |q: f32| (q / levels) * sf + lo;
     const CHUNK: usize = 256;
     for (xi, oi) in x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
         let mut unsure = false;
         for (o, &v) in oi.iter_mut().zip(xi) {
-            let c = clamp_keep_nan(v * pre, bottom, top);
-            let q = rne_small((c - lo) * inv);
-            let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
-            let dq = dec(q);
-            let n = if c > dq { q + 1.0 } else { q - 1.0 };
-            let dn = dec(n);
-            let (e0, e1) = ((c - dq).abs(), (c - dn).abs());
-            unsure |= e0 == e1;
-            let take = n >= 0.0 && n <= levels && e1 < e0;
-            let r = finite(if take { dn } else { dq } * post);
-            *o = if v.is_nan() { f32::NAN } else { r };
+            *o = asym_one(unit, v, |c, dq, dn, _| {
+                let (e0, e1) = ((c - dq).abs(), (c - dn).abs());
+                unsure |= e0 == e1;
+                e1 < e0
+            });
         }
-        if !unsure {
-            continue;
-        }
-        for (o, &v) in oi.iter_mut().zip(xi) {
-            let c = clamp_keep_nan(v * pre, bottom, top);
-            let q = rne_small((c - lo) * inv);
-            let q = if q > levels { levels } else if q < 0.0 { 0.0 } else { q };
-            let dq = dec(q);
-            let n = if c > dq { q + 1.0 } else { q - 1.0 };
-            let dn = dec(n);
-            let (e0, e1) = ((c as f64 - dq as f64).abs(), (c as f64 - dn as f64).abs());
-            let take = n >= 0.0 && n <= levels && (e1 < e0 || (e1 == e0 && is_even(n)));
-            let r = finite(if take { dn } else { dq } * post);
-            *o = if v.is_nan() { f32::NAN } else { r };
+        if unsure {
+            for (o, &v) in oi.iter_mut().zip(xi) {
+                *o = asym_one(unit, v, |c, dq, dn, n| {
+                    let (e0, e1) = ((c as f64 - dq as f64).abs(), (c as f64 - dn as f64).abs());
+                    e1 < e0 || (e1 == e0 && is_even(n))
+                });
+            }
         }
     }
 }
+}
+
+/// One element of the asymmetric kernel: the clamped input, its two
+/// candidate values (`dec` exactly as `Unit::dec`: a vector division beats
+/// the f64 reciprocal product it replaced, whose conversions halve the
+/// lanes) and the neighbour's index; `pick(c, dq, dn, n)` says whether the
+/// neighbour `dn` wins.
+#[inline(always)]
+fn asym_one(unit: &Unit, v: f32, mut pick: impl FnMut(f32, f32, f32, f32) -> bool) -> f32 {
+    let (sf, lo, inv, levels, pre, post) = (unit.scale, unit.lo, unit.inv, unit.levels, unit.pre, unit.post);
+    let dec = |q: f32| (q / levels) * sf + lo;
+    let c = clamp_keep_nan(v * pre, unit.clamp.0, unit.clamp.1);
+    let q = rne_small((c - lo) * inv);
+    let q = if q > levels {
+        levels
+    } else if q < 0.0 {
+        0.0
+    } else {
+        q
+    };
+    let dq = dec(q);
+    let n = if c > dq { q + 1.0 } else { q - 1.0 };
+    let dn = dec(n);
+    let take = (n >= 0.0) & (n <= levels) & pick(c, dq, dn, n); // no short cut: selects vectorise
+    let r = finite(if take { dn } else { dq } * post);
+    if v.is_nan() {
+        f32::NAN
+    } else {
+        r
+    }
 }
 
 /// A table value beyond f32's range (`levels * s` rounding above

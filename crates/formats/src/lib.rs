@@ -306,5 +306,23 @@ pub(crate) fn zeros_like(x: &[f32], out: &mut [f32], keep_sign: bool) {
     }
 }
 
+/// `encode_unit` of a fixed-scale format (no metadata): quantize, then
+/// each result's code.
+pub(crate) fn encode_fixed<F: Format + ?Sized>(f: &F, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], code: impl Fn(f32) -> u32) -> Vec<f32> {
+    let mut q = vec![0.0f32; x.len()];
+    f.quantize_unit(x, clip, ctx, &mut q);
+    for (c, &v) in codes.iter_mut().zip(&q) {
+        *c = code(v);
+    }
+    q
+}
+
+/// `decode_unit` of a fixed-scale format: each code's value.
+pub(crate) fn decode_fixed(codes: &[u32], out: &mut [f32], value: impl Fn(u32) -> f32) {
+    for (o, &c) in out.iter_mut().zip(codes) {
+        *o = value(c);
+    }
+}
+
 /// Marks "this unit had nothing to scale" in a metadata word.
 pub(crate) const NO_SCALE: u32 = i32::MIN as u32;

@@ -206,21 +206,15 @@ impl Format for Minifloat {
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], _meta: &mut [u32]) -> Result<(), FormatError> {
-        let mut q = vec![0.0f32; x.len()];
-        self.quantize_unit(x, clip, ctx, &mut q);
+        let q = crate::encode_fixed(self, x, clip, ctx, codes, |v| self.code(v));
         if self.nan_code().is_none() && q.iter().any(|v| v.is_nan()) {
             return Err(FormatError::Unsupported { format: self.describe(), why: "the result holds NaN, which this format has no code for".into() });
-        }
-        for (c, &v) in codes.iter_mut().zip(&q) {
-            *c = self.code(v);
         }
         Ok(())
     }
 
     fn decode_unit(&self, codes: &[u32], _meta: &[u32], out: &mut [f32]) {
-        for (o, &c) in out.iter_mut().zip(codes) {
-            *o = self.value(c);
-        }
+        crate::decode_fixed(codes, out, |c| self.value(c));
     }
 
     fn meta_for(&self, _scale: Scale) -> Result<Vec<u32>, FormatError> {

@@ -982,7 +982,7 @@ fn real_blocks_with(k: &Fused, x: &[f32], out: &mut [f32], block: usize, bound: 
     for (xb, ob) in x[..full].chunks_exact(batch).zip(out[..full].chunks_exact_mut(batch)) {
         let mut amax = [0.0f32; B];
         for (a, xi) in amax.iter_mut().zip(xb.chunks_exact(block)) {
-            *a = finite_amax_bits(xi).min(bound);
+            *a = crate::bits::amax_of(xi).0.min(bound);
         }
         let (mut inv, mut scale) = ([0.0f32; B], [0.0f32; B]);
         match k.scales.0 {
@@ -1006,7 +1006,7 @@ fn real_blocks_with(k: &Fused, x: &[f32], out: &mut [f32], block: usize, bound: 
         }
     }
     for (xi, oi) in x[full..].chunks(block).zip(out[full..].chunks_mut(block)) {
-        let amax = finite_amax_bits(xi).min(bound);
+        let amax = crate::bits::amax_of(xi).0.min(bound);
         if amax <= 0.0 {
             crate::zeros_like(xi, oi, k.signed_zero);
             continue;
@@ -1040,18 +1040,12 @@ crate::simd::kernel! {
         let mut step = vec![0.0f32; block];
         let mut tau = vec![0i32; block];
         for (b, (xi, oi)) in x.chunks(block).zip(out.chunks_mut(block)).enumerate() {
-            let (mut fin, mut all) = (0i32, 0i32);
-            for &v in xi {
-                let a = (v.to_bits() & !SIGN) as i32;
-                all = if a > all { a } else { all };
-                let f = if a < INF as i32 { a } else { 0 };
-                fin = if f > fin { f } else { fin };
-            }
-            if all > INF as i32 {
+            let (amax, nan) = crate::bits::amax_of(xi);
+            if nan {
                 oi.fill(f32::NAN);
                 continue;
             }
-            let amax = f32::from_bits(fin as u32).min(alpha);
+            let amax = amax.min(alpha);
             if amax == 0.0 {
                 oi.fill(0.0);
                 continue;
@@ -1093,18 +1087,6 @@ crate::simd::kernel! {
             }
         }
     }
-}
-
-/// The largest finite `|x|` of a block, on the bits (vectorises).
-#[inline(always)]
-fn finite_amax_bits(x: &[f32]) -> f32 {
-    let mut fin = 0i32;
-    for &v in x {
-        let a = (v.to_bits() & !SIGN) as i32;
-        let f = if a < INF as i32 { a } else { 0 };
-        fin = if f > fin { f } else { fin };
-    }
-    f32::from_bits(fin as u32)
 }
 
 /// A block's `(1 / scale, scale)` from its amax, in exactly the order of
