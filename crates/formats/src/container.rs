@@ -7,9 +7,11 @@
 //! H bytes UTF-8 header, one `key=value` per line:
 //!         format, shape (comma-separated), granularity, code_bits,
 //!         count (codes), meta_words, meta_bits, units, groups,
-//!         group_meta_words, group_meta_bits
+//!         group_words, group_bits (all groups' own levels together;
+//!         files written before double quantization say group_meta_words
+//!         and group_meta_bits per group instead, and still read)
 //! codes   packed PipeEdge-style (`packing`), ceil(count / floor(32/bits)) u32 LE words
-//! meta    groups * group_meta_words + units * meta_words u32 LE words: per
+//! meta    group_words + units * meta_words u32 LE words: per
 //!         group, its own words and then its units' words
 //! u64 LE  XXH3-64 of every byte before it
 //! ```
@@ -34,7 +36,7 @@ const CHECKSUM: usize = 8;
 impl Encoded {
     /// Serialize to the `.qlab` container.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let units = self.meta.len().saturating_sub(self.groups * self.group_meta_words).checked_div(self.meta_words).unwrap_or(0);
+        let units = self.units();
         let shape: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
         let mut header = format!(
             "format={}\nshape={}\ngranularity={}\ncode_bits={}\ncount={}\nmeta_words={}\nmeta_bits={}\nunits={}\n",
@@ -47,7 +49,7 @@ impl Encoded {
             self.meta_bits,
             units
         );
-        header += &format!("groups={}\ngroup_meta_words={}\ngroup_meta_bits={}\n", self.groups, self.group_meta_words, self.group_meta_bits);
+        header += &format!("groups={}\ngroup_words={}\ngroup_bits={}\n", self.groups, self.group_words, self.group_bits);
         let mut out = MAGIC.to_vec();
         out.extend((header.len() as u32).to_le_bytes());
         out.extend(header.as_bytes());
@@ -88,14 +90,20 @@ impl Encoded {
         // The group level's keys came with it; a container without them has
         // no group level.
         let optional = |key: &str| if header.lines().any(|l| l.starts_with(&format!("{key}="))) { num(key) } else { Ok(0) };
-        let (groups, group_meta_words, group_meta_bits) = (optional("groups")?, optional("group_meta_words")?, optional("group_meta_bits")?);
+        let groups = optional("groups")?;
+        let (group_words, group_bits) = if header.lines().any(|l| l.starts_with("group_words=")) {
+            (num("group_words")?, optional("group_bits")? as u64)
+        } else {
+            let (w, b) = (optional("group_meta_words")?, optional("group_meta_bits")?);
+            (groups.checked_mul(w).ok_or("header sizes overflow (damaged)")?, groups.checked_mul(b).ok_or("header sizes overflow (damaged)")? as u64)
+        };
         let numel = memory::checked_numel(&shape).ok_or("shape overflows")?;
         if numel != count {
             return Err(format!("shape {shape:?} holds {numel} elements but the header says {count} codes"));
         }
         let overflow = || "header sizes overflow (damaged)".to_string();
         let code_bytes = packing::packed_len(count, code_bits).checked_mul(4).ok_or_else(overflow)?;
-        let meta_bytes = units.checked_mul(meta_words).and_then(|w| w.checked_add(groups.checked_mul(group_meta_words)?)).and_then(|w| w.checked_mul(4)).ok_or_else(overflow)?;
+        let meta_bytes = units.checked_mul(meta_words).and_then(|w| w.checked_add(group_words)).and_then(|w| w.checked_mul(4)).ok_or_else(overflow)?;
         let expected = [PREFIX, hlen, code_bytes, meta_bytes, CHECKSUM].iter().try_fold(0usize, |a, &b| a.checked_add(b)).ok_or_else(overflow)?;
         if bytes.len() != expected {
             let how = if bytes.len() < expected { "truncated" } else { "has extra bytes" };
@@ -120,8 +128,8 @@ impl Encoded {
             meta_words,
             meta_bits: u32::try_from(meta_bits).map_err(|_| "header `meta_bits` is too large")?,
             groups,
-            group_meta_words,
-            group_meta_bits: u32::try_from(group_meta_bits).map_err(|_| "header `group_meta_bits` is too large")?,
+            group_words,
+            group_bits,
         })
     }
 }

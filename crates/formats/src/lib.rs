@@ -162,14 +162,16 @@ pub trait Format: Send + Sync + fmt::Debug {
         Ok(v)
     }
 
-    /// Metadata words stored once per group, before its units' (a second
-    /// scale level above the units: NVFP4's tensor scale); 0 for formats
-    /// with one level.
-    fn group_meta_words(&self) -> usize {
+    /// Metadata words stored once per group of `units` units, before its
+    /// units' (a level above the units: NVFP4's tensor scale, double
+    /// quantization's offset and second-level scales); 0 for formats with
+    /// one level.
+    fn group_meta_words(&self, _units: usize) -> usize {
         0
     }
-    /// Metadata bits per group as counted in bits per element.
-    fn group_meta_bits(&self) -> u32 {
+    /// Metadata bits of a group of `units` units' own level, as counted in
+    /// bits per element.
+    fn group_meta_bits(&self, _units: usize) -> u64 {
         0
     }
 

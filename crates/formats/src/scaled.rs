@@ -571,11 +571,11 @@ impl Format for Scaled {
     fn rounding(&self) -> Rounding {
         self.round
     }
-    fn group_meta_words(&self) -> usize {
+    fn group_meta_words(&self, _units: usize) -> usize {
         self.group_scale as usize
     }
-    fn group_meta_bits(&self) -> u32 {
-        32 * self.group_scale as u32
+    fn group_meta_bits(&self, _units: usize) -> u64 {
+        32 * self.group_scale as u64
     }
 
     fn check_shape(&self, shape: &crate::Shape) -> Result<(), FormatError> {

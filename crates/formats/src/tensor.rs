@@ -369,25 +369,28 @@ pub struct Encoded {
     pub code_bits: u32,
     /// One code per element, stream order.
     pub codes: Vec<u32>,
-    /// Per group in stream order: `group_meta_words` words, then
+    /// Per group in stream order: the group's own words, then
     /// `meta_words` words per unit.
     pub meta: Vec<u32>,
     pub meta_words: usize,
     /// Metadata bits per unit as the format counts them (wire size).
     pub meta_bits: u32,
-    /// Groups, and the words and counted bits of each group's own level.
+    /// Groups, and the words and counted bits of all groups' own levels.
     pub groups: usize,
-    pub group_meta_words: usize,
-    pub group_meta_bits: u32,
+    pub group_words: usize,
+    pub group_bits: u64,
 }
 
 impl Encoded {
     /// Bytes on the wire: packed codes plus the metadata of every level as
     /// counted.
     pub fn wire_bytes(&self) -> usize {
-        let unit_words = self.meta.len().saturating_sub(self.groups * self.group_meta_words);
-        let units = unit_words.checked_div(self.meta_words).unwrap_or(0);
-        crate::packing::packed_len(self.codes.len(), self.code_bits) * 4 + (units * self.meta_bits as usize + self.groups * self.group_meta_bits as usize).div_ceil(8)
+        crate::packing::packed_len(self.codes.len(), self.code_bits) * 4 + (self.units() as u64 * self.meta_bits as u64 + self.group_bits).div_ceil(8) as usize
+    }
+
+    /// Units: the metadata words below the group levels, `meta_words` each.
+    pub fn units(&self) -> usize {
+        self.meta.len().saturating_sub(self.group_words).checked_div(self.meta_words).unwrap_or(0)
     }
 
     pub fn bits_per_element(&self) -> f64 {
@@ -417,10 +420,15 @@ pub fn bits_per_element(format: &dyn Format, shape: &Shape, gran: Granularity) -
 /// The element count and the metadata bits of every level.
 fn metadata_bits(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<(usize, u64), TensorError> {
     let (groups, row_len) = group_lengths(shape, gran)?;
-    let units: u64 = groups.iter().map(|&(l, n)| (n * format.units(l, row_len)) as u64).sum();
-    let group_count: u64 = groups.iter().map(|&(_, n)| n as u64).sum();
     let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
-    Ok((numel, units * format.meta_bits() as u64 + group_count * format.group_meta_bits() as u64))
+    let bits = groups
+        .iter()
+        .map(|&(l, n)| {
+            let units = format.units(l, row_len);
+            n as u64 * (units as u64 * format.meta_bits() as u64 + format.group_meta_bits(units))
+        })
+        .sum();
+    Ok((numel, bits))
 }
 
 /// The groups of a tensor of this shape at this granularity, as (length,
@@ -475,11 +483,15 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
     let mut meta = Vec::new();
     let ctx = RoundCtx::new(seed);
     let mut base = 0;
+    let (mut group_words, mut group_bits) = (0, 0);
     let positions = group_positions(&plan);
     for (g, positions) in positions.iter().enumerate() {
         let group: Vec<f32> = positions.iter().map(|&p| x[p]).collect();
         let clip = clips.get(g).copied().flatten();
         format.encode_group(&group, plan.row_len, clip, ctx.offset(base as u64), &mut codes[base..base + group.len()], &mut meta)?;
+        let units = format.units(group.len(), plan.row_len);
+        group_words += format.group_meta_words(units);
+        group_bits += format.group_meta_bits(units);
         base += group.len();
     }
     Ok(Encoded {
@@ -492,8 +504,8 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
         meta_words: format.meta_words(),
         meta_bits: format.meta_bits(),
         groups: positions.len(),
-        group_meta_words: format.group_meta_words(),
-        group_meta_bits: format.group_meta_bits(),
+        group_words,
+        group_bits,
     })
 }
 
