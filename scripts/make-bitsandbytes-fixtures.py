@@ -14,7 +14,10 @@ and fp4, `quantize_4bit(x, blocksize=64)` then `dequantize_4bit`:
 4-bit codes (as float32). `tail-input.npy` (100 values: one block and a
 partial one) and `tail-nf4.npy` show bitsandbytes' default kernel on a
 partial last block, which it divides by absmax instead of multiplying by
-1/absmax. crates/quantize/tests/peers.rs compares quantlab with them; the
+1/absmax. `dq-input.npy` (600 blocks of 64: three runs of 256 absmax
+statistics) with `dq-nf4.npy` (dequantized with `compress_statistics=True`),
+`dq-codes.npy` and `dq-absmax.npy` (the double-quantized absmax per block,
+as dequantize_4bit uses it) check double quantization. crates/quantize/tests/peers.rs compares quantlab with them; the
 tests never need torch.
 """
 
@@ -63,6 +66,14 @@ def main():
     q, state = F.quantize_4bit(torch.from_numpy(tail), blocksize=64, quant_type="nf4")
     np.save(os.path.join(OUT, "tail-input.npy"), tail)
     np.save(os.path.join(OUT, "tail-nf4.npy"), F.dequantize_4bit(q, state).numpy())
+    rng = np.random.default_rng(20261201)
+    dq = (rng.standard_normal(600 * 64) * np.repeat(rng.uniform(0.05, 4.0, 600), 64)).astype(np.float32)
+    q, state = F.quantize_4bit(torch.from_numpy(dq), blocksize=64, quant_type="nf4", compress_statistics=True)
+    np.save(os.path.join(OUT, "dq-input.npy"), dq)
+    np.save(os.path.join(OUT, "dq-nf4.npy"), F.dequantize_4bit(q, state).numpy())
+    np.save(os.path.join(OUT, "dq-codes.npy"), unpack(q, dq.size))
+    absmax = F.dequantize_blockwise(state.absmax, state.state2) + state.offset
+    np.save(os.path.join(OUT, "dq-absmax.npy"), absmax.numpy().astype(np.float32))
     print("written to", OUT)
 
 

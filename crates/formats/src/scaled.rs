@@ -185,6 +185,22 @@ pub struct Scaled {
     unfused: bool,
     /// Shared microexponents: a shift per sub-block below the E8M0 scale.
     sub: Option<SubBlocks>,
+    /// Double quantization: the f32 unit scales stored in 8 bits (QLoRA).
+    double_quant: bool,
+}
+
+/// Units of double quantization's second level (bitsandbytes' blocksize
+/// for the absmax statistics).
+const DQ_UNITS: usize = 256;
+
+/// A group's double-quantized unit scales.
+struct DoubleQuant {
+    /// Each unit's range in the group, its own scale (0: nothing to
+    /// scale), its 8-bit code and the scale it is dequantized with.
+    units: Vec<((usize, usize), f32, u32, f32)>,
+    offset: f32,
+    /// One f32 per DQ_UNITS units.
+    second: Vec<f32>,
 }
 
 /// The second, sub-block level of a power-of-two scale (Rouhani et al.,
@@ -235,6 +251,7 @@ impl Scaled {
             ne,
             unfused: false,
             sub: None,
+            double_quant: false,
         }
     }
 
@@ -263,6 +280,43 @@ impl Scaled {
             }
         }
         out
+    }
+
+    /// Double quantization of a group's unit scales, as bitsandbytes'
+    /// `compress_statistics`: the offset is the scales' mean (in f64,
+    /// rounded to f32), each run of 256 units has an f32 `m2 = max|s -
+    /// offset|`, and each scale is stored as the nearest entry `q` of the
+    /// dynamic map to `(s - offset) * (1/m2)` (bitsandbytes' midpoint rule),
+    /// to be read back as `map[q] * m2 + offset`.
+    fn double_quant_scales(&self, x: &[f32], row_len: usize, clip: Option<Clip>) -> DoubleQuant {
+        let ranges = crate::tensor::unit_ranges(x.len(), row_len, self.block);
+        let scales: Vec<f32> = ranges.iter().map(|&(off, len)| self.real_scale(crate::clipped_amax(&x[off..off + len], clip)).unwrap_or(0.0)).collect();
+        let offset = (scales.iter().map(|&s| s as f64).sum::<f64>() / scales.len().max(1) as f64) as f32;
+        let map = crate::lut::bnb_dynamic();
+        let mut units = Vec::with_capacity(ranges.len());
+        let mut second = Vec::with_capacity(ranges.len().div_ceil(DQ_UNITS));
+        for (rs, ss) in ranges.chunks(DQ_UNITS).zip(scales.chunks(DQ_UNITS)) {
+            let m2 = ss.iter().fold(0.0f32, |m, &s| m.max((s - offset).abs()));
+            second.push(m2);
+            let inv = 1.0 / m2;
+            for (&r, &s) in rs.iter().zip(ss) {
+                let q = map.round_code(if m2 > 0.0 { (s - offset) * inv } else { 0.0 }, Rounding::NearestEven, 0);
+                units.push((r, s, q, map.value(q) * m2 + offset));
+            }
+        }
+        DoubleQuant { units, offset, second }
+    }
+
+    /// Read a group's double-quantized scales back from its metadata:
+    /// the dequantized scale of each unit, and the words used.
+    fn double_quant_read(&self, units: usize, meta: &[u32]) -> Option<(Vec<f32>, usize)> {
+        let map = crate::lut::bnb_dynamic();
+        let chunks = units.div_ceil(DQ_UNITS);
+        let offset = f32::from_bits(*meta.first()?);
+        let second = meta.get(1..1 + chunks)?;
+        let codes = meta.get(1 + chunks..1 + chunks + units)?;
+        let scales = codes.iter().enumerate().map(|(u, &q)| map.value(q) * f32::from_bits(second[u / DQ_UNITS]) + offset).collect();
+        Some((scales, 1 + chunks + units))
     }
 
     /// Sub-blocks per block (0 without a sub-block level).
@@ -491,7 +545,7 @@ impl Scaled {
     /// scales (one level or two, no zero point) and an element grid the
     /// branch-free rounding handles exactly.
     fn fused(&self) -> Option<Fused> {
-        let applies = self.round == Rounding::NearestEven && self.encoding != Encoding::E8m0 && !self.zero_point;
+        let applies = self.round == Rounding::NearestEven && self.encoding != Encoding::E8m0 && !self.zero_point && !self.double_quant;
         if !applies || self.unfused {
             return None;
         }
@@ -545,6 +599,9 @@ impl Format for Scaled {
         if let Some(sb) = self.sub {
             d += &format!(",sub_block={},sub_shift={}", sb.len, sb.bits);
         }
+        if self.double_quant {
+            d += ",double_quant=true";
+        }
         with_round(d + ")", self.round)
     }
     fn family(&self) -> &'static str {
@@ -554,6 +611,9 @@ impl Format for Scaled {
         self.elem.bits()
     }
     fn meta_bits(&self) -> u32 {
+        if self.double_quant {
+            return 8;
+        }
         self.encoding.bits() + if self.zero_point { self.elem.bits() } else { 0 } + self.sub.map_or(0, |sb| sb.bits * self.subs_per_block() as u32)
     }
     fn meta_words(&self) -> usize {
@@ -571,11 +631,14 @@ impl Format for Scaled {
     fn rounding(&self) -> Rounding {
         self.round
     }
-    fn group_meta_words(&self, _units: usize) -> usize {
+    fn group_meta_words(&self, units: usize) -> usize {
+        if self.double_quant {
+            return 1 + units.div_ceil(DQ_UNITS);
+        }
         self.group_scale as usize
     }
-    fn group_meta_bits(&self, _units: usize) -> u64 {
-        32 * self.group_scale as u64
+    fn group_meta_bits(&self, units: usize) -> u64 {
+        32 * self.group_meta_words(units) as u64
     }
 
     fn check_shape(&self, shape: &crate::Shape) -> Result<(), FormatError> {
@@ -599,6 +662,17 @@ impl Format for Scaled {
     }
 
     fn quantize_group(&self, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
+        if self.double_quant {
+            // Elements are chosen with each unit's own scale (bitsandbytes
+            // quantizes before it compresses the statistics) and read back
+            // with the double-quantized one.
+            for ((off, len), _, _, scale) in self.double_quant_scales(x, row_len, clip).units {
+                if self.elements(&x[off..off + len], clip, ctx.offset(off as u64), &mut out[off..off + len]).is_some() {
+                    self.rescale(&mut out[off..off + len], scale);
+                }
+            }
+            return;
+        }
         if self.tile.is_some() {
             let (mut buf, mut q) = (Vec::new(), Vec::new());
             for t in self.tiles(x.len(), row_len) {
@@ -627,6 +701,23 @@ impl Format for Scaled {
     }
 
     fn encode_group(&self, x: &[f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut Vec<u32>) -> Result<(), FormatError> {
+        if self.double_quant {
+            let dq = self.double_quant_scales(x, row_len, clip);
+            meta.push(dq.offset.to_bits());
+            meta.extend(dq.second.iter().map(|m| m.to_bits()));
+            let mut e = vec![0.0f32; x.len()];
+            for &((off, len), _, q, _) in &dq.units {
+                self.elements(&x[off..off + len], clip, ctx.offset(off as u64), &mut e[off..off + len]);
+                meta.push(q);
+            }
+            if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
+                return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
+            }
+            for (c, &v) in codes.iter_mut().zip(&e) {
+                *c = self.elem.code(v);
+            }
+            return Ok(());
+        }
         if self.tile.is_some() {
             for t in self.tiles(x.len(), row_len) {
                 let buf: Vec<f32> = t.iter().map(|&p| x[p]).collect();
@@ -656,6 +747,18 @@ impl Format for Scaled {
     }
 
     fn decode_group(&self, codes: &[u32], meta: &[u32], row_len: usize, out: &mut [f32]) -> Option<usize> {
+        if self.double_quant {
+            let ranges = crate::tensor::unit_ranges(codes.len(), row_len, self.block);
+            let (scales, used) = self.double_quant_read(ranges.len(), meta)?;
+            for (&(off, len), &scale) in ranges.iter().zip(&scales) {
+                let o = &mut out[off..off + len];
+                for (v, &c) in o.iter_mut().zip(&codes[off..off + len]) {
+                    *v = self.elem.value(c);
+                }
+                self.rescale(o, scale);
+            }
+            return Some(used);
+        }
         if self.tile.is_some() {
             let mw = self.meta_words();
             let mut used = 0;
@@ -702,7 +805,7 @@ impl Format for Scaled {
             for o in out.iter_mut() {
                 *o = saturate((*o - z) * s) + 0.0;
             }
-        } else if self.group_scale {
+        } else if self.group_scale || self.double_quant {
             self.quantize_group(x, out, x.len(), clip, ctx);
         } else if self.sub.is_some() {
             let mut shifts = vec![0u32; self.subs_per_block().max(x.len().div_ceil(self.sub.map_or(1, |sb| sb.len)))];
@@ -1143,6 +1246,12 @@ impl Family for ScaledFamily {
             ParamDoc { name: "tile", default: "none", range: "none | RxC (R, C >= 1)", help: "one scale per R x C tile of the group's rows instead of blocks (DeepSeek-V3: 128x128)" },
             ParamDoc { name: "sub_block", default: "0", range: "0..=block", help: "shared microexponents (scale=e8m0): elements per sub-block sharing a shift below the block's exponent; 0: none" },
             ParamDoc { name: "sub_shift", default: "1", range: "1..=4", help: "bits of each sub-block's shift (it makes the sub-block's grid up to 2^(2^bits - 1) finer)" },
+            ParamDoc {
+                name: "double_quant",
+                default: "false",
+                range: "true | false",
+                help: "QLoRA's double quantization (scale=f32, block > 0): each block scale in 8 bits of bitsandbytes' dynamic map, minus the group's mean, over an f32 per 256 blocks",
+            },
             ParamDoc { name: "zero_point", default: "false", range: "true | false", help: "an integer zero point per scale (unsigned elements: uint4, uint8)" },
             ROUND_DOC,
         ]
@@ -1163,6 +1272,11 @@ impl Family for ScaledFamily {
                 help: "asymmetric INT4 with an fp16 scale and a 4-bit zero point per 128 elements (GPTQ/AWQ checkpoints)",
             },
             Preset { name: "nf4", params: "elem=nf4,scale=f32,block=64", help: "QLoRA's NF4 as bitsandbytes stores it: the NF4 table with an f32 absmax per 64 elements" },
+            Preset {
+                name: "nf4-dq",
+                params: "elem=nf4,scale=f32,block=64,double_quant=true",
+                help: "NF4 with QLoRA's double quantization (bitsandbytes' compress_statistics): about 4.127 bits per element",
+            },
             Preset { name: "fp4-bnb", params: "elem=fp4-bnb,scale=f32,block=64", help: "bitsandbytes' FP4: its table with an f32 absmax per 64 elements" },
             Preset {
                 name: "mx9",
@@ -1258,9 +1372,14 @@ impl Family for ScaledFamily {
         if sub.is_some() && (encoding != Encoding::E8m0 || block == 0 || sub_len > block || group_scale || zero_point) {
             return Err(bad("sub_block", sub_len.to_string(), "0, or from 1 to block with scale=e8m0 and block > 0 (shared microexponents refine a power-of-two block scale)"));
         }
+        let double_quant = p.flag("double_quant", false)?;
+        if double_quant && (encoding != Encoding::F32 || block == 0 || group_scale || zero_point || tile.is_some() || sub.is_some()) {
+            return Err(bad("double_quant", "true".into(), "false, unless the block scales (block > 0) are f32 and form the only level (QLoRA's double quantization stores them in 8 bits)"));
+        }
         let round = crate::rounding_param(p)?;
         let mut f = Scaled::with_element(elem, encoding, rule, block);
         f.sub = sub;
+        f.double_quant = double_quant;
         f.round = round;
         f.group_scale = group_scale;
         f.zero_point = zero_point;

@@ -50,6 +50,7 @@ const FORMATS: &[&str] = &[
     "scaled(elem=fp4-e2m1,scale=ue4m3,block=16,round=stochastic)",
     "scaled(elem=fp4-e2m1,scale=ue5m3,block=16,tensor_scale=f32)",
     "nf4",
+    "nf4-dq",
     "fp4-bnb",
     "p3109(k=8,p=3)",
     "scaled(elem=lut,values=[-1,-0.25,0,0.5,1],scale=bf16,block=8)",
