@@ -1136,59 +1136,92 @@ crate::simd::kernel! {
     /// a magic-number rounding). Blocks whose steps leave f32's normal
     /// range take `quantize_micro`.
     fn micro_nearest_even(f: &Scaled, m: &Micro, x: &[f32], out: &mut [f32], block: usize, clip: Option<Clip>, ctx: RoundCtx) {
-        const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
-        let alpha = clip.map_or(f32::INFINITY, Clip::alpha);
-        let bound = m.qmax + 1.0;
-        let mut inv = vec![0.0f32; block];
-        let mut step = vec![0.0f32; block];
-        let mut tau = vec![0i32; block];
-        for (b, (xi, oi)) in x.chunks(block).zip(out.chunks_mut(block)).enumerate() {
-            let (amax, nan) = crate::bits::amax_of(xi);
-            if nan {
-                oi.fill(f32::NAN);
-                continue;
+        if block == 16 && m.sub_len == 2 && x.len() % 16 == 0 {
+            // MX4/6/9's shape, with sizes the compiler knows: every loop
+            // below unrolls into a few vector instructions.
+            let (mut tau, mut inv, mut step) = ([0i32; 16], [0.0f32; 16], [0.0f32; 16]);
+            for (b, (xi, oi)) in x.chunks_exact(16).zip(out.chunks_exact_mut(16)).enumerate() {
+                micro_block(f, m, xi, oi, 2, clip, ctx.offset((b * 16) as u64), (&mut tau, &mut inv, &mut step));
             }
-            let amax = amax.min(alpha);
-            if amax == 0.0 {
-                oi.fill(0.0);
-                continue;
-            }
-            let s = m.rule.scale_exp(amax);
-            let e = s - m.rule.offset;
-            let k0 = m.step_exp + s; // the step exponent at shift 0
-            if k0 - m.top < -126 || k0 > 100 || e < -100 {
-                let mut shifts = vec![0u32; xi.len().div_ceil(m.sub_len)];
-                f.quantize_micro(xi, clip, ctx.offset((b * block) as u64), oi, &mut shifts);
-                continue;
-            }
-            // Each element's shift as if alone, clamp(E - floor(log2 |x|)):
-            // the sub-block's is their minimum. Zero, subnormal (E > -100
-            // here, so the largest shift anyway) and non-finite elements
-            // (which do not enter amax) count as 2^-127.
-            let tau = &mut tau[..xi.len()];
-            for (t, &v) in tau.iter_mut().zip(xi) {
-                let a = (v.to_bits() & !SIGN).min(alpha.to_bits());
-                let lg = if (0x0080_0000..INF).contains(&a) { (a >> 23) as i32 - 127 } else { -127 };
-                let d = e - lg;
-                *t = if d < 0 { 0 } else if d > m.top { m.top } else { d };
-            }
-            for ts in tau.chunks_mut(m.sub_len) {
-                let low = ts.iter().fold(m.top, |a, &t| a.min(t));
-                ts.iter_mut().for_each(|t| *t = low);
-            }
-            for ((i, st), &t) in inv.iter_mut().zip(step.iter_mut()).zip(tau.iter()) {
-                let k = k0 - t;
-                *i = f32::from_bits(((127 - k) as u32) << 23);
-                *st = f32::from_bits(((127 + k) as u32) << 23);
-            }
-            for (((o, &v), &i), &st) in oi.iter_mut().zip(xi).zip(&inv).zip(&step) {
-                let y = clamp_keep_nan(v, -alpha, alpha) * i;
-                let y = if y > bound { bound } else if y < -bound { -bound } else { y };
-                let q = (y + MAGIC) - MAGIC;
-                let q = if q > m.qmax { m.qmax } else if q < -m.qmax { -m.qmax } else { q };
-                *o = q * st + 0.0;
-            }
+            return;
         }
+        let (mut tau, mut inv, mut step) = (vec![0i32; block], vec![0.0f32; block], vec![0.0f32; block]);
+        for (b, (xi, oi)) in x.chunks(block).zip(out.chunks_mut(block)).enumerate() {
+            let n = xi.len();
+            micro_block(f, m, xi, oi, m.sub_len, clip, ctx.offset((b * block) as u64), (&mut tau[..n], &mut inv[..n], &mut step[..n]));
+        }
+    }
+}
+
+/// One block of [`micro_nearest_even`], with scratch as long as the block.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn micro_block(f: &Scaled, m: &Micro, xi: &[f32], oi: &mut [f32], sub_len: usize, clip: Option<Clip>, ctx: RoundCtx, scratch: (&mut [i32], &mut [f32], &mut [f32])) {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    let (tau, inv, step) = scratch;
+    let alpha = clip.map_or(f32::INFINITY, Clip::alpha);
+    let bound = m.qmax + 1.0;
+    let (amax, nan) = crate::bits::amax_of(xi);
+    if nan {
+        oi.fill(f32::NAN);
+        return;
+    }
+    let amax = amax.min(alpha);
+    if amax == 0.0 {
+        oi.fill(0.0);
+        return;
+    }
+    let s = m.rule.scale_exp(amax);
+    let e = s - m.rule.offset;
+    let k0 = m.step_exp + s; // the step exponent at shift 0
+    if k0 - m.top < -126 || k0 > 100 || e < -100 {
+        let mut shifts = vec![0u32; xi.len().div_ceil(sub_len)];
+        f.quantize_micro(xi, clip, ctx, oi, &mut shifts);
+        return;
+    }
+    // Each element's shift as if alone, clamp(E - floor(log2 |x|)): the
+    // sub-block's is their minimum. Zero, subnormal (E > -100 here, so the
+    // largest shift anyway) and non-finite elements (which do not enter
+    // amax) count as 2^-127.
+    for (t, &v) in tau.iter_mut().zip(xi) {
+        let a = (v.to_bits() & !SIGN).min(alpha.to_bits());
+        let lg = if (0x0080_0000..INF).contains(&a) { (a >> 23) as i32 - 127 } else { -127 };
+        let d = e - lg;
+        *t = if d < 0 {
+            0
+        } else if d > m.top {
+            m.top
+        } else {
+            d
+        };
+    }
+    for ts in tau.chunks_mut(sub_len) {
+        let low = ts.iter().fold(m.top, |a, &t| a.min(t));
+        ts.iter_mut().for_each(|t| *t = low);
+    }
+    for ((i, st), &t) in inv.iter_mut().zip(step.iter_mut()).zip(tau.iter()) {
+        let k = k0 - t;
+        *i = f32::from_bits(((127 - k) as u32) << 23);
+        *st = f32::from_bits(((127 + k) as u32) << 23);
+    }
+    for (((o, &v), &i), &st) in oi.iter_mut().zip(xi).zip(inv.iter()).zip(step.iter()) {
+        let y = clamp_keep_nan(v, -alpha, alpha) * i;
+        let y = if y > bound {
+            bound
+        } else if y < -bound {
+            -bound
+        } else {
+            y
+        };
+        let q = (y + MAGIC) - MAGIC;
+        let q = if q > m.qmax {
+            m.qmax
+        } else if q < -m.qmax {
+            -m.qmax
+        } else {
+            q
+        };
+        *o = q * st + 0.0;
     }
 }
 
