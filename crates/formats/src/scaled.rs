@@ -1136,7 +1136,7 @@ crate::simd::kernel! {
     /// a magic-number rounding). Blocks whose steps leave f32's normal
     /// range take `quantize_micro`.
     fn micro_nearest_even(f: &Scaled, m: &Micro, x: &[f32], out: &mut [f32], block: usize, clip: Option<Clip>, ctx: RoundCtx) {
-        if block == 16 && m.sub_len == 2 && x.len() % 16 == 0 {
+        if block == 16 && m.sub_len == 2 && x.len().is_multiple_of(16) {
             // MX4/6/9's shape, with sizes the compiler knows: every loop
             // below unrolls into a few vector instructions.
             let (mut tau, mut inv, mut step) = ([0i32; 16], [0.0f32; 16], [0.0f32; 16]);

@@ -5,7 +5,7 @@
 //! each of those; ties resolve as the rounding mode says.
 //! Exhaustive over a grid of parameters for n <= 8, sampled up to n = 16.
 
-use quantlab_formats::{parse, Clip, Format, RoundCtx, Rounding, Scale};
+use quantlab_formats::{parse, quantize, Clip, Format, RoundCtx, Rounding, Scale};
 
 /// A signed table entry: value and the parity of its code (ties-to-even).
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +22,9 @@ enum Midpoint<'a> {
     /// Posits round on the bit pattern: the threshold between entries i and
     /// i+1 is given by this table (the (n+1)-bit posit between them).
     Given(&'a [f64]),
+    /// Lookup tables round at these thresholds (bitsandbytes' f32
+    /// midpoints), and a nearest-even tie goes to the lower entry.
+    TableLower(&'a [f64]),
 }
 
 /// Full signed table from a non-negative one (code parity is unchanged by
@@ -64,12 +67,14 @@ fn oracle(t: &[Entry], x: f64, mode: Rounding, mid: Midpoint) -> f64 {
         _ => {
             let ord = match mid {
                 Midpoint::Arithmetic => (x - lo.v).partial_cmp(&(hi.v - x)).unwrap(),
-                Midpoint::Given(th) => x.partial_cmp(&th[i]).unwrap(),
+                Midpoint::Given(th) | Midpoint::TableLower(th) => x.partial_cmp(&th[i]).unwrap(),
             };
+            let table = matches!(mid, Midpoint::TableLower(_));
             match ord {
                 std::cmp::Ordering::Less => false,
                 std::cmp::Ordering::Greater => true,
                 std::cmp::Ordering::Equal => match mode {
+                    Rounding::NearestEven if table => false,
                     // Zero is the even code; otherwise the code whose last
                     // bit is 0 (with m = 0: the even exponent field).
                     Rounding::NearestEven if lo.v == 0.0 => false,
@@ -704,6 +709,23 @@ fn lookup_tables_match_their_entries() {
         for mode in [Rounding::TowardZero, Rounding::TowardPositive, Rounding::TowardNegative, Rounding::Odd] {
             let f = with_mode(&format!("scaled(elem={name},scale=f32)"), mode);
             check(&f.describe(), &*f, &[1.0, -1.0], &t, mode, Midpoint::Arithmetic, None);
+        }
+    }
+    // Nearest (even: ties to the lower entry; away: away from zero) at
+    // bitsandbytes' f32 midpoints, every entry, midpoint and neighbour.
+    for (name, codes) in [("nf4", &NF4[..]), ("fp4-bnb", &FP4_BNB[..]), ("lut,values=[-1,-0.3,0,0.125,0.8,1]", &user[..])] {
+        let t = sort(codes.iter().enumerate().map(|(c, &v)| Entry { v: v as f64, odd: c & 1 == 1 }).collect());
+        let th: Vec<f64> = t.windows(2).map(|w| ((w[0].v as f32 + w[1].v as f32) / 2.0) as f64).collect();
+        // Probes: the table's own (arithmetic midpoints) and the f32 thresholds with their neighbours.
+        for mode in [Rounding::NearestEven, Rounding::NearestAway] {
+            let f = with_mode(&format!("scaled(elem={name},scale=f32)"), mode);
+            check(&f.describe(), &*f, &[1.0, -1.0], &t, mode, Midpoint::TableLower(&th), None);
+            let mut ps: Vec<f32> = th.iter().flat_map(|&m| [m as f32, (m as f32).next_up(), (m as f32).next_down()]).collect();
+            ps.push(1.0);
+            let got = quantize(&*f, &ps, &[ps.len()], quantlab_formats::Granularity::Tensor, 0).unwrap();
+            for (&x, &g) in ps.iter().zip(&got) {
+                assert_eq!(g as f64, oracle(&t, x as f64, mode, Midpoint::TableLower(&th)), "{} {mode}: x = {x:e}", f.describe());
+            }
         }
     }
     // Nearest with bitsandbytes' rule on a user table: the f32 midpoint
