@@ -107,7 +107,7 @@ pub static MINIFLOAT_PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
 /// A built element type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Element {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     form: Form,
 }
 
@@ -134,7 +134,7 @@ impl Element {
             ElementKind::Table(values) => Form::Table(Box::new(crate::lut::Lut::new(values))),
             ElementKind::P3109 { k, p } => Form::P3109(crate::p3109::P3109::new(k, p, true, true, crate::p3109::OnOverflow::Saturate).expect("the table's element types are valid")),
         };
-        Element { name: def.name, form }
+        Element { name: def.name.into(), form }
     }
 
     /// A lookup table of the user's values, named `lut`: finite, strictly
@@ -150,20 +150,48 @@ impl Element {
         if v.iter().all(|&x| x == 0.0) {
             return Err("a table with a non-zero entry".into());
         }
-        Ok(Element { name: "lut", form: Form::Table(Box::new(crate::lut::Lut::new(&v))) })
+        Ok(Element { name: "lut".into(), form: Form::Table(Box::new(crate::lut::Lut::new(&v))) })
     }
 
     /// Read a family's required `elem` parameter: the name of an element
     /// type of the table (signed ones only unless `unsigned_ok`).
-    pub fn param(p: &mut crate::Params, unsigned_ok: bool) -> Result<&'static str, quantlab_spec::SpecError> {
+    /// Read a family's required `elem` parameter: the name of an element
+    /// type of the table (signed ones only unless `unsigned_ok`), `lut` (a
+    /// user's table, whose `values` the scaled family reads), or any
+    /// minifloat, e.g. `minifloat(e=2,m=5,specials=none)` (build it with
+    /// [`Element::from_text`]).
+    pub fn param(p: &mut crate::Params, unsigned_ok: bool) -> Result<String, quantlab_spec::SpecError> {
         let mut names: Vec<&'static str> = ELEMENT_TYPES.iter().filter(|d| unsigned_ok || !matches!(d.kind, ElementKind::UInt { .. })).map(|d| d.name).collect();
         if unsigned_ok {
-            names.push("lut"); // a user's table (the scaled family reads its `values`)
+            names.push("lut");
         }
-        match p.choice("elem", "", &names)? {
-            "" => Err(p.missing("elem")),
-            elem => Ok(elem),
+        let text = p.text("elem", "");
+        if text.is_empty() {
+            return Err(p.missing("elem"));
         }
+        if names.contains(&text.as_str()) || text.starts_with("minifloat(") {
+            return Ok(text);
+        }
+        let hint = quantlab_spec::nearest(&text, names.iter().copied()).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+        Err(quantlab_spec::SpecError::OutOfRange { family: p.family().into(), param: "elem".into(), value: text, range: format!("{} | minifloat(e=..,m=..[,bias,subnormals,specials]){hint}", names.join(" | ")) })
+    }
+
+    /// The element type a parameter names: a table entry, or a minifloat
+    /// described in full (its parameters checked as the minifloat family
+    /// checks them; it always saturates, as every element does).
+    pub fn from_text(text: &str) -> Result<Element, crate::FormatError> {
+        if let Some(e) = Element::named(text) {
+            return Ok(e);
+        }
+        let spec: crate::FormatSpec = text.parse()?;
+        if spec.family != "minifloat" {
+            return Err(quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "elem".into(), value: text.into(), range: "an element type's name, or minifloat(e=..,m=..,...)".into() }.into());
+        }
+        let mut p = crate::Params::new("minifloat", spec.params);
+        let f = crate::minifloat::from_params(&mut p)?;
+        p.finish()?;
+        let name = crate::Format::describe(&f);
+        Ok(Element { name: name.into(), form: Form::Float(f) })
     }
 
     /// The names of every element type, for parameter ranges.
@@ -171,8 +199,8 @@ impl Element {
         ELEMENT_TYPES.iter().map(|d| d.name).collect()
     }
 
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Width of one element's code.

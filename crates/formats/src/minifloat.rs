@@ -222,6 +222,23 @@ impl Format for Minifloat {
     }
 }
 
+/// A minifloat from its parameters (all but `round`): the family's
+/// constructor, and an element type written as `minifloat(...)`.
+pub fn from_params(p: &mut Params) -> Result<Minifloat, FormatError> {
+    let e = p.int("e", None, 1, 8)? as u32;
+    let m = p.int("m", None, 0, 23)? as u32;
+    let bias = p.opt_int("bias", -1000, 1000)?.map(|b| b as i32);
+    let subnormals = p.flag("subnormals", true)?;
+    let specials = match p.choice("specials", "ieee", &["ieee", "fn", "fnuz", "none"])? {
+        "ieee" => Specials::Ieee,
+        "fn" => Specials::Fn,
+        "fnuz" => Specials::Fnuz,
+        _ => Specials::None,
+    };
+    let saturate = p.flag("saturate", true)?;
+    Minifloat::new(e, m, bias, subnormals, specials, saturate)
+}
+
 pub struct MinifloatFamily;
 pub static FAMILY: MinifloatFamily = MinifloatFamily;
 
@@ -253,20 +270,8 @@ impl Family for MinifloatFamily {
         crate::element::MINIFLOAT_PRESETS.as_slice()
     }
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
-        let e = p.int("e", None, 1, 8)? as u32;
-        let m = p.int("m", None, 0, 23)? as u32;
-        let bias = p.opt_int("bias", -1000, 1000)?.map(|b| b as i32);
-        let subnormals = p.flag("subnormals", true)?;
-        let specials = match p.choice("specials", "ieee", &["ieee", "fn", "fnuz", "none"])? {
-            "ieee" => Specials::Ieee,
-            "fn" => Specials::Fn,
-            "fnuz" => Specials::Fnuz,
-            _ => Specials::None,
-        };
-        let saturate = p.flag("saturate", true)?;
-        let round = crate::rounding_param(p)?;
-        let mut f = Minifloat::new(e, m, bias, subnormals, specials, saturate)?;
-        f.round = round;
+        let mut f = from_params(p)?;
+        f.round = crate::rounding_param(p)?;
         Ok(Box::new(f))
     }
 }

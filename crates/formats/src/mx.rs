@@ -57,10 +57,10 @@ impl Family for MxFamily {
         ]
     }
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
-        let elem = Element::param(p, false)?;
+        let elem = Element::from_text(&Element::param(p, false)?)?;
         let rule = PowRule::named(p.choice("scale", "floor", &["floor", "ceil", "even"])?);
         let block = p.int("block", Some(32), 1, 1 << 20)? as usize;
         let round = crate::rounding_param(p)?;
-        Ok(Box::new(Scaled::new(elem, Encoding::E8m0, rule, block)?.with_round(round)))
+        Ok(Box::new(Scaled::with_element(elem, Encoding::E8m0, rule, block).with_round(round)))
     }
 }

@@ -1332,7 +1332,7 @@ impl Family for ScaledFamily {
     fn build(&self, p: &mut Params) -> Result<Box<dyn Format>, FormatError> {
         let name = Element::param(p, true)?;
         let values = p.floats("values")?;
-        let elem = match (name, values) {
+        let elem = match (name.as_str(), values) {
             ("lut", Some(v)) => Element::table_of(&v).map_err(|why| quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "values".into(), value: format!("{v:?}"), range: why })?,
             ("lut", None) => return Err(p.missing("values").into()),
             (_, Some(_)) => {
@@ -1344,7 +1344,7 @@ impl Family for ScaledFamily {
                 }
                 .into())
             }
-            (name, None) => Element::named(name).expect("param names a table entry"),
+            (name, None) => Element::from_text(name)?,
         };
         let elem_name = elem.name();
         let encoding = Encoding::from_name(p.choice("scale", "f32", &Encoding::NAMES)?);
