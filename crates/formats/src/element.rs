@@ -173,7 +173,12 @@ impl Element {
             return Ok(text);
         }
         let hint = quantlab_spec::nearest(&text, names.iter().copied()).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
-        Err(quantlab_spec::SpecError::OutOfRange { family: p.family().into(), param: "elem".into(), value: text, range: format!("{} | minifloat(e=..,m=..[,bias,subnormals,specials]){hint}", names.join(" | ")) })
+        Err(quantlab_spec::SpecError::OutOfRange {
+            family: p.family().into(),
+            param: "elem".into(),
+            value: text,
+            range: format!("{} | minifloat(e=..,m=..[,bias,subnormals,specials]){hint}", names.join(" | ")),
+        })
     }
 
     /// The element type a parameter names: a table entry, or a minifloat
@@ -185,7 +190,13 @@ impl Element {
         }
         let spec: crate::FormatSpec = text.parse()?;
         if spec.family != "minifloat" {
-            return Err(quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "elem".into(), value: text.into(), range: "an element type's name, or minifloat(e=..,m=..,...)".into() }.into());
+            return Err(quantlab_spec::SpecError::OutOfRange {
+                family: "scaled".into(),
+                param: "elem".into(),
+                value: text.into(),
+                range: "an element type's name, or minifloat(e=..,m=..,...)".into(),
+            }
+            .into());
         }
         let mut p = crate::Params::new("minifloat", spec.params);
         let f = crate::minifloat::from_params(&mut p)?;
