@@ -137,15 +137,16 @@ impl Element {
         Element { name: def.name.into(), form }
     }
 
-    /// A lookup table of the user's values, named `lut`: finite, strictly
-    /// ascending, 2 to 65536 entries; codes are positions in the list.
+    /// A lookup table of the user's values, named `lut`: in [-1, 1],
+    /// strictly ascending, 2 to 65536 entries; codes are positions in the
+    /// list.
     pub fn table_of(values: &[f64]) -> Result<Element, String> {
         let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
         if !(2..=65536).contains(&v.len()) {
             return Err(format!("2 to 65536 entries (got {})", v.len()));
         }
-        if v.iter().any(|x| !x.is_finite()) || v.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("finite numbers in strictly ascending order (as f32)".into());
+        if v.iter().any(|x| x.is_nan() || x.abs() > 1.0) || v.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("numbers in [-1, 1] in strictly ascending order (as f32); the scale maps [-1, 1] to the unit's range".into());
         }
         if v.iter().all(|&x| x == 0.0) {
             return Err("a table with a non-zero entry".into());
@@ -268,8 +269,11 @@ impl Element {
             Form::Int { bits, step_exp } => FloatGrid::uniform(*step_exp, Element::qmax(*bits)),
             // The integers up to 2^bits - 1 (a zero point shifts them).
             Form::UInt { bits } => FloatGrid::uniform(0, (1 << bits) - 1),
-            // Only its max is meaningful: a table rounds through `table()`.
-            Form::Table(t) => FloatGrid { max: t.max(), ..FloatGrid::uniform(0, 1) },
+            // Only its max is meaningful (a table rounds through `table()`):
+            // a table spans [-1, 1], which a scale maps to [-amax, amax],
+            // whether or not its entries reach ±1 (Banner's 2^M bin
+            // centres do not).
+            Form::Table(_) => FloatGrid { max: 1.0, ..FloatGrid::uniform(0, 1) },
             Form::P3109(f) => f.grid(),
         }
     }

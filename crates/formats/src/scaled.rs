@@ -1269,7 +1269,7 @@ impl Family for ScaledFamily {
             ParamDoc {
                 name: "values",
                 default: "(with elem=lut)",
-                range: "2 to 65536 finite numbers, ascending, e.g. [-1,-0.5,0,0.5,1]",
+                range: "2 to 65536 numbers in [-1, 1], ascending, e.g. [-1,-0.5,0,0.5,1] (the scale maps [-1, 1] to the unit's range)",
                 help: "a lookup table of your own: elem=lut rounds to the nearest entry (bitsandbytes' rule)",
             },
             ParamDoc { name: "scale", default: "f32", range: "e8m0 | f32 | bf16 | fp16 | e4m3 | ue4m3 | ue5m3", help: "how each scale is stored" },

@@ -287,6 +287,7 @@ fn bad_parameters_are_named_with_their_range() {
         ("scaled(elem=minifloat(e=3,m=2,round=odd))", "no parameter `round`"),
         ("scaled(elem=lut,values=[1,0.5,-1])", "strictly ascending"),
         ("scaled(elem=lut,values=[1])", "2 to 65536 entries"),
+        ("scaled(elem=lut,values=[-2,0,2])", "in [-1, 1]"),
         ("scaled(elem=lut,values=oops)", "a list of numbers"),
         ("scaled(elem=fp8-e4m3,values=[0,1])", "none unless elem=lut"),
     ] {

@@ -513,6 +513,9 @@ fn to_param(v: &toml::Value) -> Option<ParamValue> {
         toml::Value::Integer(i) => ParamValue::Int(*i),
         toml::Value::Float(f) => ParamValue::Float(*f),
         toml::Value::Boolean(b) => ParamValue::Bool(*b),
+        // A list inside a sweep's list: one list-valued setting (a lookup
+        // table's `values = [[-0.75, -0.25, 0.25, 0.75]]`).
+        toml::Value::Array(a) => ParamValue::List(a.iter().map(|x| x.as_float().or_else(|| x.as_integer().map(|i| i as f64))).collect::<Option<_>>()?),
         _ => return None,
     })
 }

@@ -300,7 +300,11 @@ impl Params {
         match self.take(key) {
             None => Ok(None),
             Some(ParamValue::List(v)) => Ok(Some(v)),
-            Some(other) => Err(self.out_of_range(key, other, "a list of numbers, e.g. [-1, -0.5, 0, 0.5, 1]".to_string())),
+            Some(other) => Err(self.out_of_range(
+                key,
+                other,
+                "a list of numbers, e.g. [-1, -0.5, 0, 0.5, 1] (in a sweep's [[format]], where a list is swept, a list of lists: [[-1, -0.5, 0, 0.5, 1]])".to_string(),
+            )),
         }
     }
 

@@ -40,34 +40,43 @@ pub fn charts(results: &Results) -> Result<Vec<(String, Chart)>, String> {
         if rows.is_empty() {
             continue;
         }
-        let bits = data::bit_widths(&rows);
         let b = rows.iter().filter_map(|r| data::num(r, "x_b")).sum::<f64>() / rows.len() as f64;
         let mut chart = Chart::new(format!("{} — {source}", results.title()), Axis::linear("clip ratio alpha / b  (b = mean |x - mean|)"), Axis::log("MSE (tensor units squared)"));
         let max_ratio = rows.iter().filter_map(|r| Some(data::num(r, "clip_alpha")? / data::num(r, "x_b")?)).fold(0f64, f64::max);
         let formats = data::distinct(rows.iter().copied(), "format");
-        for (s, &m) in bits.iter().enumerate() {
+        // One set of curves per format (two formats may share a width: a
+        // symmetric M-bit integer and a 2^M-level quantizer), Banner's
+        // closed form once per width.
+        let mut keyed: Vec<(i64, String)> =
+            formats.iter().filter_map(|f| Some((data::num(rows.iter().find(|r| data::text(r, "format").as_deref() == Some(f.as_str()))?, "bits")? as i64, f.clone()))).collect();
+        keyed.sort();
+        let mut banner_drawn = Vec::new();
+        for (s, (m, fmt)) in keyed.iter().enumerate() {
             let look = Look::series(s);
-            let mine: Vec<&Row> = rows.iter().copied().filter(|r| data::num(r, "bits") == Some(m as f64)).collect();
+            let mine: Vec<&Row> = rows.iter().copied().filter(|r| data::text(r, "format").as_deref() == Some(fmt.as_str())).collect();
+            let label = mine.first().and_then(|r| data::text(r, "series")).unwrap_or_else(|| fmt.clone());
             let mut points: Vec<(f64, f64)> = mine.iter().filter_map(|r| Some((data::num(r, "clip_alpha")? / data::num(r, "x_b")?, data::num(r, "mse")?))).collect();
             points.sort_by(|a, c| a.0.total_cmp(&c.0));
-            let m = m as u32;
+            let m = *m as u32;
             let curve = |f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> { (1..=300).map(|k| max_ratio * k as f64 / 300.0).map(|r| (r, f(r * b))).collect() };
             let banner = |alpha: f64| laplace_mse(alpha, b, m);
-            chart.marks.push(Mark::Line { points: curve(&banner), look: look.dashed().marker(Marker::None).width(1) });
-            chart.legend.push(Legend { text: format!("{m} bits: Banner closed form (2{} bins)", superscript(m)), look: look.dashed().marker(Marker::None).width(1) });
-            // The format of this width (one per width in a clip sweep).
-            let format = mine.first().and_then(|r| data::text(r, "format")).and_then(|f| quantlab_formats::parse(&f).ok());
+            if !banner_drawn.contains(&m) {
+                banner_drawn.push(m);
+                chart.marks.push(Mark::Line { points: curve(&banner), look: look.dashed().marker(Marker::None).width(1) });
+                chart.legend.push(Legend { text: format!("{m} bits: Banner closed form (2{} bins)", superscript(m)), look: look.dashed().marker(Marker::None).width(1) });
+            }
+            let format = quantlab_formats::parse(fmt).ok();
             let stepped = format.as_deref().and_then(step_noise).map(|noise| move |alpha: f64| 2.0 * b * b * (-alpha / b).exp() + alpha * alpha * noise);
             let (opt, opt_mse) = match &stepped {
                 Some(f) => {
                     chart.marks.push(Mark::Line { points: curve(f), look: look.marker(Marker::None).width(2) });
-                    chart.legend.push(Legend { text: format!("{m} bits: closed form, the format's step"), look: look.marker(Marker::None) });
+                    chart.legend.push(Legend { text: format!("{label} ({m}b): model, its step"), look: look.marker(Marker::None) });
                     golden_min(f, 1e-3 * b, 40.0 * b, 1e-9)
                 }
                 None => golden_min(banner, 1e-3 * b, 40.0 * b, 1e-9),
             };
             chart.marks.push(Mark::Points { points: points.clone(), look: look.marker(Marker::Circle) });
-            chart.legend.push(Legend { text: format!("{m} bits: simulated"), look: look.marker(Marker::Circle).width(0) });
+            chart.legend.push(Legend { text: format!("{label} ({m}b): simulated"), look: look.marker(Marker::Circle).width(0) });
             chart.marks.push(Mark::Points { points: vec![(opt / b, opt_mse)], look: look.marker(Marker::Star) });
             if let Some(best) = points.iter().copied().filter(|p| p.1.is_finite()).min_by(|a, c| a.1.total_cmp(&c.1)) {
                 chart.marks.push(Mark::Points { points: vec![best], look: Look::grey().marker(Marker::Cross).width(2) });
