@@ -333,9 +333,11 @@ proptest! {
             let q = quantize(&*f, &x, &row(d, n), Granularity::Tensor, 0).unwrap();
             let qq = quantize(&*f, &q, &row(d, n), Granularity::Tensor, 0).unwrap();
             prop_assert_eq!(q, qq, "{}", d);
-        } else if !d.contains("stochastic") && (f.family() != "scaled" || !f.asymmetric()) {
+        } else if !d.contains("stochastic") && (f.family() != "scaled" || !f.asymmetric()) && !f.describe().contains("double_quant") {
             // (A zero point's range is re-derived from the output, whose
-            // extremes its rounded scale does not keep: not idempotent.)
+            // extremes its rounded scale does not keep; double quantization
+            // re-derives its 8-bit scales from the output, whose block
+            // maxima are the stored scales: neither is idempotent.)
             let clip = Some(Clip::symmetric(500.0));
             let (mut q, mut qq) = (vec![0.0; n], vec![0.0; n]);
             f.quantize_unit(&x, clip, RoundCtx::default(), &mut q);
