@@ -60,7 +60,7 @@ struct Batch {
     ids: Tensor,
     type_ids: Tensor,
     mask: Tensor,
-    /// Real tokens (with [CLS] and [SEP]) of each row.
+    /// Real tokens (with `[CLS]` and `[SEP]`) of each row.
     lengths: Vec<usize>,
     /// Each row's line in the input.
     lines: Vec<usize>,
@@ -72,7 +72,7 @@ impl Batches {
         self.sentences
     }
 
-    /// Tokens per sentence (real ones, with [CLS] and [SEP]), in input order.
+    /// Tokens per sentence (real ones, with `[CLS]` and `[SEP]`), in input order.
     pub fn lengths(&self) -> Vec<usize> {
         let mut out = vec![0; self.sentences];
         for b in &self.batches {

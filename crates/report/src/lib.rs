@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use claims::Verdict;
 pub use data::Results;
 
-/// What [`write`] produced.
+/// What [`write()`] produced.
 #[derive(Debug, Default)]
 pub struct Written {
     pub files: Vec<PathBuf>,
