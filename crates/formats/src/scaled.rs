@@ -491,6 +491,26 @@ impl Scaled {
         (s_t, blocks)
     }
 
+    /// The codes of elements at scale 1 (as `elements` leaves them); an
+    /// error where an input NaN has no code in this element type.
+    fn element_codes(&self, e: &[f32], codes: &mut [u32]) -> Result<(), FormatError> {
+        if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
+            return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
+        }
+        for (c, &v) in codes.iter_mut().zip(e) {
+            *c = self.elem.code(v);
+        }
+        Ok(())
+    }
+
+    /// Codes back to values at `scale` (`rescale` of their element values).
+    fn decode_scaled(&self, codes: &[u32], out: &mut [f32], scale: f32) {
+        for (v, &c) in out.iter_mut().zip(codes) {
+            *v = self.elem.value(c);
+        }
+        self.rescale(out, scale);
+    }
+
     /// Scale block elements back: `q * scale`, saturating, zeros signed as
     /// the element's codes allow.
     fn rescale(&self, out: &mut [f32], scale: f32) {
@@ -710,13 +730,7 @@ impl Format for Scaled {
                 self.elements(&x[off..off + len], clip, ctx.offset(off as u64), &mut e[off..off + len]);
                 meta.push(q);
             }
-            if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
-                return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
-            }
-            for (c, &v) in codes.iter_mut().zip(&e) {
-                *c = self.elem.code(v);
-            }
-            return Ok(());
+            return self.element_codes(&e, codes);
         }
         if self.tile.is_some() {
             for t in self.tiles(x.len(), row_len) {
@@ -737,13 +751,7 @@ impl Format for Scaled {
         let (s_t, blocks) = self.group_elements(x, row_len, clip, ctx, &mut e);
         meta.push(s_t.to_bits());
         meta.extend(blocks.iter().map(|b| b.2.to_bits()));
-        if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
-            return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
-        }
-        for (c, &v) in codes.iter_mut().zip(&e) {
-            *c = self.elem.code(v);
-        }
-        Ok(())
+        self.element_codes(&e, codes)
     }
 
     fn decode_group(&self, codes: &[u32], meta: &[u32], row_len: usize, out: &mut [f32]) -> Option<usize> {
@@ -751,11 +759,7 @@ impl Format for Scaled {
             let ranges = crate::tensor::unit_ranges(codes.len(), row_len, self.block);
             let (scales, used) = self.double_quant_read(ranges.len(), meta)?;
             for (&(off, len), &scale) in ranges.iter().zip(&scales) {
-                let o = &mut out[off..off + len];
-                for (v, &c) in o.iter_mut().zip(&codes[off..off + len]) {
-                    *v = self.elem.value(c);
-                }
-                self.rescale(o, scale);
+                self.decode_scaled(&codes[off..off + len], &mut out[off..off + len], scale);
             }
             return Some(used);
         }
@@ -781,11 +785,7 @@ impl Format for Scaled {
         for (off, len) in crate::tensor::unit_ranges(codes.len(), row_len, self.block) {
             let s_b = f32::from_bits(*meta.get(used)?);
             used += 1;
-            let o = &mut out[off..off + len];
-            for (v, &c) in o.iter_mut().zip(&codes[off..off + len]) {
-                *v = self.elem.value(c);
-            }
-            self.rescale(o, s_t * s_b);
+            self.decode_scaled(&codes[off..off + len], &mut out[off..off + len], s_t * s_b);
         }
         Some(used)
     }
@@ -890,13 +890,8 @@ impl Format for Scaled {
         }
         let mut e = vec![0.0f32; x.len()];
         let scale = self.elements(x, clip, ctx, &mut e).unwrap_or(0.0);
-        if e.iter().any(|v| v.is_nan()) && !self.elem.value(self.elem.code(f32::NAN)).is_nan() {
-            return Err(FormatError::Unsupported { format: self.describe(), why: format!("input holds NaN, which {} elements have no code for", self.elem.name()) });
-        }
+        self.element_codes(&e, codes)?;
         meta[0] = scale.to_bits();
-        for (c, &v) in codes.iter_mut().zip(&e) {
-            *c = self.elem.code(v);
-        }
         Ok(())
     }
 
@@ -921,11 +916,7 @@ impl Format for Scaled {
             }
             return;
         }
-        let scale = f32::from_bits(meta[0]);
-        let fix = if self.elem.signed_zero() { -0.0 } else { 0.0 };
-        for (o, &c) in out.iter_mut().zip(codes) {
-            *o = saturate(self.elem.value(c) * scale) + fix;
-        }
+        self.decode_scaled(codes, out, f32::from_bits(meta[0]));
     }
 
     fn meta_for(&self, scale: Scale) -> Result<Vec<u32>, FormatError> {
