@@ -59,13 +59,12 @@ impl P3109 {
         let bias: i32 = if signed { (1i64 << (k - p)) as i32 / 2 } else { 1 << (k - p) };
         let emin = 1 - bias;
         let f = P3109 { k, p, signed, extended, overflow, round: Rounding::NearestEven, grid: FloatGrid { m, emin, max: 0.0, low: Low::Subnormal, overflow: Overflow::Saturate, emin_field: 1 } };
-        let max = f.magnitude(f.max_code()) as f64;
-        let (top, step) = (f.magnitude_f64(f.max_code()), 2f64.powi(emin - m as i32));
-        if top > f32::MAX as f64 || step < 2f64.powi(-149) {
-            return Err(bad("p", p.to_string(), format!("a precision whose values fit f32 at k={k} (largest {top:e}, finest step {step:e})")));
+        let (max, step) = (f.magnitude(f.max_code()), 2f64.powi(emin - m as i32));
+        if !max.is_finite() || step < 2f64.powi(-149) {
+            return Err(bad("p", p.to_string(), format!("a precision whose values fit f32 at k={k} (largest 2^{}, finest step 2^{})", emin + (1i32 << (k - p + !signed as u32)) - 2, emin - m as i32)));
         }
         let grid = FloatGrid {
-            max: max as f32,
+            max,
             overflow: match overflow {
                 OnOverflow::Saturate => Overflow::Saturate,
                 OnOverflow::Inf => Overflow::To(INF),
@@ -90,19 +89,14 @@ impl P3109 {
         }
     }
 
-    fn magnitude_f64(&self, c: u32) -> f64 {
-        let m = self.p - 1;
-        let (field, mant) = ((c >> m) as i32, (c & ((1 << m) - 1)) as f64 / 2f64.powi(m as i32));
-        let bias = 1 - self.grid.emin;
-        if field == 0 {
-            2f64.powi(1 - bias) * mant
-        } else {
-            2f64.powi(field - bias) * (1.0 + mant)
-        }
+    /// Exponent bits: K - P signed, K - P + 1 unsigned.
+    fn ebits(&self) -> u32 {
+        self.k - self.p + !self.signed as u32
     }
 
+    /// The value of a magnitude code (IEEE-style: field 0 subnormal).
     fn magnitude(&self, c: u32) -> f32 {
-        self.magnitude_f64(c) as f32
+        self.grid.ieee_value(c, self.ebits()).3
     }
 
     /// The grid of its values (at its fixed scale).
@@ -115,7 +109,7 @@ impl P3109 {
         if v.is_nan() {
             return self.nan_code();
         }
-        let mag = if v.is_infinite() { self.max_code() + 1 } else { self.grid.ieee_code(v.abs(), if self.signed { self.k - self.p } else { self.k - self.p + 1 }) };
+        let mag = if v.is_infinite() { self.max_code() + 1 } else { self.grid.ieee_code(v.abs(), self.ebits()) };
         let sign = (self.signed && v < 0.0) as u32;
         sign << (self.k - 1) | mag
     }

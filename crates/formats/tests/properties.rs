@@ -281,6 +281,8 @@ fn bad_parameters_are_named_with_their_range() {
         ("scaled(elem=bf16,scale=e4m3,block=16,tensor_scale=f32)", "stays finite in f32"),
         ("scaled(scale=f32)", "missing parameter `elem`"),
         ("scaled(elem=lut)", "missing parameter `values`"),
+        ("p3109(k=16,p=1)", "values fit f32"),
+        ("p3109(k=8,p=3,domain=finite,overflow=inf)", "no Inf"),
         ("scaled(elem=minifloat(e=9,m=1))", "`e` = 9"),
         ("scaled(elem=posit(n=8,es=1))", "minifloat(e=..,m=.."),
         ("scaled(elem=fp8-e4m4)", "did you mean `fp8-e4m3`"),
