@@ -216,7 +216,7 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
 
 /// RMSE and SQNR (dB; +inf when exact) over finite inputs: the runner's metrics.
 fn errors(x: &[f32], q: &[f32]) -> (f64, f64) {
-    let m = quantlab_runner::metrics::measure(x, q);
+    let m = quantlab_quantize::error::measure(x, q);
     (m.rmse, m.sqnr_db)
 }
 
@@ -437,10 +437,23 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     let opts =
         quantlab_runner::RunOptions { config: a.config, out: a.out, threads: a.threads, dry_run: a.dry_run, fresh: a.fresh, quiet: a.quiet, shard: a.shard.as_deref().map(parse_shard).transpose()? };
+    check_report_settings(&opts.config)?;
     let report = quantlab_runner::run(&opts, |line| println!("{line}"))?;
     // A shard holds part of the cells: its report would mislead; merge writes it.
     if !opts.dry_run && opts.shard.is_none() {
         write_report(&report.out)?;
+    }
+    Ok(())
+}
+
+/// The configuration's `[report]` and `[[claim]]` sections are the
+/// report's: checked before the sweep runs (after the runner's own
+/// sections, so the first error in the file is the one reported).
+fn check_report_settings(config: &std::path::Path) -> Result<()> {
+    let file = config.display().to_string();
+    let Ok(text) = std::fs::read_to_string(config) else { return Ok(()) };
+    if quantlab_runner::config::parse(&text, &file).is_ok() {
+        quantlab_report::Settings::parse(&text, &file).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -96,6 +96,10 @@ fn an_activation_sweep_counts_wire_bytes_per_sample() {
     let t = table(&out);
     let bytes = column(&t, "wire_bytes_per_sample");
     let fp32 = column(&t, "fp32_bytes_per_sample");
+    // Every model metric of the metric table is a column of an activation sweep.
+    for m in quantlab_results::metric::of_sweep(quantlab_results::Sweep::Model) {
+        assert!(t.column(m.name).is_ok(), "the activation sweep writes no `{}`", m.name);
+    }
     let bits = t.column("bits").unwrap().i64().unwrap().into_no_null_iter().collect::<Vec<_>>();
     for ((b, w), f) in bits.iter().zip(&bytes).zip(&fp32) {
         // Codes of `b` bits packed into u32 words plus per-sample metadata:

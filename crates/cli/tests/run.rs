@@ -67,6 +67,9 @@ fn dry_run_counts_and_config_errors_are_located() {
         (SMALL.replace("\"aciq-laplace\"", "\"aciq-laplac\""), "unknown clipping strategy `aciq-laplac`"),
         (SMALL.replace("shape = [16, 64]", "shape = [16, 0]"), "no zero dimension"),
         (SMALL.replace("m = [0, 3]", "m = [0, 3, 1]"), "equal length"),
+        // The report's sections are checked before a sweep, by the report.
+        (format!("{SMALL}[report]\nfigures = [\"boxes\"]\n"), "did you mean `box`?"),
+        (format!("{SMALL}[[claim]]\nsays = \"x\"\nbest = {{ family = \"int\" }}\nmetric = \"rmes\"\n"), "unknown metric `rmes`, did you mean `rmse`?"),
     ] {
         std::fs::write(&cfg, bad).unwrap();
         let o = quantlab(&["run", s(&cfg), "--dry-run"]);
@@ -139,9 +142,17 @@ fn results_are_identical_with_one_and_two_threads() {
     assert_eq!(ta.height(), 288);
     assert!(ta.equals_missing(&tb), "tables differ between 1 and 2 threads");
     // Every parameter has its own column; the summary has one row per configuration.
-    for c in ["p_n", "p_e", "p_bits", "p_round", "rmse", "sqnr_db", "clip_alpha", "bits_per_element", "underflow_fraction"] {
+    for c in ["p_n", "p_e", "p_bits", "p_round", "clip_alpha"] {
         assert!(ta.column(c).is_ok(), "no column {c}");
     }
+    // The metric table and the tensor sweep agree: every declared tensor
+    // metric is a column, summarised over seeds.
+    let summary_columns = ParquetReader::new(std::fs::File::open(a.join("summary.parquet")).unwrap()).finish().unwrap();
+    for m in quantlab_results::metric::of_sweep(quantlab_results::Sweep::Tensor) {
+        assert!(ta.column(m.name).is_ok(), "the tensor sweep writes no `{}`", m.name);
+        assert!(summary_columns.column(&format!("{}_mean", m.name)).is_ok(), "no `{}_mean`", m.name);
+    }
+    assert_eq!(manifest_sweep(&a)["formats"], 18);
     let summary = ParquetReader::new(std::fs::File::open(a.join("summary.parquet")).unwrap()).finish().unwrap();
     assert_eq!(summary.height(), 288 / 2);
     assert!(summary.column("rmse_ci95").is_ok());
@@ -150,6 +161,11 @@ fn results_are_identical_with_one_and_two_threads() {
         assert!(!manifest[k].is_null(), "manifest lacks {k}");
     }
     assert!(a.join("results.csv").exists() && a.join("summary.csv").exists());
+}
+
+fn manifest_sweep(out: &std::path::Path) -> serde_json::Value {
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    m["sweep"].clone()
 }
 
 #[test]

@@ -50,11 +50,7 @@ impl Tally {
 
     /// `10 log10(sum x^2 / sum (x - q)^2)`; +inf when exact.
     pub fn sqnr_db(&self) -> f64 {
-        if self.sum_sq_err == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * (self.sum_sq / self.sum_sq_err).log10()
-        }
+        quantlab_quantize::error::sqnr_db(self.sum_sq, self.sum_sq_err)
     }
 
     pub fn clipped_fraction(&self) -> f64 {

@@ -17,6 +17,8 @@
 //! assert!(chosen.iter().all(|c| c.clip.is_some() && c.clipped > 0));
 //! ```
 
+pub mod error;
+
 use quantlab_clamp::Strategy;
 use quantlab_formats::{quantize_group, Clip, Encoded, Format, Granularity, GroupView, Layout, Shape, TensorError};
 

@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 
-use quantlab_runner::config::ClaimConfig;
-use quantlab_runner::store::Row;
+use crate::settings::ClaimConfig;
+use quantlab_results::Row;
 
 use crate::data::{self, describe_filter, lower_is_better, matches, seed_mean, Results};
 
@@ -28,7 +28,7 @@ pub struct Verdict {
 }
 
 pub fn check(results: &Results) -> Vec<Verdict> {
-    results.plan.claims.iter().map(|c| check_one(results, c)).collect()
+    results.settings.claims.iter().map(|c| check_one(results, c)).collect()
 }
 
 pub fn check_one(results: &Results, claim: &ClaimConfig) -> Verdict {

@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use quantlab_runner::config::{self, Plan};
-use quantlab_runner::store::{self, Row, Value};
+use quantlab_results::metric::{self, Sweep};
+use quantlab_results::{store, Row, SweepSummary, Value};
+
+use crate::settings::Settings;
 
 /// Everything a report is drawn from.
 pub struct Results {
@@ -16,7 +18,11 @@ pub struct Results {
     pub manifest: serde_json::Value,
     /// The configuration text as given to `quantlab run`.
     pub config_text: String,
-    pub plan: Plan,
+    /// The report's sections of the configuration.
+    pub settings: Settings,
+    /// What the sweep was, from the manifest.
+    pub sweep: SweepSummary,
+    /// The rows of `results.parquet`.
     pub rows: Vec<Row>,
 }
 
@@ -28,14 +34,15 @@ impl Results {
         let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: not valid JSON: {e}", manifest_path.display()))?;
         let config_text = manifest.get("config").and_then(|c| c.as_str()).ok_or_else(|| format!("{}: has no `config` entry", manifest_path.display()))?.to_string();
         let origin = manifest.get("config_file").and_then(|c| c.as_str()).unwrap_or("config");
-        let plan = config::parse(&config_text, &format!("{} (as saved in {})", origin, manifest_path.display())).map_err(|e| e.to_string())?;
+        let settings = Settings::parse(&config_text, &format!("{} (as saved in {})", origin, manifest_path.display())).map_err(|e| e.to_string())?;
+        let sweep = SweepSummary::of_manifest(&manifest, &manifest_path.display().to_string())?;
         let table = dir.join("results.parquet");
         if !table.exists() {
             return Err(format!("{}: missing; the run did not finish writing its tables (run `quantlab run` again to complete it)", table.display()));
         }
         store::check_tables(dir, &manifest)?;
         let mut rows = store::read_rows(&table)?;
-        if let Some(group) = &plan.report.group {
+        if let Some(group) = &settings.report.group {
             for r in &mut rows {
                 for (name, v) in &mut r.0 {
                     if name == "source" {
@@ -44,25 +51,25 @@ impl Results {
                 }
             }
         }
-        Ok(Results { dir: dir.to_path_buf(), manifest, config_text, plan, rows })
+        Ok(Results { dir: dir.to_path_buf(), manifest, config_text, settings, sweep, rows })
     }
 
     pub fn title(&self) -> String {
-        self.plan.report.title.clone().unwrap_or_else(|| self.plan.name.clone())
+        self.settings.report.title.clone().unwrap_or_else(|| self.settings.name.clone())
     }
 
     /// The report's metric: `[report] metric`, else `cos_mean` for a
     /// model sweep and `rmse` for a tensor sweep.
     pub fn metric(&self) -> &str {
-        self.plan.report.metric.as_deref().unwrap_or(if self.plan.model.is_some() { "cos_mean" } else { "rmse" })
+        self.settings.report.metric.as_deref().unwrap_or(if self.sweep.model.is_some() { "cos_mean" } else { "rmse" })
     }
 
     /// The metrics tabulated: the report's metric, then, for a model sweep,
     /// the other model metrics its rows carry.
     pub fn table_metrics(&self) -> Vec<String> {
         let mut out = vec![self.metric().to_string()];
-        if self.plan.model.is_some() {
-            for m in MODEL_METRICS {
+        if self.sweep.model.is_some() {
+            for m in metric::of_sweep(Sweep::Model).map(|m| m.name) {
                 if !out.iter().any(|o| o == m) && self.rows.iter().any(|r| r.get(m).is_some()) {
                     out.push(m.to_string());
                 }
@@ -158,38 +165,25 @@ pub fn num(row: &Row, column: &str) -> Option<f64> {
     }
 }
 
-pub use quantlab_runner::store::MODEL_METRICS;
-
-/// Whether smaller values of a metric are better.
-pub fn lower_is_better(metric: &str) -> bool {
-    !matches!(metric, "sqnr_db" | "cosine" | "cos_mean" | "cos_min" | "nn_agreement" | "spearman" | "tensor_sqnr_db")
+/// Whether smaller values of a metric are better (a column that is not a
+/// metric counts as an error: smaller).
+pub fn lower_is_better(name: &str) -> bool {
+    metric::metric(name).is_none_or(|m| !m.higher_is_better)
 }
 
-/// A metric's axis label, with its unit.
-pub fn metric_label(metric: &str) -> String {
-    match metric {
-        "rmse" => "RMSE (tensor units)".into(),
-        "mse" => "MSE (tensor units squared)".into(),
-        "sqnr_db" => "SQNR (dB)".into(),
-        "max_abs_err" => "max |error| (tensor units)".into(),
-        "mean_rel_err" => "mean relative error".into(),
-        "cosine" => "cosine similarity".into(),
-        "clipped_fraction" => "fraction of values clipped".into(),
-        "underflow_fraction" => "fraction flushed to zero".into(),
-        "bits_per_element" => "bits per element".into(),
-        "cos_mean" => "mean cosine similarity to fp32 embeddings".into(),
-        "cos_min" => "minimum cosine similarity to fp32 embeddings".into(),
-        "nn_agreement" => "top-1 nearest-neighbour agreement with fp32".into(),
-        "spearman" => "Spearman correlation of pairwise similarities with fp32".into(),
-        "tensor_sqnr_db" => "SQNR of the quantized tensors (dB)".into(),
-        "wire_bytes_per_sample" => "bytes on the wire per sample and split point".into(),
-        other => other.into(),
-    }
+/// A metric's axis label, with its unit (another column: its name).
+pub fn metric_label(name: &str) -> String {
+    metric::metric(name).map_or_else(|| name.to_string(), |m| m.axis_label())
 }
 
 /// Metrics spanning decades are drawn on log axes.
-pub fn log_scale(metric: &str) -> bool {
-    matches!(metric, "rmse" | "mse" | "max_abs_err" | "mean_rel_err")
+pub fn log_scale(name: &str) -> bool {
+    metric::metric(name).is_some_and(|m| m.log_axis)
+}
+
+/// Whether a metric is one a model sweep writes.
+pub fn is_model_metric(name: &str) -> bool {
+    metric::metric(name).is_some_and(|m| m.sweep == Sweep::Model)
 }
 
 /// The columns that tell configurations apart within one data group and
@@ -230,7 +224,7 @@ pub fn seed_mean(rows: &[&Row], metric: &str) -> Option<(f64, f64, usize)> {
         return None;
     }
     let means: Vec<f64> = by_seed.values().map(|(s, n)| s / *n as f64).collect();
-    let (mean, ci) = quantlab_runner::metrics::mean_ci95(&means);
+    let (mean, ci) = quantlab_results::mean_ci95(&means);
     Some((mean, ci, means.len()))
 }
 

@@ -9,19 +9,24 @@
 //! Layers: [`data`] reads a folder and holds the shared vocabulary
 //! (configurations, filters, seed means); [`tables`] and [`figures`] build
 //! from it; figures are [`chart::Chart`] values drawn by one renderer;
-//! [`claims`] checks `[[claim]]` sections. Nothing here looks at a concrete
+//! [`claims`] checks `[[claim]]` sections; [`settings`] reads and validates
+//! the `[report]` and `[[claim]]` sections. Nothing here looks at a concrete
 //! format: formats are known by their description and their `Format` trait.
+//! The report depends on the results folder (`quantlab-results`), never on
+//! the runner or the model: drawing a chart compiles no transformer.
 
 pub mod chart;
 pub mod claims;
 pub mod data;
 pub mod figures;
+pub mod settings;
 pub mod tables;
 
 use std::path::{Path, PathBuf};
 
 pub use claims::Verdict;
 pub use data::Results;
+pub use settings::Settings;
 
 /// What [`write()`] produced.
 #[derive(Debug, Default)]
@@ -49,7 +54,7 @@ pub fn write(dir: &Path) -> Result<Written, String> {
 /// Evaluate the claims of the experiment that made a results folder.
 pub fn check(dir: &Path) -> Result<Vec<Verdict>, String> {
     let results = Results::load(dir)?;
-    if results.plan.claims.is_empty() {
+    if results.settings.claims.is_empty() {
         return Err(format!("{}: the configuration has no [[claim]] sections to check", dir.display()));
     }
     Ok(claims::check(&results))
@@ -68,21 +73,22 @@ fn report_text(results: &Results, tables: &[tables::Table], figures: &[PathBuf],
     let m = &results.manifest;
     let get = |k: &str| m.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_else(|| "-".into());
     let mut s = format!("# {}\n\n", results.title());
-    let data = match &results.plan.model {
-        Some(m) => format!("model `{}` evaluated on `{}` per cell ({} quantized)", m.path.display(), m.sentences.display(), format!("{:?}", m.target).to_lowercase()),
-        None => format!("{} data source(s)", results.plan.sources.len()),
+    let sweep = &results.sweep;
+    let data = match &sweep.model {
+        Some(m) => format!("model `{}` evaluated on `{}` per cell ({} quantized)", m.path, m.sentences, m.quantize),
+        None => format!("{} data source(s)", sweep.sources.len()),
     };
     s += &format!(
         "Experiment `{}`: {} result rows from {} cells, {data}, {} format(s), {} clipping strateg{}, {} granularit{}, seeds {:?}.\n\n",
-        results.plan.name,
+        results.settings.name,
         results.rows.len(),
         get("cells"),
-        results.plan.formats.len(),
-        results.plan.clamps.len(),
-        if results.plan.clamps.len() == 1 { "y" } else { "ies" },
-        results.plan.granularities.len(),
-        if results.plan.granularities.len() == 1 { "y" } else { "ies" },
-        results.plan.seeds
+        sweep.formats,
+        sweep.clamps,
+        if sweep.clamps == 1 { "y" } else { "ies" },
+        sweep.granularities,
+        if sweep.granularities == 1 { "y" } else { "ies" },
+        sweep.seeds
     );
     s += "| run | |\n|---|---|\n";
     for k in ["config_file", "config_hash", "git_revision", "quantlab_version", "threads", "started", "finished"] {

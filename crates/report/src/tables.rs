@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use quantlab_runner::store::Row;
+use quantlab_results::Row;
 
 use crate::data::{self, config_key, config_label, lower_is_better, seed_mean, varying, Results};
 
@@ -135,7 +135,7 @@ pub fn markdown(t: &Table) -> String {
     }
     let seeds = t.rows.iter().flat_map(|r| r.cells.iter().flatten()).map(|c| c.seeds).max().unwrap_or(1);
     let better = if lower_is_better(&t.metric) { "lowest" } else { "highest" };
-    let over = if data::MODEL_METRICS.contains(&t.metric.as_str()) { "One model evaluation over the corpus per cell" } else { "Mean over tensors" };
+    let over = if data::is_model_metric(&t.metric) { "One model evaluation over the corpus per cell" } else { "Mean over tensors" };
     s += &format!("\n{over}{}; **bold**: the {better} of each column.\n", if seeds > 1 { format!(" and {seeds} seeds, ± the 95% Student-t interval over seeds") } else { String::new() });
     s
 }
@@ -193,7 +193,7 @@ pub fn write(tables: &[Table], dir: &Path) -> Result<Vec<PathBuf>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quantlab_runner::store::Value;
+    use quantlab_results::Value;
 
     fn row(series: &str, bits: i64, seed: i64, rmse: f64) -> Row {
         let mut r = Row::default();

@@ -34,32 +34,12 @@ use std::path::{Path, PathBuf};
 
 use quantlab_formats::{Format, Granularity, ParamValue, Spec};
 use quantlab_spec::nearest;
-use quantlab_tensors::synthetic::Distribution;
-use quantlab_tensors::{NameFilter, Source};
+pub use quantlab_tensors::{DataEntry, PlannedSource, SourceTemplate};
 use serde::Deserialize;
 use toml::Spanned;
 
-/// A configuration error, located in its file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let message = quantlab_spec::escape(&self.message);
-        if self.line == 0 {
-            write!(f, "{}: {message}", self.file)
-        } else {
-            write!(f, "{}:{}:{}: {message}", self.file, self.line, self.column)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use quantlab_spec::config::ConfigError;
+use quantlab_spec::config::ConfigText;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,102 +53,16 @@ struct RawConfig {
     #[serde(default)]
     clamp: Option<Spanned<OneOrMany>>,
     #[serde(default)]
-    data: Vec<Spanned<RawData>>,
+    data: Vec<Spanned<DataEntry>>,
     format: Vec<Spanned<SpannedTable>>,
     #[serde(default)]
     model: Option<Spanned<RawModel>>,
-    #[serde(default)]
-    report: Option<Spanned<ReportConfig>>,
-    #[serde(default)]
-    claim: Vec<Spanned<ClaimConfig>>,
-}
-
-/// The `[report]` section: what `quantlab plot` draws and tabulates.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportConfig {
-    /// Figure and report title; default: the experiment name.
-    pub title: Option<String>,
-    /// The metric of tables and figures (a results column); default `rmse`.
-    pub metric: Option<String>,
-    /// Figures to draw; default `["error-vs-bits"]`, plus `box` when a data
-    /// source holds several tensors.
-    pub figures: Option<Vec<FigureKind>>,
-    /// `metric-vs-param`: the format parameter on the x axis (e.g. `e`).
-    pub x_param: Option<String>,
-    /// `metric-vs-param`: a series drawn as a horizontal reference line.
-    pub baseline: Option<String>,
-    /// `histogram`: which tensor, and whose grid to draw over it.
-    pub histogram: Option<HistogramConfig>,
-    /// Pool every data source into one data group of this name (a
-    /// synthetic "model" made of several sources: one table, one box per
-    /// format over all its tensors).
-    pub group: Option<String>,
-}
-
-/// The kinds of figure a report can hold (docs/formats.md, "Figures a user should
-/// be able to regenerate").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FigureKind {
-    /// The metric against bits, one line per format setting.
-    ErrorVsBits,
-    /// Box plots of per-tensor error, grouped by bits (DAC'20 Figure 4).
-    Box,
-    /// Value range of every tensor (DAC'20 Figure 1).
-    Range,
-    /// MSE against clip ratio alpha/b beside Banner's closed form.
-    ClipMse,
-    /// The metric against a format parameter (`x_param`), with a baseline.
-    MetricVsParam,
-    /// A histogram of one tensor with a format's grid over it.
-    Histogram,
-    /// The metric against total bits per element (every scale counted),
-    /// one curve per series, the Pareto front marked.
-    Pareto,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistogramConfig {
-    /// The data source's label (as in the results' `source` column); default the first.
-    pub source: Option<String>,
-    /// The tensor's name; default the source's first tensor.
-    pub tensor: Option<String>,
-    /// The format whose grid is drawn.
-    pub format: String,
-    /// The clipping strategy that places the grid; default `none`.
-    pub clamp: Option<String>,
-    /// Histogram bins; default 160.
-    pub bins: Option<usize>,
-}
-
-/// A `[[claim]]`: a statement about the results that `quantlab check` tests.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimConfig {
-    /// The claim in words, printed beside PASS/FAIL.
-    pub says: String,
-    /// "Best" claim: among the candidates of each `by` group, the best mean
-    /// metric belongs to a configuration matching this filter.
-    pub best: Option<toml::Table>,
-    /// Candidates of a "best" claim (a filter); default all rows.
-    pub among: Option<toml::Table>,
-    /// Rows the claim looks at (a filter); default all.
-    #[serde(rename = "where")]
-    pub filter: Option<toml::Table>,
-    /// Metric of a "best" claim; default the report's.
-    pub metric: Option<String>,
-    /// The column whose values are checked one by one; default `bits`.
-    pub by: Option<String>,
-    /// The `by` values checked; default every value present.
-    pub at: Option<Vec<toml::Value>>,
-    /// Relative slack: the match may be worse than the best by this fraction.
-    pub tolerance: Option<f64>,
-    /// "Spread" claim: the largest over the smallest value of this column
-    /// across tensors is at least `at_least`.
-    pub spread: Option<String>,
-    pub at_least: Option<f64>,
+    /// `[report]` and `[[claim]]` belong to the report (`quantlab_report::Settings`),
+    /// which validates them before a run.
+    #[serde(default, rename = "report")]
+    _report: Option<toml::Value>,
+    #[serde(default, rename = "claim")]
+    _claim: Option<toml::Value>,
 }
 
 /// A table whose keys keep their place in the file, so an error about one
@@ -233,19 +127,6 @@ pub struct ModelPlan {
 pub const DEFAULT_MODEL: &str = "data/minilm";
 pub const DEFAULT_SENTENCES: &str = "experiments/corpus/sentences.txt";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawData {
-    synthetic: Option<String>,
-    shape: Option<Vec<usize>>,
-    npy: Option<String>,
-    safetensors: Option<String>,
-    #[serde(default)]
-    include: Vec<String>,
-    #[serde(default)]
-    exclude: Vec<String>,
-}
-
 /// A validated, expanded sweep.
 #[derive(Debug)]
 pub struct Plan {
@@ -259,34 +140,8 @@ pub struct Plan {
     pub granularities: Vec<Granularity>,
     /// Format combinations dropped by `skip_invalid`.
     pub dropped: Vec<String>,
-    pub report: ReportConfig,
-    pub claims: Vec<ClaimConfig>,
     /// A model sweep (then `sources` is empty).
     pub model: Option<ModelPlan>,
-}
-
-/// A data source and whether its data depends on the seed.
-#[derive(Debug, Clone)]
-pub struct PlannedSource {
-    pub label: String,
-    pub source: SourceTemplate,
-}
-
-#[derive(Debug, Clone)]
-pub enum SourceTemplate {
-    /// Drawn again for every seed.
-    Synthetic { dist: Distribution, shape: Vec<usize> },
-    /// Loaded once; seeds only key stochastic rounding.
-    Fixed(Source),
-}
-
-impl SourceTemplate {
-    pub fn source(&self, seed: u64) -> Source {
-        match self {
-            SourceTemplate::Synthetic { dist, shape } => Source::Synthetic { dist: *dist, shape: shape.clone(), seed },
-            SourceTemplate::Fixed(s) => s.clone(),
-        }
-    }
 }
 
 /// One expanded format, with its parameters for the results table.
@@ -302,58 +157,20 @@ pub struct PlannedFormat {
     pub granularities: Option<Vec<Granularity>>,
 }
 
-fn locate(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
-}
-
-/// Add "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`".
-fn with_hint(message: &str) -> String {
-    let first = message.lines().next().unwrap_or(message);
-    let (what, rest) = match (first.split("unknown field `").nth(1), first.split("unknown variant `").nth(1)) {
-        (Some(rest), _) => ("key", rest),
-        (None, Some(rest)) => ("value", rest),
-        (None, None) => return first.to_string(),
-    };
-    let unknown = rest.split('`').next().unwrap_or("");
-    let expected: Vec<&str> = first.split("expected").nth(1).map(|e| e.split('`').skip(1).step_by(2).collect()).unwrap_or_default();
-    match nearest(unknown, expected.iter().copied()) {
-        Some(n) => format!("unknown {what} `{unknown}`, did you mean `{n}`? (valid: {})", expected.join(", ")),
-        None => format!("unknown {what} `{unknown}` (valid: {})", expected.join(", ")),
-    }
-}
-
-struct Ctx<'a> {
-    file: String,
-    text: &'a str,
-}
-
-impl Ctx<'_> {
-    fn at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ConfigError {
-        let (line, column) = locate(self.text, span.start);
-        ConfigError { file: self.file.clone(), line, column, message: message.into() }
-    }
-}
-
 /// Read, validate and expand a configuration file.
 pub fn load(path: &Path) -> Result<(Plan, String), ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError { file: file.clone(), line: 0, column: 0, message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigText { file: &file, text: "" }.whole(format!("cannot read: {e}")))?;
     let plan = parse(&text, &file)?;
     Ok((plan, text))
 }
 
 /// Validate and expand configuration text (`file` names it in errors).
 pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
-    let ctx = Ctx { file: file.to_string(), text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map_or((0, 0), |s| locate(text, s.start));
-        ConfigError { file: file.to_string(), line, column, message: with_hint(e.message()) }
-    })?;
+    let ctx = ConfigText { file, text };
+    let raw: RawConfig = ctx.parse()?;
     if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ConfigError { file: file.into(), line: 1, column: 1, message: format!("`name` = {:?} must be letters, digits, '-', '_' or '.'", raw.name) });
+        return Err(ctx.at(0..0, format!("`name` = {:?} must be letters, digits, '-', '_' or '.'", raw.name)));
     }
     let seeds = match &raw.seeds {
         Some(s) if s.get_ref().is_empty() => return Err(ctx.at(s.span(), "`seeds` is empty")),
@@ -370,13 +187,13 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
     };
     let model = raw.model.as_ref().map(|m| model_plan(&ctx, m)).transpose()?;
     match (&model, raw.data.first()) {
-        (None, None) => return Err(ConfigError { file: file.into(), line: 0, column: 0, message: "no [[data]] section (tensors to quantize) and no [model] section (a model to evaluate)".into() }),
+        (None, None) => return Err(ctx.whole("no [[data]] section (tensors to quantize) and no [model] section (a model to evaluate)")),
         (Some(_), Some(d)) => return Err(ctx.at(d.span(), "a sweep has either [[data]] (tensors) or [model] (a model evaluated per cell), not both; put them in two configuration files")),
         _ => {}
     }
-    let sources = raw.data.iter().map(|d| data_source(&ctx, d)).collect::<Result<Vec<_>, _>>()?;
+    let sources = raw.data.iter().map(|d| d.get_ref().plan().map_err(|e| ctx.at(d.span(), e))).collect::<Result<Vec<_>, _>>()?;
     if raw.format.is_empty() {
-        return Err(ConfigError { file: file.into(), line: 0, column: 0, message: "no [[format]] section".into() });
+        return Err(ctx.whole("no [[format]] section"));
     }
     let (mut formats, mut dropped) = (Vec::new(), Vec::new());
     for f in &raw.format {
@@ -394,34 +211,10 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, ConfigError> {
         f.granularities.get_or_insert_with(|| sweep.clone());
     }
     let output = PathBuf::from(raw.output.clone().unwrap_or_else(|| format!("results/{}", raw.name)));
-    let report = raw.report.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
-    if let (Some(r), Some(m)) = (&raw.report, &report.metric) {
-        check_metric(&ctx, r.span(), m)?;
-    }
-    if let (Some(r), Some(h)) = (&raw.report, &report.histogram) {
-        quantlab_formats::parse(&h.format).map_err(|e| ctx.at(r.span(), format!("[report.histogram] format: {e}")))?;
-        if let Some(c) = &h.clamp {
-            quantlab_clamp::parse(c).map_err(|e| ctx.at(r.span(), format!("[report.histogram] clamp: {e}")))?;
-        }
-    }
-    let mut claims = Vec::new();
-    for c in &raw.claim {
-        let claim = c.get_ref();
-        match (&claim.best, &claim.spread) {
-            (Some(_), None) => {}
-            (None, Some(_)) if claim.at_least.is_some() => {}
-            (None, Some(_)) => return Err(ctx.at(c.span(), "a `spread` claim needs `at_least`, e.g. at_least = 10")),
-            _ => return Err(ctx.at(c.span(), "a [[claim]] needs exactly one of `best` (a filter, e.g. best = { series = \"adaptivfloat(e=3)\" }) or `spread` (a column)")),
-        }
-        if let Some(m) = &claim.metric {
-            check_metric(&ctx, c.span(), m)?;
-        }
-        claims.push(claim.clone());
-    }
-    Ok(Plan { name: raw.name, output, seeds, sources, formats, clamps, granularities, dropped, report, claims, model })
+    Ok(Plan { name: raw.name, output, seeds, sources, formats, clamps, granularities, dropped, model })
 }
 
-fn model_plan(ctx: &Ctx, m: &Spanned<RawModel>) -> Result<ModelPlan, ConfigError> {
+fn model_plan(ctx: &ConfigText, m: &Spanned<RawModel>) -> Result<ModelPlan, ConfigError> {
     let r = m.get_ref();
     let err = |message: String| ctx.at(m.span(), format!("[model] {message}"));
     let weights = match (&r.weights, r.quantize) {
@@ -466,47 +259,6 @@ fn model_plan(ctx: &Ctx, m: &Spanned<RawModel>) -> Result<ModelPlan, ConfigError
     })
 }
 
-fn check_metric(ctx: &Ctx, span: std::ops::Range<usize>, metric: &str) -> Result<(), ConfigError> {
-    if crate::store::METRICS.contains(&metric) {
-        return Ok(());
-    }
-    let hint = nearest(metric, crate::store::METRICS.iter().copied()).map(|n| format!(", did you mean `{n}`?")).unwrap_or_default();
-    Err(ctx.at(span, format!("unknown metric `{metric}`{hint} (valid: {})", crate::store::METRICS.join(", "))))
-}
-
-/// Relative paths in [[data]] are relative to the working directory, as on
-/// the command line.
-fn data_source(ctx: &Ctx, d: &Spanned<RawData>) -> Result<PlannedSource, ConfigError> {
-    let r = d.get_ref();
-    let kinds = [r.synthetic.is_some(), r.npy.is_some(), r.safetensors.is_some()].iter().filter(|&&b| b).count();
-    if kinds != 1 {
-        return Err(ctx.at(d.span(), "a [[data]] entry needs exactly one of `synthetic`, `npy`, `safetensors`"));
-    }
-    if let Some(dist) = &r.synthetic {
-        let dist = Distribution::parse(dist).map_err(|e| ctx.at(d.span(), e.to_string()))?;
-        let shape = r.shape.clone().ok_or_else(|| ctx.at(d.span(), "synthetic data needs a `shape`, e.g. shape = [256, 1024]"))?;
-        if shape.is_empty() || shape.contains(&0) {
-            return Err(ctx.at(d.span(), format!("`shape` {shape:?} must be non-empty with no zero dimension")));
-        }
-        if quantlab_formats::memory::checked_numel(&shape).and_then(|n| n.checked_mul(4)).is_none() {
-            return Err(ctx.at(d.span(), format!("`shape` {shape:?} is too large: its size in bytes overflows")));
-        }
-        if !r.include.is_empty() || !r.exclude.is_empty() {
-            return Err(ctx.at(d.span(), "`include`/`exclude` select tensors of safetensors data only"));
-        }
-        return Ok(PlannedSource { label: dist.label(), source: SourceTemplate::Synthetic { dist, shape } });
-    }
-    if r.shape.is_some() {
-        return Err(ctx.at(d.span(), "`shape` is for synthetic data; files carry their own shapes"));
-    }
-    if let Some(p) = &r.npy {
-        return Ok(PlannedSource { label: p.clone(), source: SourceTemplate::Fixed(Source::Npy { path: PathBuf::from(p) }) });
-    }
-    let p = r.safetensors.clone().expect("one kind");
-    let filter = NameFilter { include: r.include.clone(), exclude: r.exclude.clone() };
-    Ok(PlannedSource { label: p.clone(), source: SourceTemplate::Fixed(Source::Safetensors { path: PathBuf::from(p), filter }) })
-}
-
 fn to_param(v: &toml::Value) -> Option<ParamValue> {
     Some(match v {
         toml::Value::String(s) => ParamValue::Str(s.clone()),
@@ -522,7 +274,7 @@ fn to_param(v: &toml::Value) -> Option<ParamValue> {
 
 /// Expand one [[format]] table: lists crossed, `zip` keys paired. Errors
 /// about one key name that key's line; others the table's.
-fn expand_format(ctx: &Ctx, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedFormat>, dropped: &mut Vec<String>) -> Result<(), ConfigError> {
+fn expand_format(ctx: &ConfigText, f: &Spanned<SpannedTable>, out: &mut Vec<PlannedFormat>, dropped: &mut Vec<String>) -> Result<(), ConfigError> {
     let table: toml::Table = f.get_ref().iter().map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone())).collect();
     let key_span = |key: &str| f.get_ref().keys().find(|k| k.get_ref() == key).map_or(f.span(), |k| k.span());
     let err = |m: String| ctx.at(f.span(), m);
@@ -671,24 +423,6 @@ mod tests {
         let plan = parse(BASE, "t.toml").unwrap();
         let series: Vec<&str> = plan.formats.iter().map(|f| f.series.as_str()).collect();
         assert_eq!(series, ["adaptivfloat(e=3)", "adaptivfloat(e=3)", "Float", "Float"]);
-    }
-
-    #[test]
-    fn report_and_claim_errors_name_the_line() {
-        let e = parse(&format!("{BASE}[report]\nfigures = [\"boxes\"]\n"), "t.toml").unwrap_err();
-        assert_eq!(e.line, 16, "{e}");
-        assert!(e.message.contains("unknown value `boxes`, did you mean `box`?"), "{e}");
-        let e = parse(&format!("{BASE}[report]\nmetric = \"rmes\"\n"), "t.toml").unwrap_err();
-        assert!(e.to_string().starts_with("t.toml:15:") && e.message.contains("did you mean `rmse`?"), "{e}");
-        let e = parse(&format!("{BASE}[[claim]]\nsays = \"x\"\n"), "t.toml").unwrap_err();
-        assert!(e.message.contains("exactly one of `best`"), "{e}");
-        let e = parse(&format!("{BASE}[[claim]]\nsays = \"x\"\nbets = {{ family = \"int\" }}\n"), "t.toml").unwrap_err();
-        assert!(e.message.contains("did you mean `best`?"), "{e}");
-        let e = parse(&format!("{BASE}[report.histogram]\nformat = \"adaptivfloat(n=4)\"\n"), "t.toml").unwrap_err();
-        assert!(e.message.contains("[report.histogram] format") && e.message.contains("`e`"), "{e}");
-        let ok = parse(&format!("{BASE}[report]\nmetric = \"sqnr_db\"\nfigures = [\"box\", \"range\"]\n[[claim]]\nsays = \"x\"\nspread = \"x_max\"\nat_least = 2\n"), "t.toml").unwrap();
-        assert_eq!(ok.report.figures, Some(vec![FigureKind::Box, FigureKind::Range]));
-        assert_eq!(ok.claims.len(), 1);
     }
 
     /// Issue 15, item 16: an error about one key of a [[format]] table

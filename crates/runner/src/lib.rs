@@ -3,7 +3,7 @@
 //! The product's main job: `quantlab run CONFIG.toml`. A configuration
 //! ([`config`]) expands into cells (tensor x format x clamp x granularity x
 //! seed); cells run in parallel on rayon, each tensor loaded once and
-//! shared; every finished cell is saved at once ([`store`]), so an
+//! shared; every finished cell is saved at once (`quantlab_results::store`), so an
 //! interrupted run keeps its results and a rerun completes the rest. The
 //! results table does not depend on the thread count (apart from timing).
 //! `--shard I/N` runs a deterministic 1/N of the cells; [`merge`] joins
@@ -11,9 +11,7 @@
 
 pub mod config;
 pub mod inputs;
-pub mod metrics;
 mod model_sweep;
-pub mod store;
 mod tensor_sweep;
 
 use std::collections::BTreeMap;
@@ -26,7 +24,8 @@ use quantlab_formats::{Granularity, ParamValue};
 use rayon::prelude::*;
 
 use crate::config::Plan;
-use crate::store::{Row, Value};
+use quantlab_results::store;
+use quantlab_results::store::{Row, Value};
 
 /// What `quantlab run` was asked to do.
 #[derive(Clone, Debug, Default)]
@@ -205,6 +204,22 @@ pub fn output_dir(plan: &Plan, opts: &RunOptions) -> PathBuf {
     }
 }
 
+/// What a report needs to know of the plan (kept in the manifest).
+fn sweep_summary(plan: &Plan) -> quantlab_results::SweepSummary {
+    quantlab_results::SweepSummary {
+        seeds: plan.seeds.clone(),
+        sources: plan.sources.iter().map(|s| s.label.clone()).collect(),
+        formats: plan.formats.len(),
+        clamps: plan.clamps.len(),
+        granularities: plan.granularities.len(),
+        model: plan.model.as_ref().map(|m| quantlab_results::ModelSummary {
+            path: m.path.display().to_string(),
+            sentences: m.sentences.display().to_string(),
+            quantize: format!("{:?}", m.target).to_lowercase(),
+        }),
+    }
+}
+
 /// Run (or with `dry_run`, describe) a sweep. Progress goes to stderr;
 /// `print` receives the lines a user should read (plan, summary).
 pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, String> {
@@ -268,6 +283,7 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
         "config": text,
         "config_hash": hash,
         "inputs": inputs,
+        "sweep": sweep_summary(&plan),
         "git_revision": git_revision(),
         "quantlab_version": env!("CARGO_PKG_VERSION"),
         "threads": threads,

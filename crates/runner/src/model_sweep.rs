@@ -15,8 +15,8 @@ use quantlab_formats::Granularity;
 use quantlab_model::{ActivationQuantizer, Batches, Embeddings, Model, Network, Prefix};
 
 use crate::config::{ModelPlan, ModelTarget, Plan};
-use crate::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 use crate::{Setting, Sweep};
+use quantlab_results::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 
 pub(crate) struct ModelSweep<'p> {
     plan: &'p Plan,

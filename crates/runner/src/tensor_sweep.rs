@@ -8,8 +8,8 @@ use quantlab_formats::Granularity;
 use quantlab_tensors::{Tensor, TensorInfo};
 
 use crate::config::{self, Plan};
-use crate::store::{Row, Value, ELEMENT_QUANTIZATIONS};
-use crate::{metrics, Setting, Sweep};
+use crate::{Setting, Sweep};
+use quantlab_results::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 
 /// One tensor the sweep measures, as listed (name and shape, no data), and
 /// the seed it is drawn with (synthetic data), or `None` (files: any seed).
@@ -24,12 +24,12 @@ struct Loaded {
     tensor: Tensor,
     stats: ValueStats,
     /// The metrics' sums over the input alone, shared by the tensor's cells.
-    input: metrics::InputSums,
+    input: quantlab_quantize::error::InputSums,
 }
 
 impl Loaded {
     fn new(tensor: Tensor) -> Loaded {
-        Loaded { stats: ValueStats::of(&tensor), input: metrics::InputSums::of(&tensor.data), tensor }
+        Loaded { stats: ValueStats::of(&tensor), input: quantlab_quantize::error::InputSums::of(&tensor.data), tensor }
     }
 }
 
@@ -131,7 +131,7 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     let start = Instant::now();
     scratch.resize(t.data.len(), 0.0);
     let chosen = quantlab_quantize::quantize_into(&*pf.format, setting.strategy(plan), &t.data, &t.shape, gran, setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
-    let m = metrics::measure_with(&lt.input, &t.data, scratch);
+    let m = quantlab_quantize::error::measure_with(&lt.input, &t.data, scratch);
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
     let clipped: usize = chosen.iter().map(|c| c.clipped).sum();
     let mean = |f: &dyn Fn(&quantlab_clamp::Chosen) -> f32| chosen.iter().map(|c| f(c) as f64).sum::<f64>() / chosen.len().max(1) as f64;

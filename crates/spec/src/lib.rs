@@ -6,6 +6,8 @@
 //! [`Params`] gives typed, range-checked access and rejects unknown keys, so
 //! every error names the parameter and its valid range.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;

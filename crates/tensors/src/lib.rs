@@ -9,6 +9,7 @@
 //! Every error names the file (and tensor) and what is wrong; nothing panics
 //! on a malformed file.
 
+pub mod entry;
 pub mod glob;
 pub mod npy;
 pub mod safetensors_file;
@@ -17,6 +18,7 @@ pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 
+pub use entry::{DataEntry, PlannedSource, SourceTemplate};
 pub use glob::NameFilter;
 pub use npy::{read_npy, write_npy};
 pub use safetensors_file::TensorInfo;

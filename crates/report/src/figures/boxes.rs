@@ -3,7 +3,7 @@
 //! Each tensor (and, for synthetic data, each seed's draw) is one sample;
 //! whiskers reach the extremes, the diamond is the mean.
 
-use quantlab_runner::store::Row;
+use quantlab_results::Row;
 
 use super::stem;
 use crate::chart::{Axis, BoxStats, Chart, Legend, Look, Mark};

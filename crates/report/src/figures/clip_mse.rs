@@ -9,7 +9,7 @@
 
 use quantlab_clamp::math::{golden_min, laplace_mse};
 use quantlab_formats::{Format, Scale};
-use quantlab_runner::store::Row;
+use quantlab_results::Row;
 
 use super::stem;
 use crate::chart::{Axis, Chart, Legend, Look, Mark, Marker};

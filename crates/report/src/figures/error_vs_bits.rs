@@ -2,7 +2,7 @@
 //! and granularity where they vary), one chart per data source; whiskers
 //! show the 95% interval over seeds.
 
-use quantlab_runner::store::Row;
+use quantlab_results::Row;
 
 use super::stem;
 use crate::chart::{Axis, Chart, Legend, Look, Mark};

@@ -11,17 +11,15 @@ use crate::chart::{Axis, Chart, Legend, Look, Mark, Marker};
 use crate::data::Results;
 
 pub fn charts(results: &Results) -> Result<Vec<(String, Chart)>, String> {
-    let plan = &results.plan;
-    let h = plan.report.histogram.as_ref().ok_or("needs a [report.histogram] section naming the tensor and the format")?;
+    let h = results.settings.report.histogram.as_ref().ok_or("needs a [report.histogram] section naming the tensor and the format")?;
+    let sources = results.settings.data.iter().map(|d| d.plan()).collect::<Result<Vec<_>, _>>()?;
     let planned = match &h.source {
-        None => &plan.sources[0],
-        Some(label) => plan
-            .sources
-            .iter()
-            .find(|s| &s.label == label)
-            .ok_or_else(|| format!("no data source `{label}` (sources: {})", plan.sources.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join(", ")))?,
+        None => sources.first().ok_or("the sweep has no [[data]] to draw")?,
+        Some(label) => {
+            sources.iter().find(|s| &s.label == label).ok_or_else(|| format!("no data source `{label}` (sources: {})", sources.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join(", ")))?
+        }
     };
-    let seed = plan.seeds[0];
+    let seed = *results.sweep.seeds.first().ok_or("the sweep recorded no seeds")?;
     let (tensors, _) = planned.source.source(seed).load().map_err(|e| format!("cannot read the data again: {e}"))?;
     let tensor = match &h.tensor {
         None => tensors.into_iter().next().ok_or("the source holds no tensor")?,

@@ -12,7 +12,7 @@ mod ranges;
 
 use std::path::{Path, PathBuf};
 
-use quantlab_runner::config::FigureKind;
+use crate::settings::FigureKind;
 
 use crate::chart::{self, Chart};
 use crate::data::Results;
@@ -22,7 +22,7 @@ pub use clip_mse::step_noise;
 /// The figures a report draws: those the config names, or the metric
 /// against bits, plus box plots when a data source holds several tensors.
 pub fn kinds(results: &Results) -> Vec<FigureKind> {
-    if let Some(k) = &results.plan.report.figures {
+    if let Some(k) = &results.settings.report.figures {
         return k.clone();
     }
     let mut kinds = vec![FigureKind::ErrorVsBits];

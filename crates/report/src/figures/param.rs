@@ -3,14 +3,14 @@
 //! source, with a baseline series (say `int`) drawn as a dashed horizontal
 //! line of the same colour. One chart per bit width.
 
-use quantlab_runner::store::Row;
+use quantlab_results::Row;
 
 use super::stem;
 use crate::chart::{Axis, Chart, Legend, Look, Mark};
 use crate::data::{self, metric_label, seed_mean, Results};
 
 pub fn charts(results: &Results, metric: &str) -> Result<Vec<(String, Chart)>, String> {
-    let report = &results.plan.report;
+    let report = &results.settings.report;
     let param = report.x_param.as_deref().ok_or("metric-vs-param needs `x_param` in [report], e.g. x_param = \"e\"")?;
     let with_param: Vec<&Row> = results.rows.iter().filter(|r| param_of(r, param).is_some()).collect();
     if with_param.is_empty() {
@@ -102,7 +102,7 @@ fn group_name(rows: &[&Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quantlab_runner::store::Value;
+    use quantlab_results::Value;
 
     fn row(pairs: &[(&str, &str)]) -> Row {
         let mut r = Row::default();

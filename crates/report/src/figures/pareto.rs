@@ -5,7 +5,7 @@
 //! other setting beats on both size and fidelity, is drawn as a grey
 //! dashed line through grey stars, under the series' own markers.
 
-use quantlab_runner::store::Row;
+use quantlab_results::Row;
 
 use super::stem;
 use crate::chart::{Axis, Chart, Legend, Look, Mark, Marker};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::metrics::mean_ci95;
+use crate::metric::METRICS;
 
 /// The column with the element-quantizations a cell made: its elements,
 /// plus every candidate a clip search quantized. The run's throughput is
@@ -20,8 +20,11 @@ pub const ELEMENT_QUANTIZATIONS: &str = "element_quantizations";
 /// One value of a results row.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// An integer column (counts, bits, seeds).
     Int(i64),
+    /// A real-valued column (metrics, parameters).
     Float(f64),
+    /// A text column (descriptions, names).
     Str(String),
 }
 
@@ -30,10 +33,12 @@ pub enum Value {
 pub struct Row(pub Vec<(String, Value)>);
 
 impl Row {
+    /// Add a column at the end.
     pub fn push(&mut self, name: &str, v: Value) {
         self.0.push((name.to_string(), v));
     }
 
+    /// A column's value.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
@@ -70,6 +75,7 @@ impl Row {
     }
 }
 
+/// Where a folder's finished cells live.
 pub fn cells_dir(out: &Path) -> PathBuf {
     out.join("cells")
 }
@@ -254,29 +260,6 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Metric columns summarised over seeds: tensor sweeps' (docs/formats.md), then
-/// model sweeps' (`[model]`).
-pub const METRICS: &[&str] = &[
-    "mse",
-    "rmse",
-    "sqnr_db",
-    "max_abs_err",
-    "mean_rel_err",
-    "cosine",
-    "clipped_fraction",
-    "underflow_fraction",
-    "bits_per_element",
-    MODEL_METRICS[0],
-    MODEL_METRICS[1],
-    MODEL_METRICS[2],
-    MODEL_METRICS[3],
-    MODEL_METRICS[4],
-    MODEL_METRICS[5],
-];
-
-/// The metrics of model sweeps (`[model]`), in table order.
-pub const MODEL_METRICS: [&str; 6] = ["cos_mean", "cos_min", "nn_agreement", "spearman", "tensor_sqnr_db", "wire_bytes_per_sample"];
-
 /// Columns that identify a configuration apart from its seed.
 fn group_key(row: &Row) -> Vec<(String, String)> {
     let skip: BTreeSet<&str> = [
@@ -299,7 +282,7 @@ fn group_key(row: &Row) -> Vec<(String, String)> {
         ELEMENT_QUANTIZATIONS,
     ]
     .into_iter()
-    .chain(METRICS.iter().copied())
+    .chain(METRICS.iter().map(|m| m.name))
     .collect();
     row.0
         .iter()
@@ -338,7 +321,7 @@ pub fn summarise(rows: &[Row]) -> Vec<Row> {
                 }
             }
             out.push("seeds", Value::Int(members.len() as i64));
-            for m in METRICS.iter().filter(|m| members.iter().any(|r| r.get(m).is_some())) {
+            for m in METRICS.iter().map(|m| m.name).filter(|m| members.iter().any(|r| r.get(m).is_some())) {
                 let vals: Vec<f64> = members
                     .iter()
                     .filter_map(|r| match r.get(m) {
@@ -365,6 +348,23 @@ pub fn write_tables(out: &Path) -> Result<usize, String> {
     let mut summary = frame(&summarise(&rows)).map_err(|e| e.to_string())?;
     write_frame(&mut summary, &out.join("summary")).map_err(|e| format!("{}: cannot write summary: {e}", out.display()))?;
     Ok(rows.len())
+}
+
+/// Mean and half-width of the 95% confidence interval (Student t); the
+/// half-width is NaN for fewer than two values.
+pub fn mean_ci95(values: &[f64]) -> (f64, f64) {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 || !mean.is_finite() {
+        return (mean, f64::NAN);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("n >= 2").inverse_cdf(0.975);
+    (mean, t * (var / n as f64).sqrt())
 }
 
 #[cfg(test)]
@@ -397,6 +397,15 @@ mod tests {
         assert_eq!(s[0].get("rmse_mean"), Some(&Value::Float(2.0)));
         let df = frame(&s).unwrap();
         assert_eq!(df.height(), 2);
+    }
+
+    #[test]
+    fn ci_uses_student_t() {
+        let (m, h) = mean_ci95(&[1.0, 2.0, 3.0]);
+        assert_eq!(m, 2.0);
+        // t(0.975, 2) = 4.302653; sd = 1; n = 3
+        assert!((h - 4.302_652_729_911_275 / 3f64.sqrt()).abs() < 1e-9, "{h}");
+        assert!(mean_ci95(&[5.0]).1.is_nan());
     }
 
     #[test]

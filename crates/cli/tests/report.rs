@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use quantlab_runner::store::{self, Row, Value};
+use quantlab_results::{store, Row, Value};
 use quantlab_runner::{run, RunOptions};
 
 fn dir(name: &str) -> PathBuf {
@@ -144,54 +144,6 @@ fn tables_carry_the_results_and_claims_are_judged() {
 
 /// A results folder written by hand: int beats adaptivfloat, and the
 /// configuration claims the opposite.
-#[test]
-fn check_fails_on_a_table_built_to_violate_its_claim() {
-    let out = dir("violate");
-    let config = r#"
-name = "violate"
-[[data]]
-synthetic = "normal"
-shape = [4, 4]
-[[format]]
-family = "adaptivfloat"
-n = 4
-e = 2
-[[format]]
-family = "int"
-bits = 4
-[[claim]]
-says = "adaptivfloat has the lowest RMSE"
-best = { family = "adaptivfloat" }
-[[claim]]
-says = "int has the lowest RMSE"
-best = { family = "int" }
-"#;
-    std::fs::create_dir_all(store::cells_dir(&out)).unwrap();
-    std::fs::write(out.join("manifest.json"), serde_json::json!({ "config": config, "config_file": "violate.toml" }).to_string()).unwrap();
-    for (i, (family, rmse)) in [("adaptivfloat", 0.30), ("int", 0.20)].into_iter().enumerate() {
-        let mut r = Row::default();
-        r.push("cell", Value::Int(i as i64));
-        r.push("source", Value::Str("normal".into()));
-        r.push("tensor", Value::Str("t".into()));
-        r.push("format", Value::Str(format!("{family}(...)")));
-        r.push("family", Value::Str(family.into()));
-        r.push("series", Value::Str(family.into()));
-        r.push("bits", Value::Int(4));
-        r.push("clamp", Value::Str("none".into()));
-        r.push("granularity", Value::Str("tensor".into()));
-        r.push("seed", Value::Int(0));
-        r.push("rmse", Value::Float(rmse));
-        store::save_cell(&out, i, &r).unwrap();
-    }
-    let rows = store::write_tables(&out).unwrap();
-    let tables = store::tables_fingerprint(&out, rows).unwrap();
-    std::fs::write(out.join("manifest.json"), serde_json::json!({ "config": config, "config_file": "violate.toml", "finished": "now", "tables": tables }).to_string()).unwrap();
-    let v = quantlab_report::check(&out).unwrap();
-    assert_eq!(v.iter().map(|v| v.pass).collect::<Vec<_>>(), [false, true]);
-    assert!(v[0].details[0].contains("the best is `int(...), none, tensor` with 0.2000"), "{:?}", v[0].details);
-    assert!(quantlab_report::verdict_text(&v[0]).starts_with("FAIL  adaptivfloat has the lowest RMSE"));
-}
-
 #[test]
 fn a_folder_without_results_is_a_clear_error() {
     let d = dir("empty");
