@@ -5,7 +5,7 @@
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::math::gauss_factor;
-use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};
+use crate::{aciq_bits, symmetric, Stats, Strategy, StrategyFamily};
 
 #[derive(Debug)]
 pub struct AciqGauss;
@@ -14,7 +14,7 @@ impl Strategy for AciqGauss {
     fn describe(&self) -> String {
         "aciq-gauss".into()
     }
-    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         symmetric(gauss_factor(aciq_bits(group.format)) * stats.std())
     }
 }

@@ -6,13 +6,13 @@
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::math::gelu_factor;
-use crate::{aciq_bits, GroupStats, Strategy, StrategyFamily};
+use crate::{aciq_bits, Stats, Strategy, StrategyFamily};
 
 #[derive(Debug)]
 pub struct AciqGelu;
 
 impl AciqGelu {
-    pub fn clip(bits: u32, stats: &GroupStats) -> Option<Clip> {
+    pub fn clip(bits: u32, stats: &Stats) -> Option<Clip> {
         let alpha = gelu_factor(bits) * stats.mean_sq.sqrt();
         (alpha.is_finite() && alpha > 0.0).then(|| Clip { lo: stats.min.min(crate::to_f32(alpha)), hi: crate::to_f32(alpha) })
     }
@@ -22,7 +22,7 @@ impl Strategy for AciqGelu {
     fn describe(&self) -> String {
         "aciq-gelu".into()
     }
-    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         Self::clip(aciq_bits(group.format), stats)
     }
 }

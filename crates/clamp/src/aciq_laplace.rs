@@ -5,7 +5,7 @@
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::math::laplace_factor;
-use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};
+use crate::{aciq_bits, symmetric, Stats, Strategy, StrategyFamily};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Estimator {
@@ -19,7 +19,7 @@ pub struct AciqLaplace {
 }
 
 impl AciqLaplace {
-    pub fn b(&self, stats: &GroupStats) -> f64 {
+    pub fn b(&self, stats: &Stats) -> f64 {
         match self.estimator {
             Estimator::MeanAbs => stats.mean_abs_dev,
             Estimator::Std => (stats.var / 2.0).sqrt(),
@@ -34,7 +34,7 @@ impl Strategy for AciqLaplace {
             Estimator::Std => "aciq-laplace(estimator=std)".into(),
         }
     }
-    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         symmetric(laplace_factor(aciq_bits(group.format)) * self.b(stats))
     }
 }

@@ -9,7 +9,7 @@
 
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
-use crate::{aciq_bits, symmetric, GroupStats, Strategy, StrategyFamily};
+use crate::{aciq_bits, symmetric, Stats, Strategy, StrategyFamily};
 
 pub const BINS: usize = 2048;
 
@@ -66,7 +66,7 @@ impl Strategy for Kl {
     fn describe(&self) -> String {
         "kl".into()
     }
-    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         let bits = aciq_bits(group.format);
         let levels = 1usize << (bits.max(1) - 1).min(20);
         if levels >= BINS || stats.amax == 0.0 {

@@ -20,7 +20,6 @@
 //! choices; the ACIQ rules are offered so the comparison can be made.
 
 pub mod math;
-pub mod stats;
 
 mod aciq_gauss;
 mod aciq_gelu;
@@ -37,7 +36,7 @@ use std::fmt;
 
 use quantlab_formats::{Clip, Format, GroupView, ParamDoc, Params, Spec, SpecError};
 
-pub use stats::GroupStats;
+pub use quantlab_formats::stats::Stats;
 
 /// Most quantization passes the `mse` strategy makes over a group.
 pub const MSE_PASSES: usize = mse::COARSE + mse::REFINE;
@@ -49,7 +48,7 @@ pub trait Strategy: Send + Sync + fmt::Debug {
     /// The clip for one group, `None` to leave the group's own range.
     /// `stats` summarise the group's finite values (there is at least one);
     /// their spread fields are filled only if [`Strategy::needs_spread`].
-    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip>;
+    fn choose(&self, group: GroupView<'_>, stats: &Stats) -> Option<Clip>;
     /// Whether `choose` reads `mean`, `mean_abs_dev`, `var` or `mean_sq`
     /// (a second pass over the group).
     fn needs_spread(&self) -> bool {
@@ -164,7 +163,7 @@ impl fmt::Display for Chosen {
 /// values are all equal, is left unclipped (it has no spread to trade
 /// against rounding, so it keeps its value).
 pub fn choose(strategy: &dyn Strategy, group: GroupView<'_>) -> Chosen {
-    let stats = if strategy.needs_spread() { GroupStats::of(group.values) } else { GroupStats::range_of(group.values) };
+    let stats = if strategy.needs_spread() { Stats::of(group.values) } else { Stats::range_of(group.values) };
     let decides = stats.count > 0 && stats.min != stats.max;
     let clip = if decides { strategy.choose(group, &stats) } else { None };
     let symmetric = !group.format.asymmetric();
@@ -180,7 +179,7 @@ pub fn choose(strategy: &dyn Strategy, group: GroupView<'_>) -> Chosen {
         None => 0,
         Some(c) => {
             let (lo, hi) = if symmetric { (-c.alpha(), c.alpha()) } else { (c.lo, c.hi) };
-            stats::count_outside(group.values, lo, hi)
+            quantlab_formats::stats::count_outside(group.values, lo, hi)
         }
     };
     let searched = if decides { strategy.search_quantizations(group.values.len(), group.row_len, group.format) } else { 0 };

@@ -14,7 +14,7 @@ use quantlab_formats::{quantize_group, Clip, Format, GroupView, ParamDoc, Params
 
 use quantlab_formats::simd::{finite, for_each_lane_pair, LANES};
 
-use crate::{GroupStats, Strategy, StrategyFamily};
+use crate::{Stats, Strategy, StrategyFamily};
 
 pub const COARSE: usize = 20;
 pub const REFINE: usize = 18;
@@ -25,7 +25,7 @@ pub struct MseSearch {
     pub sample: usize,
 }
 
-fn candidate(t: f64, stats: &GroupStats, asymmetric: bool) -> Clip {
+fn candidate(t: f64, stats: &Stats, asymmetric: bool) -> Clip {
     if asymmetric {
         Clip { lo: crate::to_f32(t * stats.min as f64), hi: crate::to_f32(t * stats.max as f64) }
     } else {
@@ -107,7 +107,7 @@ impl Strategy for MseSearch {
         ((COARSE + REFINE) * searched) as u64
     }
 
-    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         if stats.amax == 0.0 {
             return None;
         }

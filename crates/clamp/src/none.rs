@@ -2,7 +2,7 @@
 
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
-use crate::{GroupStats, Strategy, StrategyFamily};
+use crate::{Stats, Strategy, StrategyFamily};
 
 #[derive(Debug)]
 pub struct NoClip;
@@ -14,7 +14,7 @@ impl Strategy for NoClip {
     fn describe(&self) -> String {
         "none".into()
     }
-    fn choose(&self, _group: GroupView<'_>, _stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, _group: GroupView<'_>, _stats: &Stats) -> Option<Clip> {
         None
     }
 }

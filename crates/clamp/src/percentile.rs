@@ -4,7 +4,7 @@
 
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
-use crate::{symmetric, GroupStats, Strategy, StrategyFamily};
+use crate::{symmetric, Stats, Strategy, StrategyFamily};
 
 #[derive(Debug)]
 pub struct Percentile {
@@ -32,7 +32,7 @@ impl Strategy for Percentile {
     fn describe(&self) -> String {
         format!("percentile(p={})", self.p)
     }
-    fn choose(&self, group: GroupView<'_>, _stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, group: GroupView<'_>, _stats: &Stats) -> Option<Clip> {
         abs_percentile(group.values, self.p).and_then(symmetric)
     }
 }

@@ -5,7 +5,7 @@ use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::aciq_gelu::AciqGelu;
 use crate::aciq_laplace::{AciqLaplace, Estimator};
-use crate::{aciq_bits, GroupStats, Strategy, StrategyFamily};
+use crate::{aciq_bits, Stats, Strategy, StrategyFamily};
 
 #[derive(Debug)]
 pub struct PipeEdgeAuto;
@@ -18,7 +18,7 @@ pub enum Rule {
 }
 
 impl PipeEdgeAuto {
-    pub fn rule(stats: &GroupStats) -> Rule {
+    pub fn rule(stats: &Stats) -> Rule {
         if stats.min < 0.2 {
             Rule::Laplace
         } else {
@@ -31,7 +31,7 @@ impl Strategy for PipeEdgeAuto {
     fn describe(&self) -> String {
         "pipeedge-auto".into()
     }
-    fn choose(&self, group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         match Self::rule(stats) {
             Rule::Laplace => AciqLaplace { estimator: Estimator::Std }.choose(group, stats),
             Rule::Gelu => AciqGelu::clip(aciq_bits(group.format), stats),

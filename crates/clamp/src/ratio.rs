@@ -2,7 +2,7 @@
 
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
-use crate::{symmetric, GroupStats, Strategy, StrategyFamily};
+use crate::{symmetric, Stats, Strategy, StrategyFamily};
 
 #[derive(Debug)]
 pub struct Ratio {
@@ -16,7 +16,7 @@ impl Strategy for Ratio {
     fn describe(&self) -> String {
         format!("ratio(r={})", self.r)
     }
-    fn choose(&self, _group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, _group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         symmetric(self.r * stats.amax as f64)
     }
 }

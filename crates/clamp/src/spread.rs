@@ -6,7 +6,7 @@
 use quantlab_formats::{Clip, GroupView, ParamDoc, Params, SpecError};
 
 use crate::aciq_laplace::{AciqLaplace, Estimator};
-use crate::{symmetric, GroupStats, Strategy, StrategyFamily};
+use crate::{symmetric, Stats, Strategy, StrategyFamily};
 
 #[derive(Debug)]
 pub struct Spread {
@@ -21,7 +21,7 @@ impl Strategy for Spread {
             Estimator::Std => format!("spread(k={},estimator=std)", self.k),
         }
     }
-    fn choose(&self, _group: GroupView<'_>, stats: &GroupStats) -> Option<Clip> {
+    fn choose(&self, _group: GroupView<'_>, stats: &Stats) -> Option<Clip> {
         symmetric(self.k * self.scale.b(stats))
     }
 }

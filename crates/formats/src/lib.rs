@@ -36,6 +36,7 @@ pub mod rounding;
 pub mod scaled;
 #[macro_use]
 pub mod simd;
+pub mod stats;
 mod tensor;
 
 use std::fmt;

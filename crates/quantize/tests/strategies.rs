@@ -2,7 +2,7 @@
 //! input.
 
 use quantlab_clamp::math::{gelu_factor, laplace_factor};
-use quantlab_clamp::{parse, GroupStats, STRATEGIES};
+use quantlab_clamp::{parse, Stats, STRATEGIES};
 use quantlab_formats::{parse as format, Granularity, GroupView};
 use quantlab_quantize::quantize;
 use quantlab_tensors::synthetic::{generate, Distribution};
@@ -69,12 +69,12 @@ fn every_strategy_works_with_every_format_and_granularity() {
 fn pipeedge_auto_picks_laplace_for_signed_data_and_gelu_above_0_2() {
     let signed = generate(Distribution::Normal { mean: 0.0, std: 1.0 }, 10_000, 2).unwrap();
     let chosen = choose("pipeedge-auto", "int(bits=4)", &signed);
-    let st = GroupStats::of(&signed);
+    let st = Stats::of(&signed);
     let laplace_std = laplace_factor(4) * (st.var / 2.0).sqrt();
     assert!((chosen.range.alpha() as f64 / laplace_std - 1.0).abs() < 1e-6);
     let positive: Vec<f32> = signed.iter().map(|v| v.abs() + 0.25).collect();
     let chosen = choose("pipeedge-auto", "int(bits=4,mode=asymmetric)", &positive);
-    let st = GroupStats::of(&positive);
+    let st = Stats::of(&positive);
     let gelu = gelu_factor(4) * st.mean_sq.sqrt();
     let clip = chosen.clip.unwrap();
     assert!((clip.hi as f64 / gelu - 1.0).abs() < 1e-6 && clip.lo == st.min, "{clip:?}");
@@ -131,7 +131,7 @@ fn bad_parameters_are_named() {
 #[test]
 fn percentile_kl_and_ratio_choose_sensible_bounds() {
     let x = generate(Distribution::Laplace { loc: 0.0, scale: 1.0 }, 200_000, 4).unwrap();
-    let amax = GroupStats::of(&x).amax;
+    let amax = Stats::of(&x).amax;
     let p = choose("percentile(p=99)", "int(bits=8)", &x).range.alpha();
     assert!((p as f64 - 100f64.ln()).abs() < 0.1, "{p}"); // |Laplace(1)| 99th percentile = ln 100
     let r = choose("ratio(r=0.5)", "int(bits=8)", &x).range.alpha();
@@ -141,7 +141,7 @@ fn percentile_kl_and_ratio_choose_sensible_bounds() {
     let s = choose(&format!("spread(k={k})"), "int(bits=4)", &x).range.alpha();
     assert_eq!(s, choose("aciq-laplace", "int(bits=4)", &x).range.alpha());
     let two_b = choose("spread(k=2)", "int(bits=4)", &x).range.alpha() as f64;
-    assert!((two_b / (2.0 * GroupStats::of(&x).mean_abs_dev) - 1.0).abs() < 1e-6, "{two_b}");
+    assert!((two_b / (2.0 * Stats::of(&x).mean_abs_dev) - 1.0).abs() < 1e-6, "{two_b}");
     let k4 = choose("kl", "int(bits=4)", &x).range.alpha();
     let k8 = choose("kl", "int(bits=8)", &x).range.alpha();
     assert!(k4 < k8 && k8 <= amax && k4 > 1.0, "kl chose {k4} (4 bits) and {k8} (8 bits) of {amax}");

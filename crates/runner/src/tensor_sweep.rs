@@ -8,6 +8,8 @@ use quantlab_formats::Granularity;
 use quantlab_tensors::{Tensor, TensorInfo};
 
 use crate::config::{self, Plan};
+use quantlab_formats::stats::Stats;
+
 use crate::{Setting, Sweep};
 use quantlab_results::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 
@@ -22,32 +24,16 @@ struct Entry {
 /// A tensor's data, loaded by [`Sweep::prepare`] (a dry run never loads).
 struct Loaded {
     tensor: Tensor,
-    stats: ValueStats,
+    /// The facts the reports plot (value ranges, DAC'20 Figure 1; the
+    /// Laplace scale b for Banner's alpha/b axis).
+    stats: Stats,
     /// The metrics' sums over the input alone, shared by the tensor's cells.
     input: quantlab_quantize::error::InputSums,
 }
 
 impl Loaded {
     fn new(tensor: Tensor) -> Loaded {
-        Loaded { stats: ValueStats::of(&tensor), input: quantlab_quantize::error::InputSums::of(&tensor.data), tensor }
-    }
-}
-
-/// Per-tensor facts the reports plot (value ranges, DAC'20 Figure 1; the
-/// Laplace scale b for Banner's alpha/b axis), over finite values.
-#[derive(Clone, Copy, Debug)]
-struct ValueStats {
-    min: f64,
-    max: f64,
-    std: f64,
-    /// `mean|x - mean(x)|`, the Laplace scale estimate of ACIQ.
-    b: f64,
-}
-
-impl ValueStats {
-    fn of(t: &Tensor) -> ValueStats {
-        let s = quantlab_clamp::GroupStats::of(&t.data);
-        ValueStats { min: s.min as f64, max: s.max as f64, std: s.var.sqrt(), b: s.mean_abs_dev }
+        Loaded { stats: Stats::of(&tensor.data), input: quantlab_quantize::error::InputSums::of(&tensor.data), tensor }
     }
 }
 
@@ -160,10 +146,10 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     r.push("clip_alpha", Value::Float(mean(&|c| c.range.alpha())));
     r.push("clip_lo", Value::Float(mean(&|c| c.range.lo)));
     r.push("clip_hi", Value::Float(mean(&|c| c.range.hi)));
-    r.push("x_min", Value::Float(lt.stats.min));
-    r.push("x_max", Value::Float(lt.stats.max));
-    r.push("x_std", Value::Float(lt.stats.std));
-    r.push("x_b", Value::Float(lt.stats.b));
+    r.push("x_min", Value::Float(lt.stats.min as f64));
+    r.push("x_max", Value::Float(lt.stats.max as f64));
+    r.push("x_std", Value::Float(lt.stats.std()));
+    r.push("x_b", Value::Float(lt.stats.mean_abs_dev));
     r.push("time_ms", Value::Float(elapsed));
     Ok(r)
 }

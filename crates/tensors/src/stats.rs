@@ -1,6 +1,9 @@
-//! Per-tensor summary for `quantlab inspect`, over finite values.
+//! Per-tensor summary for `quantlab inspect`, over finite values: the
+//! shared [`Stats`] plus the kurtosis and the share of zeros.
 
 use serde::Serialize;
+
+use quantlab_formats::stats::{fourth_moment_sum, Stats};
 
 use crate::Tensor;
 
@@ -28,33 +31,14 @@ pub struct TensorStats {
 
 impl TensorStats {
     pub fn of(t: &Tensor) -> TensorStats {
-        let (mut n, mut nan, mut inf, mut zeros) = (0usize, 0usize, 0usize, 0usize);
-        let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-        for &v in &t.data {
-            if v.is_nan() {
-                nan += 1;
-            } else if v.is_infinite() {
-                inf += 1;
-            } else {
-                let v = v as f64;
-                n += 1;
-                zeros += (v == 0.0) as usize;
-                min = min.min(v);
-                max = max.max(v);
-                sum += v;
-            }
-        }
-        let mean = if n > 0 { sum / n as f64 } else { 0.0 };
-        let (mut m2, mut m4) = (0.0f64, 0.0f64);
-        for &v in t.data.iter().filter(|v| v.is_finite()) {
-            let d = v as f64 - mean;
-            m2 += d * d;
-            m4 += d * d * d * d;
-        }
-        let var = if n > 0 { m2 / n as f64 } else { 0.0 };
+        let s = Stats::of(&t.data);
+        let n = s.count;
+        let var = s.population_var();
         let std = var.sqrt();
-        let kurt = if var > 0.0 { (m4 / n as f64) / (var * var) - 3.0 } else { 0.0 };
-        let amax = if n > 0 { min.abs().max(max.abs()) } else { 0.0 };
+        let kurt = if var > 0.0 { (fourth_moment_sum(&t.data, s.mean) / n as f64) / (var * var) - 3.0 } else { 0.0 };
+        let zeros = t.data.iter().filter(|&&v| v == 0.0).count();
+        let (min, max, mean, amax) = (s.min as f64, s.max as f64, s.mean, s.amax as f64);
+        let (nan, inf) = (s.nan, s.inf);
         TensorStats {
             name: t.name.clone(),
             dtype: t.dtype.clone(),
