@@ -1,9 +1,9 @@
 //! # quantlab-clamp
 //!
-//! Clipping strategies: given one group of values and the format it will be
+//! Clamping strategies: given one group of values and the format it will be
 //! quantized with, choose the clip range, either a symmetric bound `alpha` or
 //! `[lo, hi]`. Values outside are clamped, and scaled formats take their
-//! scale from the clip (`docs/formats.md`, "Clipping strategies"; Banner
+//! scale from the clip (`docs/formats.md`, "Clamping strategies"; Banner
 //! et al. 2019 "ACIQ"; PipeEdge's `clamp_op.py`).
 //!
 //! Every strategy works with every format, per tensor, channel or block:
@@ -41,7 +41,7 @@ pub use quantlab_formats::stats::Stats;
 /// Most quantization passes the `mse` strategy makes over a group.
 pub const MSE_PASSES: usize = mse::COARSE + mse::REFINE;
 
-/// A clipping strategy.
+/// A clamping strategy.
 pub trait Strategy: Send + Sync + fmt::Debug {
     /// Canonical description; parses back to an equal strategy.
     fn describe(&self) -> String;
@@ -90,7 +90,7 @@ pub static STRATEGIES: &[&dyn StrategyFamily] = &[
 /// Build a strategy from its description.
 pub fn build(spec: &Spec) -> Result<Box<dyn Strategy>, SpecError> {
     let family = STRATEGIES.iter().find(|f| f.name() == spec.family).ok_or_else(|| SpecError::UnknownFamily {
-        kind: "clipping strategy",
+        kind: "clamping strategy",
         name: spec.family.clone(),
         known: STRATEGIES.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
     })?;

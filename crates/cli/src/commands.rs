@@ -126,7 +126,7 @@ pub struct QuantizeArgs {
     /// Seed for round=stochastic.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Clipping strategy applied per group, e.g. aciq-laplace, percentile(p=99.9), mse (`quantlab strategies`).
+    /// Clamping strategy applied per group, e.g. aciq-laplace, percentile(p=99.9), mse (`quantlab strategies`).
     #[arg(long, default_value = "none")]
     clamp: String,
     /// Also write the packed codes and per-group metadata (.qlab container; `quantlab decode` reads it).
@@ -245,7 +245,7 @@ pub struct CompareArgs {
     /// tensor | channel[:AXIS] | block:K; the data is shaped [n/1024, 1024].
     #[arg(long, default_value = "tensor")]
     granularity: String,
-    /// Clipping strategy for every format (`quantlab strategies`).
+    /// Clamping strategy for every format (`quantlab strategies`).
     #[arg(long, default_value = "none")]
     clamp: String,
 }
@@ -543,7 +543,7 @@ pub struct EmbedArgs {
     /// Encoder layers after which hidden states are quantized, e.g. 3 or 2,4.
     #[arg(long, default_value = "3", value_name = "LAYERS")]
     split_after: String,
-    /// Clipping strategy for the quantized tensors (`quantlab strategies`).
+    /// Clamping strategy for the quantized tensors (`quantlab strategies`).
     #[arg(long, default_value = "none")]
     clamp: String,
     /// tensor | channel[:AXIS] | block:K, per weight tensor or per sample of hidden states.

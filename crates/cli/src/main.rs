@@ -62,7 +62,7 @@ enum Command {
     Check(commands::CheckArgs),
     /// List every format family with its parameters, defaults, ranges and presets.
     Formats,
-    /// List every clipping strategy with its parameters.
+    /// List every clamping strategy with its parameters.
     Strategies,
     /// Print the representable non-negative values of a format (n <= 16), ascending, one per line.
     Values(commands::ValuesArgs),

@@ -127,7 +127,7 @@ fn clamp_prints_one_line_per_group_and_quantize_applies_it() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("clamp percentile(p=90)"));
     assert_ne!(read_npy(&q1).unwrap().data, read_npy(&q2).unwrap().data);
     assert_fails(&quantlab(&["clamp", "percentile(p=120)", s(&input), "--format", "int(bits=4)"]), "(0, 100]");
-    assert_fails(&quantlab(&["quantize", "int(bits=4)", s(&input), "-o", s(&q2), "--clamp", "median"]), "unknown clipping strategy `median`");
+    assert_fails(&quantlab(&["quantize", "int(bits=4)", s(&input), "-o", s(&q2), "--clamp", "median"]), "unknown clamping strategy `median`");
     let listed = String::from_utf8(quantlab(&["strategies"]).stdout).unwrap();
     assert!(listed.contains("aciq-laplace:") && listed.contains("kl:") && listed.contains("pipeedge-auto:"));
 }

@@ -64,7 +64,7 @@ fn dry_run_counts_and_config_errors_are_located() {
         (SMALL.replace("seeds = [0, 1]", "seed = [0, 1]"), "small.toml:3:1: unknown key `seed`, did you mean `seeds`?"),
         (SMALL.replace("bits = [4, 8]", "bit = [4, 8]"), "did you mean `bits`?"),
         (SMALL.replace("skip_invalid = true", "skip_invalid = false"), "`e` = 4 is out of range"),
-        (SMALL.replace("\"aciq-laplace\"", "\"aciq-laplac\""), "unknown clipping strategy `aciq-laplac`"),
+        (SMALL.replace("\"aciq-laplace\"", "\"aciq-laplac\""), "unknown clamping strategy `aciq-laplac`"),
         (SMALL.replace("shape = [16, 64]", "shape = [16, 0]"), "no zero dimension"),
         (SMALL.replace("m = [0, 3]", "m = [0, 3, 1]"), "equal length"),
         // The report's sections are checked before a sweep, by the report.

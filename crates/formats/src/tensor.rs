@@ -79,7 +79,7 @@ pub enum TensorError {
     Format(#[from] FormatError),
 }
 
-/// One group as a clipping strategy sees it.
+/// One group as a clamping strategy sees it.
 #[derive(Clone, Copy)]
 pub struct GroupView<'a> {
     /// Position of the group in stream order.
@@ -154,7 +154,7 @@ impl Layout {
         })
     }
 
-    /// The length of the groups' rows (what a clipping strategy sees as
+    /// The length of the groups' rows (what a clamping strategy sees as
     /// [`GroupView::row_len`]).
     pub fn row_len(&self) -> usize {
         self.row_len
@@ -283,7 +283,7 @@ fn split_lengths(out: &mut [f32], lengths: impl Iterator<Item = usize>) -> Vec<&
 
 /// Fake-quantize one group (already contiguous, rows of `row_len`) into
 /// `out` with a given clip, unit by unit: exactly what [`quantize`] does to
-/// each group, so clipping strategies can evaluate candidate clips.
+/// each group, so clamping strategies can evaluate candidate clips.
 pub fn quantize_group(format: &dyn Format, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {
     format.quantize_group(x, out, row_len, clip, ctx);
 }
@@ -434,7 +434,7 @@ fn metadata_bits(format: &dyn Format, shape: &Shape, gran: Granularity) -> Resul
 /// The groups of a tensor of this shape at this granularity, as (length,
 /// how many groups have it), ascending by length (at most three lengths:
 /// a shape's groups differ only where a row or the tensor ends early), and
-/// the length of the groups' rows (what a clipping strategy sees as
+/// the length of the groups' rows (what a clamping strategy sees as
 /// [`GroupView::row_len`]). Computed from the shape alone, in constant
 /// space, so a plan can be costed for any size.
 pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, usize)>, usize), TensorError> {

@@ -6,7 +6,7 @@
 //! L2 normalisation), run on the CPU with candle (`candle-transformers`'
 //! BERT) and the model's own `tokenizer.json` (the `tokenizers` crate).
 //!
-//! Two things can be quantized, with any format, clipping strategy and
+//! Two things can be quantized, with any format, clamping strategy and
 //! granularity of quantlab:
 //! - **weights** ([`weights`]): by default the weight matrix of every Linear
 //!   layer of the encoder, each its own tensor; embeddings, biases and

@@ -121,7 +121,7 @@ fn bad_parameters_are_named() {
         ("aciq-laplace(estimator=median)", "mean-abs | std"),
         ("mse(sample=-1)", "`sample` = -1"),
         ("kl(bins=10)", "no parameter `bins`"),
-        ("banner", "unknown clipping strategy `banner`; known: none, aciq-laplace"),
+        ("banner", "unknown clamping strategy `banner`; known: none, aciq-laplace"),
     ] {
         let e = parse(t).err().unwrap_or_else(|| panic!("{t} accepted")).to_string();
         assert!(e.contains(needle), "{t}: `{e}` lacks `{needle}`");

@@ -187,7 +187,7 @@ pub fn is_model_metric(name: &str) -> bool {
 }
 
 /// The columns that tell configurations apart within one data group and
-/// bit width: the format's series, the clipping strategy, the granularity.
+/// bit width: the format's series, the clamping strategy, the granularity.
 pub const CONFIG_COLUMNS: [&str; 3] = ["series", "clamp", "granularity"];
 
 /// Configuration key of a row.

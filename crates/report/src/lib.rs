@@ -79,7 +79,7 @@ fn report_text(results: &Results, tables: &[tables::Table], figures: &[PathBuf],
         None => format!("{} data source(s)", sweep.sources.len()),
     };
     s += &format!(
-        "Experiment `{}`: {} result rows from {} cells, {data}, {} format(s), {} clipping strateg{}, {} granularit{}, seeds {:?}.\n\n",
+        "Experiment `{}`: {} result rows from {} cells, {data}, {} format(s), {} clamping strateg{}, {} granularit{}, seeds {:?}.\n\n",
         results.settings.name,
         results.rows.len(),
         get("cells"),

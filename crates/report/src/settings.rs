@@ -122,7 +122,7 @@ pub struct HistogramConfig {
     pub tensor: Option<String>,
     /// The format whose grid is drawn.
     pub format: String,
-    /// The clipping strategy that places the grid; default `none`.
+    /// The clamping strategy that places the grid; default `none`.
     pub clamp: Option<String>,
     /// Histogram bins; default 160.
     pub bins: Option<usize>,

@@ -43,7 +43,7 @@ pub struct SweepSummary {
     pub sources: Vec<String>,
     /// Expanded formats.
     pub formats: usize,
-    /// Clipping strategies.
+    /// Clamping strategies.
     pub clamps: usize,
     /// Granularities.
     pub granularities: usize,

@@ -135,7 +135,7 @@ pub struct Plan {
     pub seeds: Vec<u64>,
     pub sources: Vec<PlannedSource>,
     pub formats: Vec<PlannedFormat>,
-    /// The clipping strategies, parsed once.
+    /// The clamping strategies, parsed once.
     pub clamps: Vec<Box<dyn quantlab_clamp::Strategy>>,
     pub granularities: Vec<Granularity>,
     /// Format combinations dropped by `skip_invalid`.

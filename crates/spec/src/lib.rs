@@ -31,7 +31,7 @@ pub fn escape(s: &str) -> String {
 pub enum SpecError {
     #[error("cannot read `{}`: {why}", escape(text))]
     Syntax { text: String, why: String },
-    /// `kind` is what was looked up: "format family", "clipping strategy".
+    /// `kind` is what was looked up: "format family", "clamping strategy".
     #[error("unknown {kind} `{}`; known: {known}", escape(name))]
     UnknownFamily { kind: &'static str, name: String, known: String },
     /// `hint` names a given key that looks like a misspelling of `param`.

@@ -1,7 +1,7 @@
 //! A histogram of one tensor with a format's quantization grid drawn over
 //! it. The tensor is read again from the configuration's data source (the
 //! results hold no tensors); the grid is every value the format can
-//! represent at the scale the clipping strategy chose for the whole tensor.
+//! represent at the scale the clamping strategy chose for the whole tensor.
 //! For block formats that is the grid of a block holding max|x|.
 
 use quantlab_formats::{Format, GroupView, Scale};
