@@ -19,6 +19,8 @@
 //! `mse` (which measures the actual format) and `percentile` are the sound
 //! choices; the ACIQ rules are offered so the comparison can be made.
 
+#![warn(missing_docs)]
+
 pub mod math;
 
 mod aciq_gauss;
@@ -66,9 +68,13 @@ pub trait Strategy: Send + Sync + fmt::Debug {
 
 /// One family of strategies: name, documentation, constructor.
 pub trait StrategyFamily: Sync {
+    /// The strategy's name, as a description starts.
     fn name(&self) -> &'static str;
+    /// One line on what it does, for `quantlab strategies`.
     fn summary(&self) -> &'static str;
+    /// Its parameters, defaults and ranges.
     fn params(&self) -> &'static [ParamDoc];
+    /// Build a strategy from range-checked parameters.
     fn build(&self, params: &mut Params) -> Result<Box<dyn Strategy>, SpecError>;
 }
 
@@ -129,18 +135,22 @@ pub(crate) fn to_f32(v: f64) -> f32 {
 /// What a strategy chose for one group, as the results table shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Chosen {
+    /// The group's position in stream order.
     pub group: usize,
     /// The clip applied, `None` when the group kept its own range.
     pub clip: Option<Clip>,
     /// The range the format actually used: the clip, or the group's
     /// min/max (`alpha` = max|x| for symmetric formats).
     pub range: Clip,
+    /// Whether the format wanted a symmetric clip.
     pub symmetric: bool,
     /// Finite values of the group outside the clip (clamped).
     pub clipped: usize,
     /// Finite values of the group.
     pub finite: usize,
+    /// NaN values of the group.
     pub nan: usize,
+    /// Infinite values of the group.
     pub inf: usize,
     /// Element-quantizations the strategy made to choose
     /// ([`Strategy::search_quantizations`]).

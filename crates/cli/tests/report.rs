@@ -137,7 +137,7 @@ fn tables_carry_the_results_and_claims_are_judged() {
     let value: f64 = line[prefix.len()..].split(',').next().unwrap().parse().unwrap();
     assert!((value - mean).abs() <= 1e-12 * mean, "{value} vs {mean}");
     let md = std::fs::read_to_string(out.join("tables.md")).unwrap();
-    assert!(md.contains(&format!("| `INT` | `none` | {}", quantlab_report::tables::number(mean))), "{md}");
+    assert!(md.contains(&format!("| `INT` | `none` | {}", quantlab_report::number(mean))), "{md}");
     let verdicts: Vec<bool> = w.verdicts.iter().map(|v| v.pass).collect();
     assert_eq!(verdicts, [true, false], "{:?}", w.verdicts);
 }

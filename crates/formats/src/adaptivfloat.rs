@@ -30,12 +30,16 @@ use crate::bits::{finite_amax, floor_log2, ldexp, pow2};
 use crate::grid::{FloatGrid, Low, Overflow};
 use crate::{with_round, zeros_like, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, NO_SCALE, ROUND_DOC};
 
+/// How the exponent field and zero are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
+    /// Tambe et al.'s code: the smallest exponent code with mantissa 0 is zero, no subnormals.
     Paper,
+    /// IEEE-like: exponent code 0 holds zero and subnormals.
     IeeeLike,
 }
 
+/// AdaptivFloat<n, e> (Tambe et al., DAC 2020): a minifloat whose exponent bias follows each group's max|x|.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdaptivFloat {
     n: u32,
@@ -80,6 +84,7 @@ impl AdaptivFloat {
         Ok(AdaptivFloat { n: n as u32, e: e as u32, m, exp_bias, variant, round })
     }
 
+    /// Exponent field width `e`.
     pub fn exponent_bits(&self) -> u32 {
         self.e
     }
@@ -245,7 +250,9 @@ impl Format for AdaptivFloat {
     }
 }
 
+/// The `adaptivfloat` family.
 pub struct AdaptivFloatFamily;
+/// Its registry entry.
 pub static FAMILY: AdaptivFloatFamily = AdaptivFloatFamily;
 
 impl Family for AdaptivFloatFamily {

@@ -1,7 +1,10 @@
 //! Exact exponent arithmetic on f32 bit patterns: no `log2`, no `powf`.
 
+/// The sign bit of an f32.
 pub const SIGN: u32 = 0x8000_0000;
+/// +infinity's bit pattern (also the exponent mask).
 pub const INF: u32 = 0x7f80_0000;
+/// The canonical quiet NaN.
 pub const QNAN: u32 = 0x7fc0_0000;
 
 /// `floor(log2(a))` for a finite, positive f32 magnitude (subnormals too).
@@ -84,10 +87,13 @@ pub fn amax_of(x: &[f32]) -> (f32, bool) {
 pub struct Range {
     /// Finite values.
     pub count: usize,
+    /// NaN values.
     pub nan: usize,
+    /// Infinite values.
     pub inf: usize,
     /// Finite minimum and maximum (0, 0 when there is no finite value).
     pub min: f32,
+    /// See `min`.
     pub max: f32,
 }
 

@@ -14,6 +14,7 @@ use crate::bits::{floor_log2, ldexp};
 use crate::grid::{BlockRule, BlockScale, FloatGrid};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, NO_SCALE, ROUND_DOC};
 
+/// Block floating point: one shared exponent per block (or group), `bits`-bit sign-magnitude mantissas.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockFloat {
     bits: u32,
@@ -23,6 +24,7 @@ pub struct BlockFloat {
 }
 
 impl BlockFloat {
+    /// `bits` code bits, blocks of `block` elements (0: one block per group).
     pub fn new(bits: u32, block: usize) -> Result<Self, FormatError> {
         Params::new("bfp", Default::default()).check_int("bits", bits as i64, 2, 16)?;
         Ok(Self::with(bits, block, Rounding::NearestEven))
@@ -106,7 +108,9 @@ impl Format for BlockFloat {
     }
 }
 
+/// The `bfp` family.
 pub struct BlockFloatFamily;
+/// Its registry entry.
 pub static FAMILY: BlockFloatFamily = BlockFloatFamily;
 
 impl Family for BlockFloatFamily {

@@ -28,24 +28,49 @@ use crate::Preset;
 pub enum ElementKind {
     /// An IEEE-like minifloat with subnormals and saturation, and the
     /// default bias `2^(e-1) - 1` unless `bias` says otherwise.
-    Float { e: u32, m: u32, bias: Option<i32>, specials: Specials },
+    Float {
+        /// Exponent bits.
+        e: u32,
+        /// Mantissa bits.
+        m: u32,
+        /// Exponent bias, when not the default.
+        bias: Option<i32>,
+        /// Which codes are not numbers.
+        specials: Specials,
+    },
     /// Two's complement `q * 2^step_exp`, `|q| <= 2^(bits-1) - 1` (the
     /// pattern `-2^(bits-1)` is unused, as microxcaling does).
-    Int { bits: u32, step_exp: i32 },
+    Int {
+        /// Code bits.
+        bits: u32,
+        /// The step is `2^step_exp`.
+        step_exp: i32,
+    },
     /// Unsigned codes `0 .. 2^bits - 1`, valued as themselves: the element
     /// of integer formats with a zero point (GPTQ/AWQ's INT4 groups).
-    UInt { bits: u32 },
+    UInt {
+        /// Code bits.
+        bits: u32,
+    },
     /// A lookup table of values in [-1, 1], in code order (`lut.rs`).
     Table(&'static [f32]),
     /// IEEE P3109 `binaryKpP`, signed, extended domain, saturating (`p3109.rs`).
-    P3109 { k: u32, p: u32 },
+    P3109 {
+        /// Bits.
+        k: u32,
+        /// Precision (mantissa bits + 1).
+        p: u32,
+    },
 }
 
 /// A named element type: one row of the table.
 #[derive(Clone, Copy, Debug)]
 pub struct ElementDef {
+    /// The element type's name (`fp4-e2m1`, `int8`, `nf4`).
     pub name: &'static str,
+    /// What its codes are.
     pub kind: ElementKind,
+    /// One line on it, for `quantlab formats`.
     pub help: &'static str,
 }
 
@@ -126,6 +151,7 @@ impl Element {
         ELEMENT_TYPES.iter().find(|d| d.name == name).map(Element::from_def)
     }
 
+    /// The element a registry entry describes.
     pub fn from_def(def: &ElementDef) -> Element {
         let form = match def.kind {
             ElementKind::Float { e, m, bias, specials } => Form::Float(Minifloat::new(e, m, bias, true, specials, true).expect("the table's element types are valid")),
@@ -211,6 +237,7 @@ impl Element {
         ELEMENT_TYPES.iter().map(|d| d.name).collect()
     }
 
+    /// The element's name (or its description when written inline).
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -19,26 +19,39 @@ pub enum Low {
     Subnormal,
     /// Nothing between 0 and `min` (>= `2^emin`); rounding between those two
     /// follows the rounding mode (0 has the even code).
-    Gap { min: f32 },
+    Gap {
+        /// The smallest non-zero magnitude.
+        min: f32,
+    },
     /// Every magnitude below `min` becomes 0, whatever the rounding mode.
-    Flush { min: f32 },
+    Flush {
+        /// The smallest magnitude kept.
+        min: f32,
+    },
 }
 
 /// What a magnitude above `max` becomes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Overflow {
+    /// Clamp to ±max.
     Saturate,
     /// IEEE-style: round as if unbounded, and a result above `max` becomes
     /// this pattern (Inf or NaN); `TowardZero` still stops at `max`.
     To(u32),
 }
 
+/// A sign-magnitude floating-point grid at scale 1: every value `±(1 + f/2^m) 2^e` for `emin <= e`, up to `max`, with its low end and overflow rules.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FloatGrid {
+    /// Mantissa bits.
     pub m: u32,
+    /// Smallest normal exponent.
     pub emin: i32,
+    /// Largest finite magnitude.
     pub max: f32,
+    /// What lies between 0 and the smallest normal.
     pub low: Low,
+    /// What happens above `max`.
     pub overflow: Overflow,
     /// The exponent field that encodes the binade `2^emin` (1 in IEEE-like
     /// codes, whose field 0 holds the subnormals; 0 in AdaptivFloat's).
@@ -303,14 +316,19 @@ pub enum BlockScale {
 /// exceed the shifted maximum, clamped to `[smin, smax]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BlockRule {
+    /// The element grid at scale 1.
     pub base: FloatGrid,
+    /// Added to `floor(log2 amax)` to give the scale exponent.
     pub offset: i32,
+    /// Take the next scale when `amax` would exceed the shifted maximum.
     pub ceil: bool,
     /// torchao's `EVEN` rule: `amax` first rounded to the element's mantissa
     /// bits (half up), so a block whose amax rounds into the next binade
     /// takes the next scale.
     pub even: bool,
+    /// Smallest scale exponent the encoding holds.
     pub smin: i32,
+    /// Largest scale exponent the encoding holds.
     pub smax: i32,
     /// A NaN anywhere makes the whole block NaN (MX's scale NaN).
     pub nan_poisons_block: bool,

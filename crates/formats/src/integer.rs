@@ -37,12 +37,16 @@
 use crate::bits::{clamp_keep_nan, finite_amax};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, ROUND_DOC};
 
+/// Where the integer grid sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Centred on 0: `q * scale`, `|q| <= 2^(bits-1) - 1`.
     Symmetric,
+    /// PipeEdge's min/max: `lo + q * (hi - lo) / (2^bits - 1)`.
     Asymmetric,
 }
 
+/// Uniform integer quantization with a real scale per group.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Integer {
     bits: u32,
@@ -130,6 +134,7 @@ impl Unit {
 }
 
 impl Integer {
+    /// `bits` code bits in `mode`, rounding to nearest even.
     pub fn new(bits: u32, mode: Mode) -> Result<Self, FormatError> {
         let p = Params::new("int", Default::default());
         let lo = if mode == Mode::Symmetric { 2 } else { 1 };
@@ -137,6 +142,7 @@ impl Integer {
         Ok(Integer { bits, mode, round: Rounding::NearestEven })
     }
 
+    /// Symmetric or asymmetric.
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -454,7 +460,9 @@ impl Format for Integer {
     }
 }
 
+/// The `int` family.
 pub struct IntegerFamily;
+/// Its registry entry.
 pub static FAMILY: IntegerFamily = IntegerFamily;
 
 impl Family for IntegerFamily {

@@ -17,6 +17,8 @@
 //! it without a clamping strategy (the `quantlab-quantize` crate adds one);
 //! the results never depend on the thread count.
 
+#![warn(missing_docs)]
+
 pub mod adaptivfloat;
 pub mod bits;
 pub mod blockfloat;
@@ -68,11 +70,14 @@ pub use tensor::{bits_per_element, decode, encode, group_lengths, quantize, quan
 /// Symmetric formats use `max(|lo|, |hi|)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Clip {
+    /// Lower bound.
     pub lo: f32,
+    /// Upper bound.
     pub hi: f32,
 }
 
 impl Clip {
+    /// `[-alpha, alpha]`.
     pub fn symmetric(alpha: f32) -> Clip {
         Clip { lo: -alpha.abs(), hi: alpha.abs() }
     }
@@ -100,6 +105,7 @@ pub enum Scale {
 pub trait Format: Send + Sync + fmt::Debug {
     /// Canonical description; `build(&describe().parse()?)` gives an equal format.
     fn describe(&self) -> String;
+    /// The family's name (`int`, `mx`, ...).
     fn family(&self) -> &'static str;
     /// Width of one element's code.
     fn code_bits(&self) -> u32;
@@ -112,6 +118,7 @@ pub trait Format: Send + Sync + fmt::Debug {
     fn block_len(&self) -> usize {
         0
     }
+    /// The rounding mode its values are rounded with.
     fn rounding(&self) -> Rounding;
     /// `Q(-x) == -Q(x)` for every `x` (up to the sign of zero).
     fn sign_symmetric(&self) -> bool {
@@ -212,19 +219,27 @@ pub trait Format: Send + Sync + fmt::Debug {
 /// A named alias of a family with fixed parameters (`fp8-e4m3`, `mxint8`).
 #[derive(Clone, Copy, Debug)]
 pub struct Preset {
+    /// The preset's name, usable wherever a format is.
     pub name: &'static str,
+    /// What it stands for: a description with every parameter.
     pub params: &'static str,
+    /// One line on where it comes from.
     pub help: &'static str,
 }
 
 /// One family of formats: its name, documentation, presets and constructor.
 pub trait Family: Sync {
+    /// The family's name, as a description starts.
     fn name(&self) -> &'static str;
+    /// One line on what it is, for `quantlab formats`.
     fn summary(&self) -> &'static str;
+    /// Its parameters, defaults and ranges.
     fn params(&self) -> &'static [ParamDoc];
+    /// Named instances of it.
     fn presets(&self) -> &'static [Preset] {
         &[]
     }
+    /// Build a format from range-checked parameters.
     fn build(&self, params: &mut Params) -> Result<Box<dyn Format>, FormatError>;
 }
 

@@ -124,10 +124,12 @@ impl Lut {
         &self.codes
     }
 
+    /// Entries in the table.
     pub fn len(&self) -> usize {
         self.codes.len()
     }
 
+    /// Whether the table has no entries.
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
     }
@@ -152,6 +154,7 @@ impl Lut {
         usize::BITS - (self.codes.len() - 1).leading_zeros()
     }
 
+    /// The value of a code (its index).
     pub fn value(&self, code: u32) -> f32 {
         self.codes.get(code as usize).copied().unwrap_or(f32::NAN)
     }

@@ -22,14 +22,20 @@ use crate::bits::{ldexp, pow2, INF, QNAN};
 use crate::grid::{FloatGrid, Low, Overflow};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Preset, RoundCtx, Rounding, Scale, ROUND_DOC};
 
+/// Which codes are not finite numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Specials {
+    /// IEEE 754: the top exponent holds ±inf and NaNs.
     Ieee,
+    /// OCP FP8 E4M3 ("fn"): only the all-ones magnitude (either sign) is NaN; no infinities.
     Fn,
+    /// "fnuz": one NaN where -0 would be, no infinities, no -0.
     Fnuz,
+    /// Every code is a finite number.
     None,
 }
 
+/// An IEEE-like minifloat ExMy with a fixed bias.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Minifloat {
     e: u32,
@@ -82,6 +88,7 @@ impl Minifloat {
         Ok(Minifloat { e, m, bias, subnormals, specials, saturate, round: Rounding::NearestEven, grid })
     }
 
+    /// Largest finite value.
     pub fn max(&self) -> f32 {
         self.grid.max
     }
@@ -239,7 +246,9 @@ pub fn from_params(p: &mut Params) -> Result<Minifloat, FormatError> {
     Minifloat::new(e, m, bias, subnormals, specials, saturate)
 }
 
+/// The `minifloat` family.
 pub struct MinifloatFamily;
+/// Its registry entry.
 pub static FAMILY: MinifloatFamily = MinifloatFamily;
 
 impl Family for MinifloatFamily {

@@ -27,7 +27,9 @@ use crate::element::Element;
 use crate::scaled::{Encoding, PowRule, Scaled};
 use crate::{Family, Format, FormatError, ParamDoc, Params, Preset, ROUND_DOC};
 
+/// The `mx` family (OCP Microscaling).
 pub struct MxFamily;
+/// Its registry entry.
 pub static FAMILY: MxFamily = MxFamily;
 
 impl Family for MxFamily {

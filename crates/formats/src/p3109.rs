@@ -30,11 +30,15 @@ use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Rou
 /// What overflow becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnOverflow {
+    /// Saturate to the largest finite value.
     Saturate,
+    /// Go to ±infinity (extended domain).
     Inf,
+    /// Go to NaN.
     Nan,
 }
 
+/// IEEE P3109 `binaryKpP` (gfloat's definition).
 #[derive(Clone, Debug, PartialEq)]
 pub struct P3109 {
     k: u32,
@@ -47,6 +51,7 @@ pub struct P3109 {
 }
 
 impl P3109 {
+    /// `k` bits, precision `p`, signed or not, extended (with infinities) or finite domain.
     pub fn new(k: u32, p: u32, signed: bool, extended: bool, overflow: OnOverflow) -> Result<P3109, FormatError> {
         let params = Params::new("p3109", Default::default());
         params.check_int("k", k as i64, 3, 16)?;
@@ -192,7 +197,9 @@ impl Format for P3109 {
     }
 }
 
+/// The `p3109` family.
 pub struct P3109Family;
+/// Its registry entry.
 pub static FAMILY: P3109Family = P3109Family;
 
 impl Family for P3109Family {

@@ -15,6 +15,7 @@
 use crate::bits::{INF, SIGN};
 use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, RoundCtx, Rounding, Scale, ROUND_DOC};
 
+/// A posit<n, es>, rounding on the bit pattern.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Posit {
     n: u32,
@@ -43,6 +44,7 @@ struct Binade {
 }
 
 impl Posit {
+    /// `n` bits, `es` exponent bits.
     pub fn new(n: u32, es: u32) -> Result<Self, FormatError> {
         let p = Params::new("posit", Default::default());
         p.check_int("n", n as i64, 2, 16)?;
@@ -305,7 +307,9 @@ impl Format for Posit {
     }
 }
 
+/// The `posit` family.
 pub struct PositFamily;
+/// Its registry entry.
 pub static FAMILY: PositFamily = PositFamily;
 
 impl Family for PositFamily {

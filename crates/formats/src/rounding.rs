@@ -43,6 +43,7 @@ impl Rounding {
     /// The names a user writes (`stochastic(bits=N)` with N in 1..=32).
     pub const NAMES: [&'static str; 8] = ["nearest-even", "nearest-away", "toward-zero", "toward-positive", "toward-negative", "odd", "stochastic", "stochastic(bits=N)"];
 
+    /// The name a description writes (`round=...`).
     pub fn name(self) -> String {
         match self {
             Rounding::NearestEven => "nearest-even".into(),
@@ -57,6 +58,7 @@ impl Rounding {
         }
     }
 
+    /// The mode a name stands for.
     pub fn from_name(s: &str) -> Option<Self> {
         let s = s.trim();
         if let Some(n) = s.strip_prefix("stochastic(bits=").and_then(|r| r.strip_suffix(')')) {
@@ -144,16 +146,19 @@ impl fmt::Display for Rounding {
 /// the thread count or the order units are processed in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoundCtx {
+    /// Keys stochastic rounding's random bits.
     pub seed: u64,
     /// Stream index of the unit's first element.
     pub first_index: u64,
 }
 
 impl RoundCtx {
+    /// A context for `seed`.
     pub fn new(seed: u64) -> Self {
         RoundCtx { seed, first_index: 0 }
     }
 
+    /// The same seed, moved on by `by` (one stream per group).
     pub fn offset(self, by: u64) -> Self {
         RoundCtx { seed: self.seed, first_index: self.first_index + by }
     }

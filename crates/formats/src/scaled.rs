@@ -55,10 +55,15 @@ use crate::{with_round, Clip, Family, Format, FormatError, ParamDoc, Params, Pre
 /// How a unit's scale is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
+    /// Power-of-two scale, 8-bit exponent (OCP MX).
     E8m0,
+    /// IEEE single.
     F32,
+    /// bfloat16.
     Bf16,
+    /// IEEE half.
     Fp16,
+    /// OCP FP8 E4M3 (sign bit unused).
     E4m3,
     /// E4M3 without its sign bit (NVFP4's block scales are positive).
     Ue4m3,
@@ -69,6 +74,7 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// Every encoding's name, as descriptions write it.
     pub const NAMES: [&'static str; 7] = ["e8m0", "f32", "bf16", "fp16", "e4m3", "ue4m3", "ue5m3"];
 
     fn from_name(name: &str) -> Encoding {
@@ -137,6 +143,7 @@ impl ScaleGrid {
     }
 }
 
+/// How a power-of-two block scale follows the block's max|x|.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PowRule {
     /// OCP MX: `2^(floor(log2 amax) - emax_elem)`.
@@ -159,6 +166,7 @@ impl PowRule {
     }
 }
 
+/// Any element type under a scale per group or per block, optionally with a tensor scale above, zero points or shared microexponents.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scaled {
     elem: Element,
@@ -210,11 +218,14 @@ struct DoubleQuant {
 /// element grid `2^-tau` finer than the block's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SubBlocks {
+    /// Elements per sub-block.
     pub len: usize,
+    /// Bits of each sub-block's shift.
     pub bits: u32,
 }
 
 impl Scaled {
+    /// Elements `elem` with a scale stored as `encoding` per `block` elements (0: per group), power-of-two scales following `rule`.
     pub fn new(elem: &str, encoding: Encoding, rule: PowRule, block: usize) -> Result<Scaled, FormatError> {
         let elem =
             Element::named(elem).ok_or_else(|| quantlab_spec::SpecError::OutOfRange { family: "scaled".into(), param: "elem".into(), value: elem.into(), range: Element::names().join(" | ") })?;
@@ -1244,7 +1255,9 @@ fn saturate(v: f32) -> f32 {
     }
 }
 
+/// The `scaled` family.
 pub struct ScaledFamily;
+/// Its registry entry.
 pub static FAMILY: ScaledFamily = ScaledFamily;
 
 impl Family for ScaledFamily {

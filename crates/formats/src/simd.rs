@@ -13,8 +13,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Level {
+    /// Plain Rust, vectorised by the compiler's baseline.
     Portable = 0,
+    /// x86-64 AVX2 + FMA.
     Avx2 = 1,
+    /// x86-64 AVX-512.
     Avx512 = 2,
 }
 

@@ -8,12 +8,17 @@
 pub struct Stats {
     /// Finite values.
     pub count: usize,
+    /// NaN values.
     pub nan: usize,
+    /// Infinite values.
     pub inf: usize,
+    /// Smallest finite value.
     pub min: f32,
+    /// Largest finite value.
     pub max: f32,
     /// Largest finite |x|.
     pub amax: f32,
+    /// Mean.
     pub mean: f64,
     /// `mean(|x - mean|)`: ACIQ's Laplace `b`.
     pub mean_abs_dev: f64,

@@ -26,10 +26,16 @@ pub enum Granularity {
     Tensor,
     /// One group per index along `axis` (0: output channels, or PipeEdge's
     /// per-sample outer dimension).
-    Channel { axis: usize },
+    Channel {
+        /// The axis whose indices are the groups.
+        axis: usize,
+    },
     /// `size` consecutive elements of the last axis (rows are never crossed;
     /// a row's last block may be shorter).
-    Block { size: usize },
+    Block {
+        /// Elements per block.
+        size: usize,
+    },
 }
 
 impl fmt::Display for Granularity {
@@ -65,16 +71,34 @@ impl FromStr for Granularity {
     }
 }
 
+/// Why a tensor cannot be quantized, encoded or decoded.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum TensorError {
+    /// The data's length is not the shape's element count.
     #[error("shape {shape:?} holds {expected} elements but the data has {actual}")]
-    ShapeMismatch { shape: Vec<usize>, expected: usize, actual: usize },
+    ShapeMismatch {
+        /// The shape given.
+        shape: Vec<usize>,
+        /// Its element count.
+        expected: usize,
+        /// The data's length.
+        actual: usize,
+    },
+    /// `channel:AXIS` on a tensor without that axis.
     #[error("granularity channel:{axis} needs a tensor of rank > {axis}, but its shape is {shape:?}")]
-    BadAxis { axis: usize, shape: Vec<usize> },
+    BadAxis {
+        /// The axis asked for.
+        axis: usize,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
+    /// The shape's element count overflows.
     #[error("shape {0:?} is too large: its element count overflows")]
     TooLarge(Vec<usize>),
+    /// Codes or metadata that do not fit together.
     #[error("encoded data is inconsistent: {0}")]
     Corrupt(String),
+    /// The format refused.
     #[error(transparent)]
     Format(#[from] FormatError),
 }
@@ -84,10 +108,12 @@ pub enum TensorError {
 pub struct GroupView<'a> {
     /// Position of the group in stream order.
     pub index: usize,
+    /// Its values, in stream order.
     pub values: &'a [f32],
     /// Length of the group's rows (the last axis within the group), which
     /// decides where block formats put their block boundaries.
     pub row_len: usize,
+    /// The format it will be quantized with.
     pub format: &'a dyn Format,
 }
 
@@ -96,10 +122,15 @@ pub struct GroupView<'a> {
 /// goes, the length of its rows and the rounding context of its first
 /// element.
 pub struct GroupSlot<'a> {
+    /// Position of the group in stream order.
     pub index: usize,
+    /// Its input values.
     pub values: &'a [f32],
+    /// Where its quantized values go (same length).
     pub out: &'a mut [f32],
+    /// The length of its rows (where blocks restart).
     pub row_len: usize,
+    /// The group's rounding context.
     pub ctx: RoundCtx,
 }
 
@@ -363,21 +394,28 @@ pub fn quantize_into(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granul
 /// A tensor's codes and metadata, in stream order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Encoded {
+    /// The format's description.
     pub format: String,
+    /// The tensor's shape.
     pub shape: Vec<usize>,
+    /// How it was grouped.
     pub granularity: Granularity,
+    /// Bits of each code.
     pub code_bits: u32,
     /// One code per element, stream order.
     pub codes: Vec<u32>,
     /// Per group in stream order: the group's own words, then
     /// `meta_words` words per unit.
     pub meta: Vec<u32>,
+    /// Metadata words per unit.
     pub meta_words: usize,
     /// Metadata bits per unit as the format counts them (wire size).
     pub meta_bits: u32,
     /// Groups, and the words and counted bits of all groups' own levels.
     pub groups: usize,
+    /// Words of all groups' own levels in `meta`.
     pub group_words: usize,
+    /// Bits of all groups' own levels as counted.
     pub group_bits: u64,
 }
 
@@ -393,6 +431,7 @@ impl Encoded {
         self.meta.len().saturating_sub(self.group_words).checked_div(self.meta_words).unwrap_or(0)
     }
 
+    /// Wire bits per element (every level's metadata included).
     pub fn bits_per_element(&self) -> f64 {
         self.wire_bytes() as f64 * 8.0 / self.codes.len().max(1) as f64
     }

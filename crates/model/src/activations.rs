@@ -32,7 +32,9 @@ pub struct ActivationStats {
 
 /// Quantizes hidden states at pipeline boundaries.
 pub struct ActivationQuantizer<'a> {
+    /// The format hidden states are quantized with.
     pub format: &'a dyn Format,
+    /// The clamping strategy applied per group.
     pub strategy: &'a dyn Strategy,
     /// Within one sample's `[tokens, hidden]` tensor.
     pub granularity: Granularity,
@@ -45,10 +47,12 @@ pub struct ActivationQuantizer<'a> {
 }
 
 impl<'a> ActivationQuantizer<'a> {
+    /// Quantize after the encoder layers in `split_after`, grouped by `granularity`, stochastic rounding keyed by `seed`.
     pub fn new(format: &'a dyn Format, strategy: &'a dyn Strategy, granularity: Granularity, split_after: Vec<usize>, seed: u64) -> Self {
         ActivationQuantizer { format, strategy, granularity, split_after, seed, stats: Mutex::new(ActivationStats::default()) }
     }
 
+    /// What the quantizer has done so far.
     pub fn stats(&self) -> ActivationStats {
         *self.stats.lock().expect("no panics while holding the lock")
     }

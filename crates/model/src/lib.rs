@@ -21,6 +21,8 @@
 //! writes a small random BERT (weights, config, tokenizer) so that tests
 //! run every code path without the real model.
 
+#![warn(missing_docs)]
+
 pub mod activations;
 pub mod metrics;
 pub mod model;

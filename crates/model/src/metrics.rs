@@ -13,12 +13,16 @@
 /// Row-major embeddings: `rows` sentences of `dim` values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Embeddings {
+    /// Number of embeddings.
     pub rows: usize,
+    /// Their dimension.
     pub dim: usize,
+    /// Row-major, `rows x dim`.
     pub data: Vec<f32>,
 }
 
 impl Embeddings {
+    /// The `i`-th embedding.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
@@ -55,9 +59,13 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// The metrics of one run against the fp32 reference.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Agreement {
+    /// Mean cosine similarity between paired embeddings.
     pub cos_mean: f64,
+    /// Smallest cosine similarity between paired embeddings.
     pub cos_min: f64,
+    /// Share of sentences whose nearest neighbour is unchanged.
     pub nn_agreement: f64,
+    /// Spearman correlation of the pairwise similarities.
     pub spearman: f64,
 }
 

@@ -32,6 +32,7 @@ use crate::{ModelError, FETCH_HINT};
 
 /// A sentence-transformers BERT model folder, loaded.
 pub struct Model {
+    /// The folder it was loaded from.
     pub dir: PathBuf,
     config: Config,
     tokenizer: Tokenizer,
@@ -68,6 +69,7 @@ struct Batch {
 }
 
 impl Batches {
+    /// Sentences in all batches.
     pub fn sentences(&self) -> usize {
         self.sentences
     }
@@ -87,6 +89,7 @@ impl Batches {
 /// Embeddings of a run, with what the pipeline sent.
 #[derive(Clone, Debug)]
 pub struct Embedded {
+    /// The sentence embeddings.
     pub embeddings: Embeddings,
     /// Per activation boundary, the packed wire bytes of each sentence
     /// (input order); empty without activation quantization.
@@ -145,6 +148,7 @@ impl Model {
         self.config.num_hidden_layers
     }
 
+    /// Width of the hidden states.
     pub fn hidden_size(&self) -> usize {
         self.config.hidden_size
     }

@@ -4,16 +4,20 @@
 
 use quantlab_clamp::Chosen;
 
+/// What quantizing a set of tensors did, pooled over them.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Tally {
+    /// Elements quantized.
     pub elements: u64,
     /// Sum of squared values and of squared errors.
     pub sum_sq: f64,
+    /// See `sum_sq`.
     pub sum_sq_err: f64,
     /// Elements that the clip moved.
     pub clipped: u64,
     /// Sum of the chosen clips (alpha) over groups, and the groups.
     pub alpha_sum: f64,
+    /// See `alpha_sum`.
     pub groups: u64,
     /// Element-quantizations the clip searches made (`Chosen::searched`).
     pub searched: u64,
@@ -33,6 +37,7 @@ impl Tally {
         self.searched += chosen.iter().map(|c| c.searched).sum::<u64>();
     }
 
+    /// Add another tally's counts.
     pub fn merge(&mut self, other: &Tally) {
         self.elements += other.elements;
         self.sum_sq += other.sum_sq;
@@ -53,6 +58,7 @@ impl Tally {
         quantlab_quantize::error::sqnr_db(self.sum_sq, self.sum_sq_err)
     }
 
+    /// Share of elements the clip moved.
     pub fn clipped_fraction(&self) -> f64 {
         self.clipped as f64 / self.elements.max(1) as f64
     }

@@ -13,6 +13,7 @@ use serde_json::json;
 
 /// Sizes of the tiny model.
 pub const HIDDEN: usize = 32;
+/// Encoder layers of the tiny model.
 pub const LAYERS: usize = 3;
 const HEADS: usize = 4;
 const INTERMEDIATE: usize = 64;

@@ -35,8 +35,10 @@ pub enum WeightKind {
 }
 
 impl WeightKind {
+    /// Every kind, in the order `quantlab` lists them.
     pub const ALL: [WeightKind; 4] = [WeightKind::Linear, WeightKind::Embeddings, WeightKind::Biases, WeightKind::LayerNorm];
 
+    /// The kind's name in a configuration.
     pub fn name(self) -> &'static str {
         match self {
             WeightKind::Linear => "linear",
@@ -91,6 +93,7 @@ impl Default for WeightSelection {
 }
 
 impl WeightSelection {
+    /// Whether weights of `kind` (None: not a known kind) are quantized.
     pub fn selects(&self, kind: Option<WeightKind>) -> bool {
         kind.is_some_and(|k| self.0.contains(&k))
     }
@@ -106,6 +109,7 @@ impl fmt::Display for WeightSelection {
 /// A copy of the model's weights with the selected tensors quantized, and
 /// what quantizing them did.
 pub struct QuantizedWeights {
+    /// The quantized tensors by name.
     pub tensors: HashMap<String, Tensor>,
     /// Tensors quantized.
     pub quantized: usize,

@@ -17,6 +17,8 @@
 //! assert!(chosen.iter().all(|c| c.clip.is_some() && c.clipped > 0));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod error;
 
 use quantlab_clamp::Strategy;
@@ -51,8 +53,11 @@ pub fn quantize(format: &dyn Format, strategy: &dyn Strategy, x: &[f32], shape: 
 /// metadata (decoding them gives the same values, bit for bit), and the
 /// clip chosen for each group.
 pub struct EncodedTensor {
+    /// The fake-quantized values (decoded codes).
     pub values: Vec<f32>,
+    /// Codes and metadata.
     pub encoded: Encoded,
+    /// The clip chosen for each group, in stream order.
     pub chosen: Vec<Chosen>,
 }
 

@@ -21,7 +21,9 @@ use crate::data::{self, describe_filter, lower_is_better, matches, seed_mean, Re
 /// The outcome of one claim.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
+    /// The claim in the configuration's words.
     pub says: String,
+    /// Whether it held in every checked group.
     pub pass: bool,
     /// One line per checked group: what was compared.
     pub details: Vec<String>,

@@ -6,34 +6,39 @@
 //! (`figures/*.png` and `.svg`, drawn with plotters and a bundled font), a
 //! one-page `report.md`, and the verdicts of the experiment's claims.
 //!
-//! Layers: [`data`] reads a folder and holds the shared vocabulary
-//! (configurations, filters, seed means); [`tables`] and [`figures`] build
-//! from it; figures are [`chart::Chart`] values drawn by one renderer;
-//! [`claims`] checks `[[claim]]` sections; [`settings`] reads and validates
+//! Layers (private modules): `data` reads a folder and holds the shared
+//! vocabulary (configurations, filters, seed means); `tables` and `figures`
+//! build from it; figures are `chart::Chart` values drawn by one renderer;
+//! `claims` checks `[[claim]]` sections; [`settings`] reads and validates
 //! the `[report]` and `[[claim]]` sections. Nothing here looks at a concrete
 //! format: formats are known by their description and their `Format` trait.
 //! The report depends on the results folder (`quantlab-results`), never on
 //! the runner or the model: drawing a chart compiles no transformer.
 
-pub mod chart;
-pub mod claims;
-pub mod data;
-pub mod figures;
+#![warn(missing_docs)]
+
+mod chart;
+mod claims;
+mod data;
+mod figures;
 pub mod settings;
-pub mod tables;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
 pub use claims::Verdict;
-pub use data::Results;
+use data::Results;
 pub use settings::Settings;
+pub use tables::number;
 
 /// What [`write()`] produced.
 #[derive(Debug, Default)]
 pub struct Written {
+    /// Every file written (tables, figures, report.md).
     pub files: Vec<PathBuf>,
     /// Figures that could not be drawn, and why.
     pub notes: Vec<String>,
+    /// The claims' verdicts.
     pub verdicts: Vec<Verdict>,
 }
 

@@ -113,6 +113,7 @@ pub enum FigureKind {
     Pareto,
 }
 
+/// `[report.histogram]`: one tensor's histogram with a format's grid over it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistogramConfig {
@@ -153,6 +154,7 @@ pub struct ClaimConfig {
     /// "Spread" claim: the largest over the smallest value of this column
     /// across tensors is at least `at_least`.
     pub spread: Option<String>,
+    /// The least ratio a "spread" claim accepts.
     pub at_least: Option<f64>,
 }
 

@@ -115,28 +115,37 @@ pub struct ModelPlan {
     pub path: PathBuf,
     /// Sentences, one per line (default the committed corpus).
     pub sentences: PathBuf,
+    /// Weights or activations.
     pub target: ModelTarget,
     /// `weights`: the kinds of weight tensor quantized (default Linear).
     pub weights: quantlab_model::WeightSelection,
     /// `activations`: encoder layers after which hidden states are quantized.
     pub split_after: Vec<usize>,
+    /// Sentences per forward pass.
     pub batch_size: usize,
 }
 
 /// Where the model and the corpus live unless `[model]` says otherwise.
 pub const DEFAULT_MODEL: &str = "data/minilm";
+/// The corpus unless `[model]` says otherwise.
 pub const DEFAULT_SENTENCES: &str = "experiments/corpus/sentences.txt";
 
 /// A validated, expanded sweep.
 #[derive(Debug)]
 pub struct Plan {
+    /// The experiment's name.
     pub name: String,
+    /// The results folder.
     pub output: PathBuf,
+    /// Seeds: synthetic draws and stochastic rounding.
     pub seeds: Vec<u64>,
+    /// The data sources (empty for a model sweep).
     pub sources: Vec<PlannedSource>,
+    /// The expanded formats.
     pub formats: Vec<PlannedFormat>,
     /// The clamping strategies, parsed once.
     pub clamps: Vec<Box<dyn quantlab_clamp::Strategy>>,
+    /// Every granularity some format runs at.
     pub granularities: Vec<Granularity>,
     /// Format combinations dropped by `skip_invalid`.
     pub dropped: Vec<String>,
@@ -147,7 +156,9 @@ pub struct Plan {
 /// One expanded format, with its parameters for the results table.
 #[derive(Debug)]
 pub struct PlannedFormat {
+    /// The format.
     pub format: Box<dyn Format>,
+    /// Its description as parameters (the results' `p_*` columns).
     pub spec: Spec,
     /// The line this format belongs to in tables and figures: the entry's
     /// `label`, or its description without the width parameter.

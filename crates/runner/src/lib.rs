@@ -9,6 +9,8 @@
 //! `--shard I/N` runs a deterministic 1/N of the cells; [`merge`] joins
 //! shard folders into the same tables as an unsharded run.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod inputs;
 mod model_sweep;
@@ -30,12 +32,17 @@ use quantlab_results::store::{Row, Value};
 /// What `quantlab run` was asked to do.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
+    /// The configuration file.
     pub config: PathBuf,
     /// Overrides the configuration's output folder.
     pub out: Option<PathBuf>,
+    /// Worker threads (default: one per core).
     pub threads: Option<usize>,
+    /// Describe the plan without running it.
     pub dry_run: bool,
+    /// Discard earlier results in the output folder.
     pub fresh: bool,
+    /// No progress bar.
     pub quiet: bool,
     /// Run cells with `index % N == I` into their own folder.
     pub shard: Option<(usize, usize)>,
@@ -44,14 +51,19 @@ pub struct RunOptions {
 /// What a run did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunReport {
+    /// The output folder.
     pub out: PathBuf,
+    /// Cells of this run (of its shard).
     pub cells: usize,
+    /// Cells already done by an earlier run.
     pub skipped_done: usize,
+    /// Cells run now.
     pub ran: usize,
     /// Planned (dry run) or done (run), clip searches included.
     pub element_quantizations: u64,
     /// Elements of the cells run (each once).
     pub elements: u64,
+    /// Wall time of the run.
     pub seconds: f64,
 }
 
@@ -335,10 +347,12 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
 /// What a merge did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MergeReport {
+    /// Rows of the merged table.
     pub rows: usize,
     /// Cells of the whole plan that no shard holds (empty unless
     /// `allow_partial`).
     pub missing: usize,
+    /// Cells of the whole plan.
     pub plan_cells: usize,
 }
 

@@ -6,6 +6,8 @@
 //! [`Params`] gives typed, range-checked access and rejects unknown keys, so
 //! every error names the parameter and its valid range.
 
+#![warn(missing_docs)]
+
 pub mod config;
 
 use std::collections::BTreeMap;
@@ -29,27 +31,69 @@ pub fn escape(s: &str) -> String {
 /// Why a description cannot be read or built.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum SpecError {
+    /// The text is not `name(key=value,...)`.
     #[error("cannot read `{}`: {why}", escape(text))]
-    Syntax { text: String, why: String },
+    Syntax {
+        /// The text as given.
+        text: String,
+        /// What the reader expected.
+        why: String,
+    },
     /// `kind` is what was looked up: "format family", "clamping strategy".
     #[error("unknown {kind} `{}`; known: {known}", escape(name))]
-    UnknownFamily { kind: &'static str, name: String, known: String },
+    UnknownFamily {
+        /// What was looked up.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
     /// `hint` names a given key that looks like a misspelling of `param`.
     #[error("{family}: missing parameter `{param}`{}", escape(hint))]
-    Missing { family: String, param: String, hint: String },
+    Missing {
+        /// The family.
+        family: String,
+        /// The required parameter.
+        param: String,
+        /// ", did you mean ...?" or "".
+        hint: String,
+    },
+    /// A parameter's value is not in its range.
     #[error("{family}: parameter `{}` = {} is out of range; valid: {range}", escape(param), escape(value))]
-    OutOfRange { family: String, param: String, value: String, range: String },
+    OutOfRange {
+        /// The family.
+        family: String,
+        /// The parameter.
+        param: String,
+        /// The value given, as written.
+        value: String,
+        /// The valid values, in words.
+        range: String,
+    },
+    /// A key the family does not take.
     #[error("{family} has no parameter `{}`; its parameters: {known}", escape(param))]
-    UnknownParam { family: String, param: String, known: String },
+    UnknownParam {
+        /// The family.
+        family: String,
+        /// The key given.
+        param: String,
+        /// The family's parameters.
+        known: String,
+    },
 }
 
 /// One parameter value as written by a user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ParamValue {
+    /// `true` or `false`.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A real number.
     Float(f64),
+    /// A word or a nested description.
     Str(String),
     /// A list of numbers: `[a, b, c]` in a string, an array in TOML.
     List(Vec<f64>),
@@ -96,12 +140,15 @@ impl ParamValue {
 /// its own object (a format, a strategy, a data source).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
+    /// The family's name, e.g. `adaptivfloat`.
     pub family: String,
+    /// Its parameters by key.
     #[serde(flatten)]
     pub params: BTreeMap<String, ParamValue>,
 }
 
 impl Spec {
+    /// A family with no parameters (every one at its default).
     pub fn new(family: &str) -> Self {
         Spec { family: family.to_string(), params: BTreeMap::new() }
     }
@@ -171,9 +218,13 @@ fn split_top_level(args: &str) -> Vec<&str> {
 /// Documentation of one parameter, for `quantlab formats` and error messages.
 #[derive(Clone, Copy, Debug)]
 pub struct ParamDoc {
+    /// The key.
     pub name: &'static str,
+    /// Its default, as written ("" when required).
     pub default: &'static str,
+    /// Its valid values, in words.
     pub range: &'static str,
+    /// What it means.
     pub help: &'static str,
 }
 
@@ -186,6 +237,7 @@ pub struct Params {
 }
 
 impl Params {
+    /// The parameters of one spec of `family`.
     pub fn new(family: &'static str, map: BTreeMap<String, ParamValue>) -> Self {
         Params { family, map, known: Vec::new() }
     }
@@ -242,6 +294,7 @@ impl Params {
         }
     }
 
+    /// A number in `[lo, hi]` (an integer is read as one), `default` when absent.
     pub fn float(&mut self, key: &'static str, default: f64, lo: f64, hi: f64) -> Result<f64, SpecError> {
         let v = match self.take(key) {
             None => default,
@@ -272,6 +325,7 @@ impl Params {
         }
     }
 
+    /// `true` or `false`, `default` when absent.
     pub fn flag(&mut self, key: &'static str, default: bool) -> Result<bool, SpecError> {
         match self.take(key) {
             None => Ok(default),

@@ -30,11 +30,14 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 /// (or there are none) and no exclude.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NameFilter {
+    /// Patterns of names to read (`*` any run of characters); empty: every name.
     pub include: Vec<String>,
+    /// Patterns of names to skip, applied after `include`.
     pub exclude: Vec<String>,
 }
 
 impl NameFilter {
+    /// Whether a tensor name passes the filter.
     pub fn selects(&self, name: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|p| matches(p, name))) && !self.exclude.iter().any(|p| matches(p, name))
     }

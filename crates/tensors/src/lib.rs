@@ -9,6 +9,8 @@
 //! Every error names the file (and tensor) and what is wrong; nothing panics
 //! on a malformed file.
 
+#![warn(missing_docs)]
+
 pub mod entry;
 pub mod glob;
 pub mod npy;
@@ -40,14 +42,18 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> s
 /// A named tensor in row-major (C) order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// Its name (the safetensors key, the file's stem, or the distribution).
     pub name: String,
     /// The dtype it was stored as (`f32`, `f16`, `bf16`, `f64`, or `synthetic`).
     pub dtype: String,
+    /// Its shape.
     pub shape: Vec<usize>,
+    /// Its values, row-major.
     pub data: Vec<f32>,
 }
 
 impl Tensor {
+    /// Number of elements.
     pub fn numel(&self) -> usize {
         self.data.len()
     }
@@ -56,12 +62,31 @@ impl Tensor {
 /// Why a tensor could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum TensorError {
+    /// A file that cannot be opened.
     #[error("{path}: cannot open: {source}")]
-    Open { path: String, source: std::io::Error },
+    Open {
+        /// The file.
+        path: String,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// A file whose contents cannot be read as tensors.
     #[error("{path}: {why}")]
-    Invalid { path: String, why: String },
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A file that cannot be written.
     #[error("{path}: cannot write: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        /// The file.
+        path: String,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// A synthetic distribution that cannot be drawn.
     #[error("{0}")]
     Synthetic(String),
 }
@@ -73,11 +98,26 @@ pub type Skipped = (String, String);
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
     /// Values drawn from a distribution, with a shape and a seed.
-    Synthetic { dist: synthetic::Distribution, shape: Vec<usize>, seed: u64 },
+    Synthetic {
+        /// The distribution.
+        dist: synthetic::Distribution,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// The draw's seed.
+        seed: u64,
+    },
     /// One `.npy` file.
-    Npy { path: PathBuf },
+    Npy {
+        /// The file.
+        path: PathBuf,
+    },
     /// A safetensors file or model folder, with name patterns.
-    Safetensors { path: PathBuf, filter: NameFilter },
+    Safetensors {
+        /// The file or folder.
+        path: PathBuf,
+        /// Which tensors to read.
+        filter: NameFilter,
+    },
 }
 
 impl Source {

@@ -23,12 +23,16 @@ fn invalid(path: &Path, why: impl Into<String>) -> TensorError {
 /// The element types quantlab reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NpyDtype {
+    /// Little- or big-endian IEEE half.
     F16,
+    /// IEEE single.
     F32,
+    /// IEEE double.
     F64,
 }
 
 impl NpyDtype {
+    /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
             NpyDtype::F16 => 2,
@@ -37,6 +41,7 @@ impl NpyDtype {
         }
     }
 
+    /// NumPy's name for it (`<f4`, ...) without the byte order.
     pub fn name(self) -> &'static str {
         match self {
             NpyDtype::F16 => "f16",
@@ -49,9 +54,13 @@ impl NpyDtype {
 /// What an `.npy` header says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NpyHeader {
+    /// The element type.
     pub dtype: NpyDtype,
+    /// Whether the data is big-endian.
     pub big_endian: bool,
+    /// Whether the data is in column-major order.
     pub fortran_order: bool,
+    /// The array's shape.
     pub shape: Vec<usize>,
     /// Elements (the shape's product, checked).
     pub numel: usize,

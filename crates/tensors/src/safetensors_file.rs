@@ -17,7 +17,9 @@ use crate::{Tensor, TensorError};
 /// tensors skipped for their dtype (name, dtype).
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// The tensors read.
     pub tensors: Vec<Tensor>,
+    /// Tensors not read, with the reason (dtype, filter).
     pub skipped: Vec<(String, String)>,
 }
 
@@ -113,9 +115,11 @@ fn check_unique_names(file: &Path, bytes: &[u8]) -> Result<(), TensorError> {
 /// What a selected tensor is, without its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// The tensor's key.
     pub name: String,
     /// As stored (`f32`, `bf16`, ...).
     pub dtype: String,
+    /// Its shape.
     pub shape: Vec<usize>,
 }
 

@@ -10,12 +10,19 @@ use crate::Tensor;
 /// What `quantlab inspect` shows for one tensor.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TensorStats {
+    /// The tensor's name.
     pub name: String,
+    /// Its stored dtype.
     pub dtype: String,
+    /// Its shape.
     pub shape: Vec<usize>,
+    /// All elements, finite or not.
     pub elements: usize,
+    /// Smallest finite value.
     pub min: f64,
+    /// Largest finite value.
     pub max: f64,
+    /// Mean of the finite values.
     pub mean: f64,
     /// Population standard deviation.
     pub std: f64,
@@ -25,11 +32,14 @@ pub struct TensorStats {
     pub amax_over_std: f64,
     /// Fraction of exact zeros.
     pub zero_fraction: f64,
+    /// NaN values.
     pub nan: usize,
+    /// Infinite values.
     pub inf: usize,
 }
 
 impl TensorStats {
+    /// The summary of one tensor.
     pub fn of(t: &Tensor) -> TensorStats {
         let s = Stats::of(&t.data);
         let n = s.count;

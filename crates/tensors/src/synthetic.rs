@@ -28,22 +28,80 @@ pub const CHUNK: usize = 1 << 16;
 /// A base family for mixtures.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Family {
+    /// Standard normal.
     Normal,
+    /// Standard Laplace.
     Laplace,
-    StudentT { nu: f64 },
+    /// Student's t.
+    StudentT {
+        /// Degrees of freedom.
+        nu: f64,
+    },
 }
 
 /// A distribution to draw tensors from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Distribution {
-    Normal { mean: f64, std: f64 },
-    Laplace { loc: f64, scale: f64 },
-    StudentT { nu: f64, scale: f64 },
-    Uniform { lo: f64, hi: f64 },
-    LogNormal { mu: f64, sigma: f64 },
-    Gelu { mean: f64, std: f64 },
-    Relu { mean: f64, std: f64 },
-    Mixture { base: Family, scale: f64, outlier_scale: f64, fraction: f64 },
+    /// Gaussian.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+    /// Laplace (double exponential).
+    Laplace {
+        /// Location.
+        loc: f64,
+        /// Scale `b` (the standard deviation is `b sqrt 2`).
+        scale: f64,
+    },
+    /// Student's t, scaled.
+    StudentT {
+        /// Degrees of freedom.
+        nu: f64,
+        /// Scale.
+        scale: f64,
+    },
+    /// Uniform on `[lo, hi)`.
+    Uniform {
+        /// Lower end.
+        lo: f64,
+        /// Upper end.
+        hi: f64,
+    },
+    /// exp of a Gaussian.
+    LogNormal {
+        /// The Gaussian's mean.
+        mu: f64,
+        /// The Gaussian's standard deviation.
+        sigma: f64,
+    },
+    /// GELU of a Gaussian (post-activation values).
+    Gelu {
+        /// The Gaussian's mean.
+        mean: f64,
+        /// The Gaussian's standard deviation.
+        std: f64,
+    },
+    /// ReLU of a Gaussian.
+    Relu {
+        /// The Gaussian's mean.
+        mean: f64,
+        /// The Gaussian's standard deviation.
+        std: f64,
+    },
+    /// A base family with a fraction of values drawn wider (outliers).
+    Mixture {
+        /// The base family.
+        base: Family,
+        /// The base's scale.
+        scale: f64,
+        /// The outliers' scale.
+        outlier_scale: f64,
+        /// The share of outliers.
+        fraction: f64,
+    },
 }
 
 /// The distributions' names, parameters and ranges, for `--help`-style lists.

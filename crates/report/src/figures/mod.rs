@@ -17,8 +17,6 @@ use crate::settings::FigureKind;
 use crate::chart::{self, Chart};
 use crate::data::Results;
 
-pub use clip_mse::step_noise;
-
 /// The figures a report draws: those the config names, or the metric
 /// against bits, plus box plots when a data source holds several tensors.
 pub fn kinds(results: &Results) -> Vec<FigureKind> {
