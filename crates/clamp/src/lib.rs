@@ -195,3 +195,8 @@ pub fn choose(strategy: &dyn Strategy, group: GroupView<'_>) -> Chosen {
     let searched = if decides { strategy.search_quantizations(group.values.len(), group.row_len, group.format) } else { 0 };
     Chosen { group: group.index, clip, range, symmetric, clipped, finite: stats.count, nan: stats.nan, inf: stats.inf, searched }
 }
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

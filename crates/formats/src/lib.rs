@@ -344,3 +344,8 @@ pub(crate) fn decode_fixed(codes: &[u32], out: &mut [f32], value: impl Fn(u32) -
 
 /// Marks "this unit had nothing to scale" in a metadata word.
 pub(crate) const NO_SCALE: u32 = i32::MIN as u32;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
