@@ -155,7 +155,7 @@ pub fn quantize(a: QuantizeArgs) -> Result<()> {
     if let Some((path, enc)) = encoded {
         let bytes = enc.to_bytes();
         quantlab_tensors::write_atomically(path, |file| std::io::Write::write_all(file, &bytes)).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
-        let _ = write!(line, "; {}: {} bytes on the wire, {:.4} bits/element", path.display(), enc.wire_bytes(), enc.bits_per_element());
+        let _ = write!(line, "; {}: {} bytes on the wire, {:.4} bits/element on the wire", path.display(), enc.wire_bytes(), enc.wire_bits_per_element());
     }
     println!("{line}");
     Ok(())

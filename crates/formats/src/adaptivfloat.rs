@@ -35,7 +35,7 @@ use crate::{with_round, zeros_like, Clip, Family, Format, FormatError, ParamDoc,
 pub enum Variant {
     /// Tambe et al.'s code: the smallest exponent code with mantissa 0 is zero, no subnormals.
     Paper,
-    /// IEEE-like: exponent code 0 holds zero and subnormals.
+    /// The authors' 2022 PyTorch code: exponent field 0 is zero, the top field NaN; magnitudes below the lowest binade flush to 0.
     IeeeLike,
 }
 

@@ -431,8 +431,10 @@ impl Encoded {
         self.meta.len().saturating_sub(self.group_words).checked_div(self.meta_words).unwrap_or(0)
     }
 
-    /// Wire bits per element (every level's metadata included).
-    pub fn bits_per_element(&self) -> f64 {
+    /// Bits per element on the wire: [`Encoded::wire_bytes`] over the
+    /// elements (codes packed into u32 words, so 6-bit codes take 6.4 bits);
+    /// [`bits_per_element`] counts codes at their width.
+    pub fn wire_bits_per_element(&self) -> f64 {
         self.wire_bytes() as f64 * 8.0 / self.codes.len().max(1) as f64
     }
 }
