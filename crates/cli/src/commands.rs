@@ -574,7 +574,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         Some(d) => {
             let f = parse_format(d)?;
             let kinds = a.weight_kinds.split(',').map(|k| k.trim().parse()).collect::<Result<Vec<_>>>()?;
-            let q = quantlab_model::weights::quantize(&model, &*f, &*strategy, gran, &quantlab_model::WeightSelection(kinds), a.seed).map_err(|e| e.to_string())?;
+            let q = model.quantize_weights(&*f, &*strategy, gran, &quantlab_model::WeightSelection(kinds), a.seed).map_err(|e| e.to_string())?;
             notes.push(format!("weights {} ({} tensors, SQNR {:.2} dB)", f.describe(), q.quantized, q.tally.sqnr_db()));
             Some(q)
         }

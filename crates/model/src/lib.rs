@@ -24,15 +24,15 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod bert;
 pub mod metrics;
-pub mod model;
 pub mod tally;
 pub mod tiny;
 pub mod weights;
 
 pub use activations::ActivationQuantizer;
+pub use bert::{Batches, Embedded, Model, Network, Prefix};
 pub use metrics::{compare, Agreement, Embeddings};
-pub use model::{Batches, Embedded, Model, Network, Prefix};
 pub use tally::Tally;
 pub use weights::{QuantizedWeights, WeightKind, WeightSelection};
 

@@ -12,13 +12,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use candle_core::{Device, Tensor};
-use quantlab_clamp::Strategy;
-use quantlab_formats::{Format, Granularity};
+use candle_core::Tensor;
 
-use crate::model::Model;
 use crate::tally::Tally;
-use crate::ModelError;
 
 /// A kind of BERT weight tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,38 +113,6 @@ pub struct QuantizedWeights {
     pub tally: Tally,
     /// Bits per element with metadata, over the quantized elements.
     pub bits_per_element: f64,
-}
-
-/// The tensors of `model` that `selection` picks, in name order.
-pub fn selected<'m>(model: &'m Model, selection: &WeightSelection) -> Vec<(&'m String, &'m Tensor)> {
-    let mut picked: Vec<(&String, &Tensor)> = model.tensors().iter().filter(|(name, _)| selection.selects(WeightKind::of(model.local_name(name)))).collect();
-    picked.sort_by_key(|(name, _)| *name);
-    picked
-}
-
-/// Quantize the selected weight tensors of `model` with a format, a clipping
-/// strategy and a granularity. `seed` keys stochastic rounding (combined
-/// with each tensor's position among the selected, in name order).
-pub fn quantize(model: &Model, format: &dyn Format, strategy: &dyn Strategy, gran: Granularity, selection: &WeightSelection, seed: u64) -> Result<QuantizedWeights, ModelError> {
-    let mut out = QuantizedWeights { tensors: model.tensors().clone(), quantized: 0, tally: Tally::default(), bits_per_element: 0.0 };
-    let mut bits = 0.0f64;
-    for (i, (name, t)) in selected(model, selection).into_iter().enumerate() {
-        let shape = t.dims().to_vec();
-        let data = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| ModelError::candle(name, e))?;
-        let gran = match gran {
-            Granularity::Channel { axis } if axis >= shape.len() => Granularity::Tensor,
-            g => g,
-        };
-        let mut q = vec![0.0f32; data.len()];
-        let chosen = quantlab_quantize::quantize_into(format, strategy, &data, &shape, gran, seed.wrapping_add(i as u64), &mut q).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
-        out.tally.add(&data, &q, &chosen);
-        let bpe = quantlab_formats::bits_per_element(format, &shape, gran).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
-        bits += bpe * data.len() as f64;
-        out.quantized += 1;
-        out.tensors.insert(name.clone(), Tensor::from_vec(q, shape, &Device::Cpu).map_err(|e| ModelError::candle(name, e))?);
-    }
-    out.bits_per_element = bits / out.tally.elements.max(1) as f64;
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use quantlab_model::{activations::ActivationQuantizer, compare, tiny, weights, Model, WeightKind, WeightSelection};
+use quantlab_model::{activations::ActivationQuantizer, compare, tiny, Model, WeightKind, WeightSelection};
 
 fn tiny_model(tag: &str) -> (PathBuf, Model) {
     let dir = std::env::temp_dir().join(format!("quantlab-tiny-bert-{tag}-{}", std::process::id()));
@@ -52,7 +52,7 @@ fn embeddings_do_not_depend_on_the_thread_count() {
         pool.install(|| {
             let af = fmt("adaptivfloat(n=6,e=3)");
             let mse = clamp("mse");
-            let q = weights::quantize(&model, &*af, &*mse, quantlab_formats::Granularity::Channel { axis: 0 }, &WeightSelection::default(), 0).unwrap();
+            let q = model.quantize_weights(&*af, &*mse, quantlab_formats::Granularity::Channel { axis: 0 }, &WeightSelection::default(), 0).unwrap();
             let acts = ActivationQuantizer::new(&*af, &*mse, quantlab_formats::Granularity::Tensor, vec![1, 2], 0);
             model.network(Some(&q)).unwrap().embed(&batches, Some(&acts)).unwrap().embeddings.data
         })
@@ -69,7 +69,7 @@ fn weights_at_16_bits_change_little_and_at_2_bits_a_lot() {
     let fp32 = model.network(None).unwrap().embed(&batches, None).unwrap().embeddings;
     let none = clamp("none");
     let run = |d: &str, selection: &WeightSelection| {
-        let q = weights::quantize(&model, &*fmt(d), &*none, quantlab_formats::Granularity::Tensor, selection, 0).unwrap();
+        let q = model.quantize_weights(&*fmt(d), &*none, quantlab_formats::Granularity::Tensor, selection, 0).unwrap();
         let e = model.network(Some(&q)).unwrap().embed(&batches, None).unwrap().embeddings;
         (q.quantized, q.tally.sqnr_db(), compare(&fp32, &e))
     };

@@ -57,7 +57,7 @@ impl<'p> ModelSweep<'p> {
         let batches = model.tokenize(&sentences, mp.batch_size).map_err(|e| format!("{}: {e}", mp.sentences.display()))?;
         let tokens: usize = batches.lengths().iter().sum();
         let elements = match mp.target {
-            ModelTarget::Weights => quantlab_model::weights::selected(&model, &mp.weights).iter().map(|(_, t)| t.elem_count() as u64).sum(),
+            ModelTarget::Weights => model.weights(&mp.weights).iter().map(|(_, t)| t.elem_count() as u64).sum(),
             ModelTarget::Activations => (tokens * model.hidden_size() * mp.split_after.len()) as u64,
         };
         // A sample of hidden states is [tokens, hidden]: no axis 2.
@@ -133,7 +133,7 @@ impl Sweep for ModelSweep<'_> {
         let fail = |e: quantlab_model::ModelError| format!("cell {cell} ({}): {e}", pf.format.describe());
         let (embedded, columns) = match mp.target {
             ModelTarget::Weights => {
-                let q = quantlab_model::weights::quantize(&self.model, &*pf.format, strategy, gran, &mp.weights, c.seed).map_err(fail)?;
+                let q = self.model.quantize_weights(&*pf.format, strategy, gran, &mp.weights, c.seed).map_err(fail)?;
                 let e = self.model.network(Some(&q)).and_then(|n| n.embed(&self.batches, None)).map_err(fail)?;
                 let columns = vec![
                     ("tensor_sqnr_db", Value::Float(q.tally.sqnr_db())),

@@ -23,11 +23,14 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertEncoder, BertModel, Config};
+use quantlab_clamp::Strategy;
+use quantlab_formats::{Format, Granularity};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::activations::ActivationQuantizer;
 use crate::metrics::Embeddings;
-use crate::weights::QuantizedWeights;
+use crate::tally::Tally;
+use crate::weights::{QuantizedWeights, WeightKind, WeightSelection};
 use crate::{ModelError, FETCH_HINT};
 
 /// A sentence-transformers BERT model folder, loaded.
@@ -316,6 +319,42 @@ fn mean_pool_normalised(tokens: &[f32], dim: usize, out: &mut [f32]) {
     let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
     for (o, m) in out.iter_mut().zip(&mean) {
         *o = (m / norm) as f32;
+    }
+}
+
+/// Weight quantization (`weights.rs`: which tensors, and how).
+impl Model {
+    /// The weight tensors `selection` picks, in name order.
+    pub fn weights(&self, selection: &WeightSelection) -> Vec<(&String, &Tensor)> {
+        let mut picked: Vec<(&String, &Tensor)> = self.tensors().iter().filter(|(name, _)| selection.selects(WeightKind::of(self.local_name(name)))).collect();
+        picked.sort_by_key(|(name, _)| *name);
+        picked
+    }
+
+    /// A copy of the weights with those `selection` picks quantized with a
+    /// format, a clamping strategy and a granularity (`weights.rs` says how).
+    /// `seed` keys stochastic rounding (combined with each tensor's position
+    /// among the selected, in name order).
+    pub fn quantize_weights(&self, format: &dyn Format, strategy: &dyn Strategy, gran: Granularity, selection: &WeightSelection, seed: u64) -> Result<QuantizedWeights, ModelError> {
+        let mut out = QuantizedWeights { tensors: self.tensors().clone(), quantized: 0, tally: Tally::default(), bits_per_element: 0.0 };
+        let mut bits = 0.0f64;
+        for (i, (name, t)) in self.weights(selection).into_iter().enumerate() {
+            let shape = t.dims().to_vec();
+            let data = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| ModelError::candle(name, e))?;
+            let gran = match gran {
+                Granularity::Channel { axis } if axis >= shape.len() => Granularity::Tensor,
+                g => g,
+            };
+            let mut q = vec![0.0f32; data.len()];
+            let chosen = quantlab_quantize::quantize_into(format, strategy, &data, &shape, gran, seed.wrapping_add(i as u64), &mut q).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
+            out.tally.add(&data, &q, &chosen);
+            let bpe = quantlab_formats::bits_per_element(format, &shape, gran).map_err(|e| ModelError::new(format!("{name}: {e}")))?;
+            bits += bpe * data.len() as f64;
+            out.quantized += 1;
+            out.tensors.insert(name.clone(), Tensor::from_vec(q, shape, &Device::Cpu).map_err(|e| ModelError::candle(name, e))?);
+        }
+        out.bits_per_element = bits / out.tally.elements.max(1) as f64;
+        Ok(out)
     }
 }
 
