@@ -1,7 +1,9 @@
 //! Reports end to end on small result tables: every figure kind is written
 //! as a valid, non-empty PNG and SVG; the tables carry the values of the
-//! results; claims pass where the results bear them out and fail on a table
-//! built to violate them.
+//! results; claims pass where the results bear them out (a table built to
+//! violate one is the report crate's own test).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +11,7 @@ use quantlab_results::{store, Row, Value};
 use quantlab_runner::{run, RunOptions};
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("quantlab-report-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("report", name)
 }
 
 /// A small sweep asking for every kind of figure.
