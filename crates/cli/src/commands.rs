@@ -410,6 +410,9 @@ pub struct RunArgs {
     /// Run only cells with index % N == I (0 <= I < N), into their own folder; join with `quantlab merge`.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Memory budget for the tensors held at once (as f32) plus one scratch copy per thread, e.g. 4G, 512M, 2GiB; tensors stream through in batches that fit (--dry-run shows the plan). Default: batches of 256 MiB of tensors.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
@@ -435,8 +438,20 @@ pub fn run(a: RunArgs) -> Result<()> {
         }
         _ => {}
     }
-    let opts =
-        quantlab_runner::RunOptions { config: a.config, out: a.out, threads: a.threads, dry_run: a.dry_run, fresh: a.fresh, quiet: a.quiet, shard: a.shard.as_deref().map(parse_shard).transpose()? };
+    let memory = match a.memory.as_deref() {
+        None => None,
+        Some(m) => Some(quantlab_formats::memory::parse_bytes(m).ok_or_else(|| format!("--memory `{}`: expected a size such as 4G, 512M, 2GiB or a number of bytes", quantlab_spec::escape(m)))?),
+    };
+    let opts = quantlab_runner::RunOptions {
+        config: a.config,
+        out: a.out,
+        threads: a.threads,
+        dry_run: a.dry_run,
+        fresh: a.fresh,
+        quiet: a.quiet,
+        shard: a.shard.as_deref().map(parse_shard).transpose()?,
+        memory,
+    };
     check_report_settings(&opts.config)?;
     let report = quantlab_runner::run(&opts, |line| println!("{line}"))?;
     // A shard holds part of the cells: its report would mislead; merge writes it.

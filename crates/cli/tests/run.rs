@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ok, quantlab, s, table};
+use common::{assert_fails, ok, quantlab, s, table};
 use polars::prelude::*;
 
 fn dir(name: &str) -> PathBuf {
@@ -271,4 +271,30 @@ fn run_reports_plot_redraws_and_check_judges_claims() {
     assert_eq!(none.status.code(), Some(2));
     let err = String::from_utf8_lossy(&none.stderr);
     assert!(err.lines().count() == 1 && err.contains("manifest.json"), "{err}");
+}
+
+/// Tensors stream through a run in batches that fit `--memory`: the same
+/// table as a run holding them all, the plan in the dry run, and a budget
+/// below one tensor refused before anything runs.
+#[test]
+fn a_memory_budget_streams_tensors_and_changes_no_result() {
+    let d = dir("memory");
+    let cfg = d.join("stream.toml");
+    // Four sources x two seeds: eight tensors of 16384 values (64 KiB as f32).
+    let sources: String = ["normal", "laplace", "student-t(nu=4)", "uniform"].iter().map(|s| format!("[[data]]\nsynthetic = \"{s}\"\nshape = [64, 256]\n")).collect();
+    std::fs::write(&cfg, format!("name = \"stream\"\nseeds = [0, 1]\nclamp = [\"none\", \"mse\"]\ngranularity = [\"tensor\", \"channel\"]\n{sources}[[format]]\nfamily = \"int\"\nbits = [4, 8]\n"))
+        .unwrap();
+    let (all, streamed) = (d.join("all"), d.join("streamed"));
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&all), "--threads", "2", "--quiet"]));
+    // One tensor (65536 bytes) and two scratch copies fit in 200 kB; two tensors do not.
+    let o = quantlab(&["run", s(&cfg), "--dry-run", "--threads", "2", "--memory", "200k"]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("memory: tensors stream in 8 batches of at most 65.5 kB as f32 at a time"), "{text}");
+    ok(&quantlab(&["run", s(&cfg), "--out", s(&streamed), "--threads", "2", "--quiet", "--memory", "200k"]));
+    assert!(table(&all).equals_missing(&table(&streamed)), "streaming changed the results");
+    let plain = String::from_utf8_lossy(&quantlab(&["run", s(&cfg), "--dry-run"]).stdout).to_string();
+    assert!(plain.contains("memory: tensors stream in 1 batch of at most 524.3 kB"), "{plain}");
+    assert_fails(&quantlab(&["run", s(&cfg), "--dry-run", "--threads", "2", "--memory", "150k"]), "--memory 150.0 kB is less than one tensor needs");
+    assert_fails(&quantlab(&["run", s(&cfg), "--dry-run", "--memory", "lots"]), "--memory `lots`: expected a size");
 }

@@ -29,6 +29,30 @@ impl fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
+/// A size as a user writes it: `4G`, `512M`, `1.5GB`, `2GiB`, `800k`, or
+/// plain bytes. k/M/G/T are powers of 1000 (as [`human_bytes`] prints
+/// them), Ki/Mi/Gi/Ti powers of 1024; a trailing `B` is optional.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let factor: f64 = match unit.trim() {
+        "" => 1.0,
+        "k" | "K" => 1e3,
+        "M" | "m" => 1e6,
+        "G" | "g" => 1e9,
+        "T" | "t" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        _ => return None,
+    };
+    let v = number.parse::<f64>().ok()? * factor;
+    (v.is_finite() && v >= 1.0 && v < u64::MAX as f64).then_some(v as u64)
+}
+
 /// `1.5 GB`-style sizes (decimal units, as `ls -h --si` and disk vendors).
 pub fn human_bytes(b: u128) -> String {
     let units = ["bytes", "kB", "MB", "GB", "TB", "PB", "EB"];
@@ -88,6 +112,18 @@ pub fn zeroed<T: Clone + Default>(count: usize, what: impl FnOnce() -> String) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_written() {
+        assert_eq!(parse_bytes("4G"), Some(4_000_000_000));
+        assert_eq!(parse_bytes("1.5GB"), Some(1_500_000_000));
+        assert_eq!(parse_bytes("2GiB"), Some(2 << 30));
+        assert_eq!(parse_bytes("800k"), Some(800_000));
+        assert_eq!(parse_bytes("12345"), Some(12345));
+        for bad in ["", "G", "4X", "-1G", "0", "nanG", "1e400"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_are_checked_before_allocating() {

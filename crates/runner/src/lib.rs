@@ -46,6 +46,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Run cells with `index % N == I` into their own folder.
     pub shard: Option<(usize, usize)>,
+    /// A memory budget in bytes for the data a tensor sweep holds at once
+    /// (its tensors as f32 plus one scratch copy per worker); default: a
+    /// window of 256 MiB of tensors.
+    pub memory: Option<u64>,
 }
 
 /// What a run did.
@@ -86,6 +90,24 @@ pub(crate) trait Sweep: Sync {
     fn describe(&self, cell: usize) -> String;
     /// Work that only a real run needs (e.g. the fp32 reference).
     fn prepare(&mut self, _print: &mut dyn FnMut(&str)) -> Result<(), String> {
+        Ok(())
+    }
+    /// The cells to run, cut into batches run one after the other (each in
+    /// parallel): a tensor sweep streams its tensors through them.
+    fn batches(&self, todo: &[usize]) -> Vec<Vec<usize>> {
+        vec![todo.to_vec()]
+    }
+    /// Ready what a batch's cells read (and free what they do not).
+    fn load(&mut self, _batch: &[usize]) -> Result<(), String> {
+        Ok(())
+    }
+    /// The dry run's line on memory, for these cells.
+    fn memory_plan(&self, _cells: &[usize]) -> Option<String> {
+        None
+    }
+    /// Hold at most `bytes` of data at once while running `cells` on
+    /// `threads` workers, or say why that is impossible.
+    fn set_memory_budget(&mut self, _bytes: u64, _cells: &[usize], _threads: usize) -> Result<(), String> {
         Ok(())
     }
     fn run(&self, cell: usize, scratch: &mut Vec<f32>) -> Result<Row, String>;
@@ -250,9 +272,16 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let cells: Vec<usize> = (0..sweep.len()).filter(|i| opts.shard.is_none_or(|(s, n)| i % n == s)).collect();
     let elements: u64 = cells.iter().map(|&c| sweep.elements(c).saturating_add(sweep.planned_search(c))).fold(0, u64::saturating_add);
     let out = output_dir(&plan, opts);
+    let threads = opts.threads.unwrap_or_else(rayon::current_num_threads);
+    if let Some(bytes) = opts.memory {
+        sweep.set_memory_budget(bytes, &cells, threads)?;
+    }
     if opts.dry_run {
         print(&sweep.summary());
         print(&format!("{} cells, {elements} element-quantizations (clip searches included), output {}", cells.len(), out.display()));
+        if let Some(m) = sweep.memory_plan(&cells) {
+            print(&m);
+        }
         for d in &plan.dropped {
             print(&format!("dropped (skip_invalid): {d}"));
         }
@@ -286,8 +315,6 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     if !todo.is_empty() {
         sweep.prepare(&mut print)?;
     }
-    let sweep = &*sweep;
-    let threads = opts.threads.unwrap_or_else(rayon::current_num_threads);
     let started = now();
     let mut manifest = serde_json::json!({
         "name": plan.name,
@@ -315,19 +342,24 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
     let clock = Instant::now();
     let done_work = std::sync::atomic::AtomicU64::new(0);
-    pool.install(|| {
-        todo.par_iter().try_for_each_init(Vec::new, |scratch, &cell| {
-            let row = sweep.run(cell, scratch)?;
-            let work = match row.get(store::ELEMENT_QUANTIZATIONS) {
-                Some(Value::Int(n)) => *n as u64,
-                _ => sweep.elements(cell) + sweep.planned_search(cell),
-            };
-            done_work.fetch_add(work, std::sync::atomic::Ordering::Relaxed);
-            store::save_cell(&out, cell, &row).map_err(|e| format!("{}: cannot save cell {cell}: {e}", out.display()))?;
-            bar.inc(1);
-            Ok::<(), String>(())
-        })
-    })?;
+    for batch in sweep.batches(&todo) {
+        sweep.load(&batch)?;
+        let sweep = &*sweep;
+        pool.install(|| {
+            batch.par_iter().try_for_each_init(Vec::new, |scratch, &cell| {
+                let row = sweep.run(cell, scratch)?;
+                let work = match row.get(store::ELEMENT_QUANTIZATIONS) {
+                    Some(Value::Int(n)) => *n as u64,
+                    _ => sweep.elements(cell) + sweep.planned_search(cell),
+                };
+                done_work.fetch_add(work, std::sync::atomic::Ordering::Relaxed);
+                store::save_cell(&out, cell, &row).map_err(|e| format!("{}: cannot save cell {cell}: {e}", out.display()))?;
+                bar.inc(1);
+                Ok::<(), String>(())
+            })
+        })?;
+    }
+    sweep.load(&[])?;
     bar.finish_and_clear();
     let seconds = clock.elapsed().as_secs_f64();
     manifest["finished"] = serde_json::Value::String(now());

@@ -1,5 +1,12 @@
 //! Tensor sweeps: cells are tensor x format x clamp x granularity x seed;
 //! each tensor is loaded once and shared by its cells.
+//!
+//! Tensors stream: the cells to run are cut into batches of consecutive
+//! tensors holding at most [`WINDOW_ELEMENTS`] values (or one tensor, when
+//! it alone is larger); a batch's tensors are read (a file source reads
+//! only those tensors), its cells run in parallel, and the tensors are
+//! dropped before the next batch. Memory follows the largest batch, not
+//! the checkpoint; cells, their order and their results are the same.
 
 use std::time::Instant;
 
@@ -17,6 +24,8 @@ use quantlab_results::store::{Row, Value, ELEMENT_QUANTIZATIONS};
 /// the seed it is drawn with (synthetic data), or `None` (files: any seed).
 struct Entry {
     source: String,
+    /// Its place in the plan's sources.
+    source_index: usize,
     info: TensorInfo,
     drawn_with: Option<u64>,
 }
@@ -60,43 +69,39 @@ fn draws(plan: &Plan, s: &config::PlannedSource) -> Vec<Option<u64>> {
     }
 }
 
+/// Values held in memory at once by one batch of tensors (256 MiB as f32):
+/// small sweeps load everything at once, as before streaming; a checkpoint
+/// of billions of values streams through in pieces of this size.
+pub(crate) const WINDOW_ELEMENTS: usize = 1 << 26;
+
 /// The tensors of every source in sweep order (synthetic sources once per
 /// seed), from their headers alone.
 fn list_tensors(plan: &Plan) -> Result<(Vec<Entry>, Vec<String>), String> {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
-    for s in &plan.sources {
+    for (source_index, s) in plan.sources.iter().enumerate() {
         for seed in draws(plan, s) {
             let (infos, skipped) = s.source.source(seed.unwrap_or(0)).list().map_err(|e| e.to_string())?;
             if seed.is_none_or(|s| s == plan.seeds[0]) {
                 notes.extend(skipped.into_iter().map(|(n, why)| format!("{}: skipped {n}: {why}", s.label)));
             }
-            out.extend(infos.into_iter().map(|info| Entry { source: s.label.clone(), info, drawn_with: seed }));
+            out.extend(infos.into_iter().map(|info| Entry { source: s.label.clone(), source_index, info, drawn_with: seed }));
         }
     }
     Ok((out, notes))
 }
 
-/// Load every listed tensor, once, after checking that all of them fit in
-/// memory together; a file that no longer matches its listing is an error.
-fn load_tensors(plan: &Plan, entries: &[Entry]) -> Result<Vec<Loaded>, String> {
-    let total = memory::total_numel(entries.iter().map(|e| e.info.shape.as_slice())).unwrap_or(usize::MAX);
-    memory::check(total, 4, || format!("{}: the sweep's {} tensors as f32", plan.name, entries.len())).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(entries.len());
-    for s in &plan.sources {
-        for seed in draws(plan, s) {
-            let (ts, _) = s.source.source(seed.unwrap_or(0)).load().map_err(|e| e.to_string())?;
-            out.extend(ts.into_iter().map(Loaded::new));
-        }
+/// Read one listed tensor; a file that no longer matches its listing is an error.
+fn load_entry(plan: &Plan, e: &Entry) -> Result<Loaded, String> {
+    let source = plan.sources[e.source_index].source.source(e.drawn_with.unwrap_or(0));
+    let t = source.load_one(&e.info.name).map_err(|err| format!("{}: {err}", e.source))?;
+    if t.shape != e.info.shape {
+        return Err(format!("{}: tensor {} changed while the run started (listed with shape {:?}, now {:?})", e.source, e.info.name, e.info.shape, t.shape));
     }
-    for (e, l) in entries.iter().zip(&out) {
-        if e.info.name != l.tensor.name || e.info.shape != l.tensor.shape {
-            return Err(format!("{}: tensor {} changed while the run started (listed with shape {:?}, loaded {} with {:?})", e.source, e.info.name, e.info.shape, l.tensor.name, l.tensor.shape));
-        }
-    }
-    if out.len() != entries.len() {
-        return Err(format!("{}: the data sources changed while the run started ({} tensors listed, {} loaded)", plan.name, entries.len(), out.len()));
-    }
-    Ok(out)
+    Ok(Loaded::new(t))
+}
+
+fn numel(e: &Entry) -> usize {
+    memory::checked_numel(&e.info.shape).unwrap_or(usize::MAX)
 }
 
 fn cells_of(plan: &Plan, entries: &[Entry]) -> Vec<Cell> {
@@ -158,18 +163,28 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
 pub(crate) struct TensorSweep<'p> {
     plan: &'p Plan,
     entries: Vec<Entry>,
-    /// One per entry once prepared.
-    loaded: Vec<Loaded>,
+    /// The tensors of the batch being run, by entry.
+    loaded: Vec<Option<Loaded>>,
+    /// The most values a batch of tensors holds.
+    window: usize,
     cells: Vec<Cell>,
 }
 
 impl<'p> TensorSweep<'p> {
+    /// The distinct tensors of some cells, in order.
+    fn tensors_of(&self, cells: &[usize]) -> Vec<usize> {
+        let mut out: Vec<usize> = cells.iter().map(|&c| self.cells[c].tensor).collect();
+        out.dedup();
+        out
+    }
+
     /// List every tensor (headers only) and lay out the cells; notes are
     /// skipped tensors. Data is loaded by `prepare`, for a real run only.
     pub(crate) fn new(plan: &'p Plan) -> Result<(TensorSweep<'p>, Vec<String>), String> {
         let (entries, notes) = list_tensors(plan)?;
         let cells = cells_of(plan, &entries);
-        Ok((TensorSweep { plan, entries, loaded: Vec::new(), cells }, notes))
+        let loaded = entries.iter().map(|_| None).collect();
+        Ok((TensorSweep { plan, entries, loaded, cells, window: WINDOW_ELEMENTS }, notes))
     }
 }
 
@@ -195,9 +210,10 @@ impl Sweep for TensorSweep<'_> {
 
     fn summary(&self) -> String {
         let plan = self.plan;
-        let elements = self.entries.iter().map(|e| memory::checked_numel(&e.info.shape).unwrap_or(usize::MAX) as u128).sum::<u128>();
+        let elements = self.entries.iter().map(|e| numel(e) as u128).sum::<u128>();
+        let largest = self.entries.iter().map(|e| numel(e) as u128).max().unwrap_or(0);
         let fits = match memory::physical_memory() {
-            Some(m) if elements * 4 > m as u128 => format!(", more than this machine's {}: a run would refuse", memory::human_bytes(m as u128)),
+            Some(m) if largest * 4 > m as u128 => format!(", its largest tensor more than this machine's {}: a run would refuse", memory::human_bytes(m as u128)),
             _ => String::new(),
         };
         format!(
@@ -215,13 +231,80 @@ impl Sweep for TensorSweep<'_> {
         format!("{} | {}", self.entries[c.tensor].info.name, c.setting.describe(self.plan))
     }
 
-    fn prepare(&mut self, _print: &mut dyn FnMut(&str)) -> Result<(), String> {
-        self.loaded = load_tensors(self.plan, &self.entries)?;
+    /// Consecutive cells whose tensors together hold at most the window's
+    /// values (a larger tensor alone).
+    fn batches(&self, todo: &[usize]) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let (mut held, mut last) = (0usize, None);
+        for &cell in todo {
+            let t = self.cells[cell].tensor;
+            if last != Some(t) {
+                let n = numel(&self.entries[t]);
+                if last.is_none() || held.saturating_add(n) > self.window {
+                    out.push(Vec::new());
+                    held = 0;
+                }
+                held = held.saturating_add(n);
+                last = Some(t);
+            }
+            out.last_mut().expect("a batch was started").push(cell);
+        }
+        out
+    }
+
+    /// The budget pays for one scratch copy of the largest tensor per
+    /// worker; what is left is the window of tensors held at once, which
+    /// must hold the largest tensor.
+    fn set_memory_budget(&mut self, bytes: u64, cells: &[usize], threads: usize) -> Result<(), String> {
+        let (largest, name) = cells.iter().map(|&c| &self.entries[self.cells[c].tensor]).map(|e| (numel(e) as u128, e.info.name.as_str())).max_by_key(|(n, _)| *n).unwrap_or((0, ""));
+        let scratch = largest * 4 * threads as u128;
+        let need = largest * 4 + scratch;
+        if (bytes as u128) < need {
+            return Err(format!(
+                "--memory {} is less than one tensor needs: the largest, {name} ({} as f32), plus a scratch copy for each of {threads} worker threads: at least {} (or fewer --threads)",
+                memory::human_bytes(bytes as u128),
+                memory::human_bytes(largest * 4),
+                memory::human_bytes(need)
+            ));
+        }
+        self.window = usize::try_from((bytes as u128 - scratch) / 4).unwrap_or(usize::MAX);
+        Ok(())
+    }
+
+    fn memory_plan(&self, cells: &[usize]) -> Option<String> {
+        let batches = self.batches(cells);
+        let peak = batches.iter().map(|b| self.tensors_of(b).iter().map(|&t| numel(&self.entries[t]) as u128).sum::<u128>()).max().unwrap_or(0);
+        let largest = cells.iter().map(|&c| numel(&self.entries[self.cells[c].tensor]) as u128).max().unwrap_or(0);
+        Some(format!(
+            "memory: tensors stream in {} batch{} of at most {} as f32 at a time, plus a {} scratch copy per worker thread",
+            batches.len(),
+            if batches.len() == 1 { "" } else { "es" },
+            memory::human_bytes(peak * 4),
+            memory::human_bytes(largest * 4)
+        ))
+    }
+
+    /// Drop the tensors the batch does not use and read those it does.
+    fn load(&mut self, batch: &[usize]) -> Result<(), String> {
+        let wanted = self.tensors_of(batch);
+        for (i, l) in self.loaded.iter_mut().enumerate() {
+            if !wanted.contains(&i) {
+                *l = None;
+            }
+        }
+        let total = memory::total_numel(wanted.iter().map(|&t| self.entries[t].info.shape.as_slice())).unwrap_or(usize::MAX);
+        memory::check(total, 4, || format!("{}: a batch of {} tensors as f32", self.plan.name, wanted.len())).map_err(|e| e.to_string())?;
+        for t in wanted {
+            if self.loaded[t].is_none() {
+                self.loaded[t] = Some(load_entry(self.plan, &self.entries[t])?);
+            }
+        }
         Ok(())
     }
 
     fn run(&self, cell: usize, scratch: &mut Vec<f32>) -> Result<Row, String> {
         let c = self.cells[cell];
-        run_cell(self.plan, &self.entries[c.tensor], &self.loaded[c.tensor], cell, c, scratch)
+        let loaded = self.loaded[c.tensor].as_ref().ok_or_else(|| format!("cell {cell}: its tensor was not loaded with its batch"))?;
+        run_cell(self.plan, &self.entries[c.tensor], loaded, cell, c, scratch)
     }
 }

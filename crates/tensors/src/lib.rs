@@ -163,6 +163,21 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Load one of the tensors [`Source::list`] gives, by name: a file
+    /// source reads only that tensor (a streaming sweep holds one batch of
+    /// tensors at a time, not the checkpoint); a synthetic source draws its
+    /// one tensor. The same values as [`Source::load`], bit for bit.
+    pub fn load_one(&self, name: &str) -> Result<Tensor, TensorError> {
+        let missing = || format!("no tensor {} here (it was listed when the run started)", quantlab_spec::escape(name));
+        match self {
+            Source::Safetensors { path, filter } => safetensors_file::load_one(path, filter, name),
+            Source::Npy { path } => Some(read_npy(path)?).filter(|t| t.name == name).ok_or_else(|| TensorError::Invalid { path: path.display().to_string(), why: missing() }),
+            Source::Synthetic { .. } => self.load()?.0.into_iter().find(|t| t.name == name).ok_or_else(|| TensorError::Synthetic(missing())),
+        }
+    }
+}
+
 /// A synthetic tensor's name: its distribution and shape. The seed is not
 /// part of it: draws of one distribution share it, and results carry the
 /// seed in their own column.

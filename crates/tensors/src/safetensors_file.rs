@@ -214,3 +214,19 @@ pub fn load(path: &Path, filter: &NameFilter) -> Result<Loaded, TensorError> {
     })?;
     Ok(loaded)
 }
+
+/// Load one selected tensor by name (a streaming sweep reads its tensors one
+/// at a time: only that tensor's pages of the mapped files are touched).
+pub fn load_one(path: &Path, filter: &NameFilter, name: &str) -> Result<Tensor, TensorError> {
+    let mut found = None;
+    for_each_selected(path, filter, |file, n, view| {
+        if n == name {
+            let numel = quantlab_formats::memory::checked_numel(view.shape()).unwrap_or(usize::MAX);
+            quantlab_formats::memory::check(numel, 4, || format!("tensor {} as f32", escape(name))).map_err(|e| invalid(file, e.to_string()))?;
+            let data = to_f32(view.dtype(), view.data()).ok_or_else(|| invalid(file, format!("tensor {} has dtype {}, which quantlab does not read", escape(name), dtype_name(view.dtype()))))?;
+            found = Some(Tensor { name: n, dtype: dtype_name(view.dtype()), shape: view.shape().to_vec(), data });
+        }
+        Ok(())
+    })?;
+    found.ok_or_else(|| invalid(path, format!("no tensor {} (it was listed when the run started)", escape(name))))
+}
