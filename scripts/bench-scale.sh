@@ -7,6 +7,7 @@
 # then remove the checkpoint.
 #
 #   scripts/bench-scale.sh [--layers N] [--memory SIZE]   (default 32 layers: 8.0 G parameters)
+# The checkpoint writer needs NumPy: $PYTHON (default python3) must have it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 layers=32 memory=()
@@ -21,7 +22,7 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/quantlab-scale.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 cargo build --release -q --bin quantlab
 bin="${CARGO_TARGET_DIR:-target}/release/quantlab"
-python3 scripts/make-llama-checkpoint.py "$tmp/llama" --layers "$layers"
+"${PYTHON:-python3}" scripts/make-llama-checkpoint.py "$tmp/llama" --layers "$layers"
 cat > "$tmp/scale.toml" <<TOML
 name = "scale"
 [[data]]
