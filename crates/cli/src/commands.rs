@@ -339,8 +339,11 @@ pub struct InspectArgs {
 
 pub fn inspect(a: InspectArgs) -> Result<()> {
     let filter = NameFilter { include: a.include, exclude: a.exclude };
-    let (tensors, skipped) = Source::from_path(&a.path, filter).load().map_err(|e| e.to_string())?;
-    let stats: Vec<TensorStats> = tensors.iter().map(TensorStats::of).collect();
+    // One tensor in memory at a time: a checkpoint larger than memory is
+    // read tensor by tensor (from a safetensors file, only that tensor's pages).
+    let source = Source::from_path(&a.path, filter);
+    let (infos, skipped) = source.list().map_err(|e| e.to_string())?;
+    let stats: Vec<TensorStats> = infos.iter().map(|i| source.load_one(&i.name).map(|t| TensorStats::of(&t))).collect::<std::result::Result<_, _>>().map_err(|e| e.to_string())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);
         return Ok(());
