@@ -179,7 +179,22 @@ pub fn list(path: &Path, filter: &NameFilter) -> Result<(Vec<TensorInfo>, Skippe
 }
 
 fn readable(dtype: Dtype) -> bool {
-    matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64)
+    matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64 | Dtype::F8_E4M3 | Dtype::F8_E5M2)
+}
+
+/// OCP FP8 E4M3 ("fn": bias 7, subnormals, no infinities, S.1111.111 NaN) as f32, exactly.
+fn e4m3fn(b: u8) -> f32 {
+    let (e, m) = ((b >> 3) & 0xf, b & 7);
+    let magnitude = match (e, m) {
+        (15, 7) => f32::NAN,
+        (0, _) => m as f32 / 512.0,
+        _ => (8 + m) as f32 * f32::from_bits(((e as u32 + 127 - 10) << 23).max(1)),
+    };
+    if b & 0x80 != 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
 }
 
 /// Convert one tensor's little-endian bytes to f32; `None` for other dtypes.
@@ -189,6 +204,9 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
         Dtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
         Dtype::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
         Dtype::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+        // E5M2 is the upper byte of an IEEE half.
+        Dtype::F8_E5M2 => bytes.iter().map(|&b| half::f16::from_bits((b as u16) << 8).to_f32()).collect(),
+        Dtype::F8_E4M3 => bytes.iter().map(|&b| e4m3fn(b)).collect(),
         _ => return None,
     })
 }

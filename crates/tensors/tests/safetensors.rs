@@ -70,6 +70,32 @@ fn converts_every_float_dtype_and_skips_integers() {
     assert_eq!(loaded.skipped, [("position_ids".to_string(), "i64".to_string())]);
 }
 
+/// FP8 tensors (F8_E4M3, F8_E5M2) read as their values: every code against
+/// the formats crate's own tables of the OCP FP8 formats.
+#[test]
+fn fp8_tensors_read_as_their_values() {
+    let d = dir("fp8");
+    let p = d.join("model.safetensors");
+    let codes: Vec<u8> = (0..=255).collect();
+    std::fs::write(&p, file_bytes(&[("a", "F8_E4M3", &[256], codes.clone()), ("b", "F8_E5M2", &[256], codes)])).unwrap();
+    let loaded = load(&p, &NameFilter::default()).unwrap();
+    assert_eq!((loaded.tensors[0].dtype.as_str(), loaded.tensors[1].dtype.as_str()), ("f8_e4m3", "f8_e5m2"));
+    for (t, format) in loaded.tensors.iter().zip(["fp8-e4m3", "fp8-e5m2"]) {
+        let f = quantlab_formats::parse(format).unwrap();
+        for (code, &v) in t.data.iter().enumerate() {
+            let exponent_all_ones = if format == "fp8-e4m3" { code & 0x7f == 0x7f } else { code & 0x7c == 0x7c };
+            let mut want = [0.0f32];
+            f.decode_unit(&[code as u32], &[], &mut want);
+            let want = want[0];
+            if exponent_all_ones && (format == "fp8-e4m3" || code & 3 != 0) {
+                assert!(v.is_nan() && want.is_nan(), "{format} code {code:#04x}: {v}");
+            } else {
+                assert_eq!(v.to_bits(), want.to_bits(), "{format} code {code:#04x}");
+            }
+        }
+    }
+}
+
 #[test]
 fn name_patterns_select_and_report_typos() {
     let d = dir("globs");
