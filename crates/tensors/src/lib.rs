@@ -3,7 +3,7 @@
 //! Turns a data description into named f32 tensors: seeded synthetic
 //! distributions (statrs), NumPy `.npy` files (f16, f32, f64; C or Fortran
 //! order; any rank) and safetensors model weights (a file or a sharded model
-//! folder, memory-mapped; f32, f16, bf16, f64). Each tensor keeps its name and
+//! folder, memory-mapped; f32, f16, bf16, f64, FP8 E4M3/E5M2). Each tensor keeps its name and
 //! shape. [`stats::TensorStats`] summarises a tensor for `quantlab inspect`.
 //!
 //! Every error names the file (and tensor) and what is wrong; nothing panics
