@@ -454,24 +454,12 @@ pub fn run(a: RunArgs) -> Result<()> {
         quiet: a.quiet,
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
         memory,
+        check_sections: Some(quantlab_report::Settings::check),
     };
-    check_report_settings(&opts.config)?;
     let report = quantlab_runner::run(&opts, |line| println!("{line}"))?;
     // A shard holds part of the cells: its report would mislead; merge writes it.
     if !opts.dry_run && opts.shard.is_none() {
         write_report(&report.out)?;
-    }
-    Ok(())
-}
-
-/// The configuration's `[report]` and `[[claim]]` sections are the
-/// report's: checked before the sweep runs (after the runner's own
-/// sections, so the first error in the file is the one reported).
-fn check_report_settings(config: &std::path::Path) -> Result<()> {
-    let file = config.display().to_string();
-    let Ok(text) = std::fs::read_to_string(config) else { return Ok(()) };
-    if quantlab_runner::config::parse(&text, &file).is_ok() {
-        quantlab_report::Settings::parse(&text, &file).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

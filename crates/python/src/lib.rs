@@ -390,13 +390,7 @@ fn strategies<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
 #[pyfunction]
 #[pyo3(signature = (config, out=None, threads=None, fresh=false))]
 fn run(py: Python<'_>, config: std::path::PathBuf, out: Option<std::path::PathBuf>, threads: Option<usize>, fresh: bool) -> PyResult<String> {
-    let file = config.display().to_string();
-    if let Ok(text) = std::fs::read_to_string(&config) {
-        if quantlab_runner::config::parse(&text, &file).is_ok() {
-            quantlab_report::Settings::parse(&text, &file).map_err(err)?;
-        }
-    }
-    let opts = quantlab_runner::RunOptions { config, out, threads, quiet: true, fresh, ..Default::default() };
+    let opts = quantlab_runner::RunOptions { config, out, threads, quiet: true, fresh, check_sections: Some(quantlab_report::Settings::check), ..Default::default() };
     let report = py.detach(|| quantlab_runner::run(&opts, |_| {})).map_err(err)?;
     py.detach(|| quantlab_report::write(&report.out)).map_err(err)?;
     Ok(report.out.display().to_string())

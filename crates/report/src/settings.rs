@@ -35,6 +35,12 @@ struct RawSettings {
 }
 
 impl Settings {
+    /// [`Settings::parse`] as a check of configuration text, for
+    /// `quantlab_runner::RunOptions::check_sections`.
+    pub fn check(text: &str, file: &str) -> Result<(), String> {
+        Settings::parse(text, file).map(drop).map_err(|e| e.to_string())
+    }
+
     /// Read and validate the report's sections of configuration text
     /// (`file` names it in errors); other sections are the runner's.
     pub fn parse(text: &str, file: &str) -> Result<Settings, ConfigError> {

@@ -29,6 +29,9 @@ use crate::config::Plan;
 use quantlab_results::store;
 use quantlab_results::store::{Row, Value};
 
+/// A check of configuration text (`text`, `file`), one error line or nothing.
+pub type SectionCheck = fn(&str, &str) -> Result<(), String>;
+
 /// What `quantlab run` was asked to do.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -50,6 +53,12 @@ pub struct RunOptions {
     /// (its tensors as f32 plus one scratch copy per worker); default: a
     /// window of 256 MiB of tensors.
     pub memory: Option<u64>,
+    /// Checks the sections of the configuration the runner leaves to others
+    /// (`[report]`, `[[claim]]`: `quantlab_report::Settings::check`), given
+    /// the text and the file's name; called after the runner's own sections
+    /// are read and before any work, so the first error in the file is the
+    /// one reported.
+    pub check_sections: Option<SectionCheck>,
 }
 
 /// What a run did.
@@ -258,6 +267,9 @@ fn sweep_summary(plan: &Plan) -> quantlab_results::SweepSummary {
 /// `print` receives the lines a user should read (plan, summary).
 pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, String> {
     let (plan, text) = config::load(&opts.config).map_err(|e| e.to_string())?;
+    if let Some(check) = opts.check_sections {
+        check(&text, &opts.config.display().to_string())?;
+    }
     let hash = fnv64(&text);
     let mut sweep: Box<dyn Sweep> = match &plan.model {
         Some(m) => Box::new(model_sweep::ModelSweep::new(&plan, m, &opts.config.display().to_string())?),
