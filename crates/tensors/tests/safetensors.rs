@@ -118,6 +118,13 @@ fn sharded_and_plain_model_folders() {
     std::fs::write(d.join("model.safetensors.index.json"), r#"{"metadata":{},"weight_map":{"a.weight":"model-00001-of-00002.safetensors","b.weight":"model-00002-of-00002.safetensors"}}"#).unwrap();
     let (tensors, _) = Source::from_path(&d, NameFilter::default()).load().unwrap();
     assert_eq!(tensors.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a.weight", "b.weight"]);
+    // One tensor at a time (streaming sweeps, inspect): the same tensors as a whole load.
+    let source = Source::from_path(&d, NameFilter::default());
+    for t in &tensors {
+        assert_eq!(&source.load_one(&t.name).unwrap(), t);
+    }
+    let e = source.load_one("c.weight").unwrap_err().to_string();
+    assert!(e.contains("no tensor \"c.weight\""), "{e}");
     let plain = dir("plain");
     std::fs::write(plain.join("x.safetensors"), file_bytes(&[("x", "F32", &[1], f32s(&[9.0]))])).unwrap();
     assert_eq!(load(&plain, &NameFilter::default()).unwrap().tensors[0].data, [9.0]);
