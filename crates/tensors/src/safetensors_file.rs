@@ -127,7 +127,7 @@ pub struct TensorInfo {
 /// name order within each file, each file memory-mapped and validated. An
 /// include pattern that selects nothing is an error (a typo should not
 /// silently yield an empty sweep).
-fn for_each_selected(path: &Path, filter: &NameFilter, mut visit: impl FnMut(&Path, String, safetensors::tensor::TensorView<'_>) -> Result<(), TensorError>) -> Result<(), TensorError> {
+fn for_each_selected(path: &Path, filter: &NameFilter, mut visit: impl FnMut(&Path, String, safetensors::tensor::TensorView<'_>, u64) -> Result<(), TensorError>) -> Result<(), TensorError> {
     let mut matched = vec![false; filter.include.len()];
     let mut names = std::collections::HashMap::new();
     for file in model_files(path)? {
@@ -150,7 +150,9 @@ fn for_each_selected(path: &Path, filter: &NameFilter, mut visit: impl FnMut(&Pa
             for (m, p) in matched.iter_mut().zip(&filter.include) {
                 *m |= crate::glob::matches(p, &name);
             }
-            visit(&file, name, view)?;
+            // Where its bytes start in the file (the view borrows the map).
+            let offset = (view.data().as_ptr() as usize - map.as_ptr() as usize) as u64;
+            visit(&file, name, view, offset)?;
         }
     }
     if let Some(i) = matched.iter().position(|m| !m) {
@@ -167,7 +169,7 @@ pub type Skipped = Vec<(String, String)>;
 /// not read (name, dtype).
 pub fn list(path: &Path, filter: &NameFilter) -> Result<(Vec<TensorInfo>, Skipped), TensorError> {
     let (mut infos, mut skipped) = (Vec::new(), Vec::new());
-    for_each_selected(path, filter, |_, name, view| {
+    for_each_selected(path, filter, |_, name, view, _| {
         if readable(view.dtype()) {
             infos.push(TensorInfo { name, dtype: dtype_name(view.dtype()), shape: view.shape().to_vec() });
         } else {
@@ -197,18 +199,73 @@ fn e4m3fn(b: u8) -> f32 {
     }
 }
 
+/// Bytes per element of a dtype quantlab reads.
+fn width(dtype: Dtype) -> usize {
+    dtype.bitsize() / 8
+}
+
+/// Convert little-endian elements of `dtype` (one per `width(dtype)` bytes
+/// of `bytes`) into `out`; `false` for a dtype quantlab does not read.
+fn convert(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
+    let mut each = |w: usize, f: &dyn Fn(&[u8]) -> f32| out.iter_mut().zip(bytes.chunks_exact(w)).for_each(|(o, c)| *o = f(c));
+    match dtype {
+        Dtype::F32 => each(4, &|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        Dtype::F16 => each(2, &|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        Dtype::BF16 => each(2, &|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+        Dtype::F64 => each(8, &|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32),
+        // E5M2 is the upper byte of an IEEE half.
+        Dtype::F8_E5M2 => each(1, &|c| half::f16::from_bits((c[0] as u16) << 8).to_f32()),
+        Dtype::F8_E4M3 => each(1, &|c| e4m3fn(c[0])),
+        _ => return false,
+    }
+    true
+}
+
 /// Convert one tensor's little-endian bytes to f32; `None` for other dtypes.
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
-    Some(match dtype {
-        Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
-        // E5M2 is the upper byte of an IEEE half.
-        Dtype::F8_E5M2 => bytes.iter().map(|&b| half::f16::from_bits((b as u16) << 8).to_f32()).collect(),
-        Dtype::F8_E4M3 => bytes.iter().map(|&b| e4m3fn(b)).collect(),
-        _ => return None,
-    })
+    let mut out = vec![0.0f32; bytes.len() / width(dtype).max(1)];
+    convert(dtype, bytes, &mut out).then_some(out)
+}
+
+/// Values converted per read when a tensor is read from its file.
+const READ_ELEMENTS: usize = 1 << 20;
+
+/// Read `numel` elements of `dtype` that start `offset` bytes into `file`
+/// and convert them to f32, piece by piece on every thread. Reading, not
+/// mapping: the pages of a mapped file count as the process's resident
+/// memory while the map lives, so a mapped read of a 1 GB tensor would
+/// hold it twice (its bytes and its f32 copy).
+fn read_converted(file: &Path, offset: u64, dtype: Dtype, numel: usize) -> Result<Vec<f32>, TensorError> {
+    use rayon::prelude::*;
+    let f = File::open(file).map_err(|source| TensorError::Open { path: file.display().to_string(), source })?;
+    let w = width(dtype);
+    let mut out = vec![0.0f32; numel];
+    out.par_chunks_mut(READ_ELEMENTS).enumerate().try_for_each_init(Vec::new, |buf: &mut Vec<u8>, (i, o)| {
+        buf.resize(o.len() * w, 0);
+        read_exact_at(&f, buf, offset + (i * READ_ELEMENTS * w) as u64).map_err(|e| invalid(file, format!("cannot read: {e}")))?;
+        convert(dtype, buf, o);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(f: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(f, buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn dtype_name(d: Dtype) -> String {
@@ -223,7 +280,7 @@ pub fn load(path: &Path, filter: &NameFilter) -> Result<Loaded, TensorError> {
     let total = quantlab_formats::memory::total_numel(infos.iter().map(|t| t.shape.as_slice())).unwrap_or(usize::MAX);
     quantlab_formats::memory::check(total, 4, || format!("{} tensors as f32", infos.len())).map_err(|e| invalid(path, e.to_string()))?;
     let mut loaded = Loaded::default();
-    for_each_selected(path, filter, |_, name, view| {
+    for_each_selected(path, filter, |_, name, view, _| {
         match to_f32(view.dtype(), view.data()) {
             Some(data) => loaded.tensors.push(Tensor { name, dtype: dtype_name(view.dtype()), shape: view.shape().to_vec(), data }),
             None => loaded.skipped.push((name, dtype_name(view.dtype()))),
@@ -234,17 +291,22 @@ pub fn load(path: &Path, filter: &NameFilter) -> Result<Loaded, TensorError> {
 }
 
 /// Load one selected tensor by name (a streaming sweep reads its tensors one
-/// at a time: only that tensor's pages of the mapped files are touched).
+/// at a time). Its bytes are read from the file, not through the map, so
+/// memory holds only its f32 copy.
 pub fn load_one(path: &Path, filter: &NameFilter, name: &str) -> Result<Tensor, TensorError> {
     let mut found = None;
-    for_each_selected(path, filter, |file, n, view| {
+    for_each_selected(path, filter, |file, n, view, offset| {
         if n == name {
+            if !readable(view.dtype()) {
+                return Err(invalid(file, format!("tensor {} has dtype {}, which quantlab does not read", escape(name), dtype_name(view.dtype()))));
+            }
             let numel = quantlab_formats::memory::checked_numel(view.shape()).unwrap_or(usize::MAX);
             quantlab_formats::memory::check(numel, 4, || format!("tensor {} as f32", escape(name))).map_err(|e| invalid(file, e.to_string()))?;
-            let data = to_f32(view.dtype(), view.data()).ok_or_else(|| invalid(file, format!("tensor {} has dtype {}, which quantlab does not read", escape(name), dtype_name(view.dtype()))))?;
-            found = Some(Tensor { name: n, dtype: dtype_name(view.dtype()), shape: view.shape().to_vec(), data });
+            found = Some((file.to_path_buf(), offset, view.dtype(), view.shape().to_vec(), numel));
         }
         Ok(())
     })?;
-    found.ok_or_else(|| invalid(path, format!("no tensor {} (it was listed when the run started)", escape(name))))
+    let (file, offset, dtype, shape, numel) = found.ok_or_else(|| invalid(path, format!("no tensor {} (it was listed when the run started)", escape(name))))?;
+    let data = read_converted(&file, offset, dtype, numel)?;
+    Ok(Tensor { name: name.to_string(), dtype: dtype_name(dtype), shape, data })
 }

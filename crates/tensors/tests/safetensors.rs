@@ -130,6 +130,42 @@ fn sharded_and_plain_model_folders() {
     assert_eq!(load(&plain, &NameFilter::default()).unwrap().tensors[0].data, [9.0]);
 }
 
+/// Tensors larger than one read piece (2^20 values), in every float dtype
+/// and with every bit pattern of the 16- and 8-bit ones (NaN payloads
+/// included): read one at a time, each equals the whole load's, bit for bit.
+#[test]
+fn one_tensor_at_a_time_reads_in_pieces_the_same_values() {
+    let d = dir("pieces");
+    let n = (1 << 20) + 4099;
+    let bits16: Vec<u8> = (0..n).flat_map(|i| ((i * 40503) as u16).to_le_bytes()).collect();
+    let bits8: Vec<u8> = (0..n).map(|i| (i * 167) as u8).collect();
+    let f32b: Vec<u8> = (0..n).flat_map(|i| ((i as u32).wrapping_mul(2_654_435_761)).to_le_bytes()).collect();
+    let f64b: Vec<u8> = (0..n).flat_map(|i| ((i as f64 - 5e5) * 1e-3).to_le_bytes()).collect();
+    let bytes = file_bytes(&[
+        ("bf16", "BF16", &[n], bits16.clone()),
+        ("e4m3", "F8_E4M3", &[n], bits8.clone()),
+        ("e5m2", "F8_E5M2", &[n], bits8),
+        ("f16", "F16", &[n], bits16),
+        ("f32", "F32", &[n], f32b),
+        ("f64", "F64", &[n], f64b),
+    ]);
+    std::fs::write(d.join("m.safetensors"), bytes).unwrap();
+    let source = Source::from_path(&d, NameFilter::default());
+    let (tensors, _) = source.load().unwrap();
+    assert_eq!(tensors.len(), 6);
+    for t in &tensors {
+        let one = source.load_one(&t.name).unwrap();
+        assert_eq!((&one.name, &one.dtype, &one.shape), (&t.name, &t.dtype, &t.shape));
+        assert!(one.data.iter().zip(&t.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{}", t.name);
+    }
+    assert!(tensors[0].data.iter().any(|v| v.is_nan()) && tensors[0].data[1] == half::bf16::from_bits(40503).to_f32());
+    // A shard cut short after the listing is a named error, not a panic.
+    let f = std::fs::OpenOptions::new().write(true).open(d.join("m.safetensors")).unwrap();
+    f.set_len(f.metadata().unwrap().len() - 100).unwrap();
+    let e = source.load_one("f64").unwrap_err().to_string();
+    assert!(e.contains("m.safetensors"), "{e}");
+}
+
 #[test]
 fn damage_is_named_never_a_panic() {
     let d = dir("damage");
