@@ -136,6 +136,14 @@ impl AdaptivFloat {
         self.grid(amax).map(|(g, eb)| (g, eb, lim))
     }
 
+    /// Fake-quantize elements of a unit on its grid (`None`: all zeros).
+    fn quantize_on(&self, grid: Option<UnitGrid>, x: &[f32], ctx: RoundCtx, out: &mut [f32]) {
+        match grid {
+            None => zeros_like(x, out, true),
+            Some((g, _, lim)) => g.quantize(x, out, lim, self.round, ctx),
+        }
+    }
+
     fn nan_field(&self) -> Option<u32> {
         match self.variant {
             Variant::Paper => None,
@@ -183,10 +191,14 @@ impl Format for AdaptivFloat {
     }
 
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
-        match self.unit_grid(x, clip) {
-            None => zeros_like(x, out, true),
-            Some((g, _, lim)) => g.quantize(x, out, lim, self.round, ctx),
-        }
+        self.quantize_on(self.unit_grid(x, clip), x, ctx, out)
+    }
+
+    /// The exponent bias comes from the unit's largest magnitude; once it
+    /// is known, every element rounds on its own.
+    fn unit_quantizer(&self, x: &[f32], clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
+        let grid = self.unit_grid(x, clip);
+        Some(Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| self.quantize_on(grid, x, ctx, out)))
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {

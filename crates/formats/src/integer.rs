@@ -174,6 +174,22 @@ impl Integer {
         }
     }
 
+    /// Fake-quantize elements of a unit.
+    fn quantize_in(&self, unit: &Unit, x: &[f32], ctx: RoundCtx, out: &mut [f32]) {
+        if self.round == Rounding::NearestEven && unit.scale > 0.0 {
+            match self.mode {
+                Mode::Symmetric => symmetric_nearest_even(unit, x, out),
+                Mode::Asymmetric => asymmetric_nearest_even(unit, x, out),
+            }
+            return;
+        }
+        let stochastic = self.round.is_stochastic();
+        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+            let random = if stochastic { ctx.bits64(i) } else { 0 };
+            *o = if v.is_nan() { f32::NAN } else { unit.value(unit.index(v, self.round, random)) };
+        }
+    }
+
     fn unit(&self, x: &[f32], clip: Option<Clip>) -> Unit {
         self.unit_of(self.range(x, clip))
     }
@@ -395,19 +411,14 @@ impl Format for Integer {
     }
 
     fn quantize_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
+        self.quantize_in(&self.unit(x, clip), x, ctx, out)
+    }
+
+    /// The step comes from the unit's range; once it is known, every
+    /// element rounds on its own.
+    fn unit_quantizer(&self, x: &[f32], clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
         let unit = self.unit(x, clip);
-        if self.round == Rounding::NearestEven && unit.scale > 0.0 {
-            match self.mode {
-                Mode::Symmetric => symmetric_nearest_even(&unit, x, out),
-                Mode::Asymmetric => asymmetric_nearest_even(&unit, x, out),
-            }
-            return;
-        }
-        let stochastic = self.round.is_stochastic();
-        for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
-            let random = if stochastic { ctx.bits64(i) } else { 0 };
-            *o = if v.is_nan() { f32::NAN } else { unit.value(unit.index(v, self.round, random)) };
-        }
+        Some(Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| self.quantize_in(&unit, x, ctx, out)))
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {

@@ -50,6 +50,12 @@ pub use rounding::{RoundCtx, Rounding};
 /// A [`Spec`] that describes a number format.
 pub type FormatSpec = Spec;
 
+/// Fake-quantizes part of a unit or group whose scale was fixed from all of
+/// its values ([`Format::unit_quantizer`], [`Format::group_quantizer`]):
+/// `(part, ctx, out)`, with `ctx` the rounding context of the part's first
+/// element.
+pub type PartQuantizer<'a> = Box<dyn Fn(&[f32], RoundCtx, &mut [f32]) + Send + Sync + 'a>;
+
 /// The `round` parameter every family takes.
 pub const ROUND_DOC: ParamDoc = ParamDoc {
     name: "round",
@@ -63,7 +69,9 @@ pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
     let text = p.text("round", "nearest-even");
     Rounding::from_name(&text).ok_or_else(|| SpecError::OutOfRange { family: p.family().into(), param: "round".into(), value: text, range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)" })
 }
-pub use tensor::{bits_per_element, decode, encode, group_lengths, quantize, quantize_group, quantize_into, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError};
+pub use tensor::{
+    bits_per_element, decode, encode, group_lengths, quantize, quantize_group, quantize_into, split_lengths, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError,
+};
 
 /// A clip range applied to a group before quantizing: values outside
 /// `[lo, hi]` are clamped, and scaled formats derive their scale from it.
@@ -181,6 +189,29 @@ pub trait Format: Send + Sync + fmt::Debug {
     /// bits per element.
     fn group_meta_bits(&self, _units: usize) -> u64 {
         0
+    }
+
+    /// A quantizer of one whole-group unit (`block_len() == 0`), fixed from
+    /// all of its values and the clip, that fake-quantizes any run of the
+    /// unit's elements exactly as [`Format::quantize_unit`] does them within
+    /// the whole: what lets a tensor larger than memory be quantized a piece
+    /// at a time. `None`: the unit must be seen whole (whether it is `None`
+    /// depends on the format alone). The default serves formats without
+    /// unit metadata, whose values depend on nothing but the element, the
+    /// clip and its rounding context.
+    fn unit_quantizer(&self, _x: &[f32], clip: Option<Clip>) -> Option<PartQuantizer<'_>> {
+        (self.meta_words() == 0).then(|| Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| self.quantize_unit(x, clip, ctx, out)) as PartQuantizer<'_>)
+    }
+
+    /// A quantizer of one group (rows of `row_len`) in parts that start at
+    /// row boundaries, each exactly as [`Format::quantize_group`] does it
+    /// within the whole; `None` when the group must be seen whole (whether
+    /// it is `None` depends on the format alone). The default matches the
+    /// default `quantize_group`: blocks are quantized on their own, a
+    /// whole-group unit by [`Format::unit_quantizer`]. A format that
+    /// overrides `quantize_group` overrides this too.
+    fn group_quantizer(&self, x: &[f32], row_len: usize, clip: Option<Clip>) -> Option<PartQuantizer<'_>> {
+        tensor::units_quantizer(self, x, row_len, clip)
     }
 
     /// Fake-quantize one group (rows of `row_len`) with its clip. The

@@ -562,13 +562,18 @@ impl Scaled {
     /// Quantize one unit with a real-valued scale (or zeros).
     fn quantize_real(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, out: &mut [f32]) {
         if let Some(k) = self.fused() {
-            let Some(scale) = self.real_scale(crate::clipped_amax(x, clip)) else {
-                return crate::zeros_like(x, out, self.elem.signed_zero());
-            };
-            return scale_round_rescale(&k, x, out, clip.map_or(f32::INFINITY, Clip::alpha), 1.0 / scale, scale);
+            return self.fused_at(&k, self.real_scale(crate::clipped_amax(x, clip)), clip, x, out);
         }
         if let Some(scale) = self.elements(x, clip, ctx, out) {
             self.rescale(out, scale);
+        }
+    }
+
+    /// Elements of a unit at its real scale (`None`: all zeros), fused.
+    fn fused_at(&self, k: &Fused, scale: Option<f32>, clip: Option<Clip>, x: &[f32], out: &mut [f32]) {
+        match scale {
+            None => crate::zeros_like(x, out, self.elem.signed_zero()),
+            Some(scale) => scale_round_rescale(k, x, out, clip.map_or(f32::INFINITY, Clip::alpha), 1.0 / scale, scale),
         }
     }
 
@@ -690,6 +695,25 @@ impl Format for Scaled {
             Some(_) => self.tiles(group_len, row_len).len(),
             None => crate::tensor::units_in_group(group_len, row_len.max(1), self.block_len()),
         }
+    }
+
+    /// One level of real scales with the fused kernel (FP8 with a tensor
+    /// scale): the scale comes from the unit's largest magnitude, then
+    /// every element rounds on its own. Other kinds see the unit whole.
+    fn unit_quantizer(&self, x: &[f32], clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
+        let one_level = !(self.zero_point || self.group_scale || self.double_quant || self.sub.is_some() || self.tile.is_some());
+        let k = self.fused().filter(|_| one_level)?;
+        let scale = self.real_scale(crate::clipped_amax(x, clip));
+        Some(Box::new(move |x: &[f32], _: RoundCtx, out: &mut [f32]| self.fused_at(&k, scale, clip, x, out)))
+    }
+
+    /// A group level, double quantization or tiles make the group one
+    /// piece; otherwise units are on their own, as by default.
+    fn group_quantizer(&self, x: &[f32], row_len: usize, clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
+        if self.double_quant || self.tile.is_some() || self.group_scale {
+            return None;
+        }
+        crate::tensor::units_quantizer(self, x, row_len, clip)
     }
 
     fn quantize_group(&self, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {

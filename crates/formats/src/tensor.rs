@@ -194,7 +194,7 @@ impl Layout {
     /// How many groups there are.
     pub fn groups(&self) -> usize {
         match self.kind {
-            LayoutKind::Contiguous { len, row } => self.contiguous_groups(len, row).len(),
+            LayoutKind::Contiguous { len, row } => runs(self.numel, len, row).count(),
             LayoutKind::Strided { channels, .. } => channels,
         }
     }
@@ -245,19 +245,17 @@ impl Layout {
 
     /// Contiguous groups as (start, len), in stream order.
     fn contiguous_groups(&self, len: usize, row: usize) -> Vec<(usize, usize)> {
-        let mut v = Vec::new();
-        let mut row_start = 0;
-        while row_start < self.numel {
-            let row_end = (row_start + row).min(self.numel);
-            let mut s = row_start;
-            while s < row_end {
-                let l = len.min(row_end - s);
-                v.push((s, l));
-                s += l;
-            }
-            row_start = row_end;
+        runs(self.numel, len, row).collect()
+    }
+
+    /// The groups as (start, len), in stream order, when each is one run of
+    /// the tensor (every granularity but channels along an inner axis);
+    /// `None` for strided groups. Lazy: a tensor can have billions.
+    pub fn runs(&self) -> Option<impl Iterator<Item = (usize, usize)>> {
+        match self.kind {
+            LayoutKind::Contiguous { len, row } => Some(runs(self.numel, len, row)),
+            LayoutKind::Strided { .. } => None,
         }
-        v
     }
 
     /// Tensor positions of a strided group's elements, in stream order.
@@ -267,6 +265,22 @@ impl Layout {
             base..base + inner
         })
     }
+}
+
+/// Groups of `len` along rows of `row` (the last of a row may be shorter).
+fn runs(numel: usize, len: usize, row: usize) -> impl Iterator<Item = (usize, usize)> {
+    let (mut s, mut row_end) = (0, 0);
+    std::iter::from_fn(move || {
+        if s >= numel {
+            return None;
+        }
+        if s == row_end {
+            row_end = (s + row).min(numel);
+        }
+        let l = len.min(row_end - s);
+        s += l;
+        Some((s - l, l))
+    })
 }
 
 /// Number of scaling units in a group of `group_len` elements with rows of
@@ -301,7 +315,7 @@ pub(crate) fn unit_ranges(group_len: usize, row_len: usize, block: usize) -> Vec
 }
 
 /// Split `out` into consecutive disjoint slices of the given lengths.
-fn split_lengths(out: &mut [f32], lengths: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
+pub fn split_lengths(out: &mut [f32], lengths: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
     let mut slices = Vec::with_capacity(lengths.size_hint().0);
     let mut rest = out;
     for l in lengths {
@@ -338,6 +352,16 @@ pub fn quantize_units<F: Format + ?Sized>(format: &F, x: &[f32], out: &mut [f32]
             format.quantize_unit(&x[off..off + l], clip, ctx.offset(off as u64), o);
         });
     }
+}
+
+/// [`Format::group_quantizer`]'s default, for groups whose units are on
+/// their own: blocks within rows, or one unit by its
+/// [`Format::unit_quantizer`].
+pub(crate) fn units_quantizer<'a, F: Format + ?Sized>(format: &'a F, x: &[f32], row_len: usize, clip: Option<Clip>) -> Option<crate::PartQuantizer<'a>> {
+    if format.block_len() == 0 {
+        return format.unit_quantizer(x, clip);
+    }
+    Some(Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| quantize_units(format, x, out, row_len, clip, ctx)))
 }
 
 /// [`Format::quantize_blocks`]'s default: `quantize_unit` on each block.

@@ -68,7 +68,8 @@ impl InputSums {
     }
 }
 
-/// The per-cell sums, lane by lane.
+/// The per-cell sums, lane by lane (lane = position mod [`LANES`]).
+#[derive(Clone, Copy, Default)]
 struct Lanes {
     se: [f64; LANES],
     sq: [f64; LANES],
@@ -81,10 +82,11 @@ struct Lanes {
 quantlab_formats::kernel! {
     /// One pass over input and output, every sum kept in a register
     /// (~22 instructions per eight elements).
-    fn accumulate(x: &[f32], q: &[f32]) -> Lanes {
+    /// Continues from `from`, the sums of the values before `x`, whose
+    /// count is a multiple of `LANES`.
+    fn accumulate(from: Lanes, x: &[f32], q: &[f32]) -> Lanes {
         // Locals rather than the struct's fields: they stay in registers.
-        let (mut se, mut sq, mut sxq, mut maxe, mut rel) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
-        let mut under = [0u64; LANES];
+        let Lanes { mut se, mut sq, mut sxq, mut maxe, mut rel, mut under } = from;
         for_each_lane_pair(x, q, |i, a32, b32| {
             let (a, b) = if finite(a32) { (a32 as f64, b32 as f64) } else { (0.0, 0.0) };
             let d = a - b;
@@ -124,29 +126,74 @@ pub fn measure(x: &[f32], q: &[f32]) -> ErrorMetrics {
 /// Measure `q` against `x`, whose own sums `input` holds (the same result as
 /// [`measure`], bit for bit).
 pub fn measure_with(input: &InputSums, x: &[f32], q: &[f32]) -> ErrorMetrics {
-    let s = accumulate(x, q);
-    let sum = |v: &[f64; LANES]| v.iter().sum::<f64>();
-    let (se, sq, sxq, rel) = (sum(&s.se), sum(&s.sq), sum(&s.sxq), sum(&s.rel));
-    let (sx, n, nz) = (input.sx, input.finite, input.nonzero);
-    let under = s.under.iter().sum::<u64>() as usize;
-    let mse = if n > 0 { se / n as f64 } else { 0.0 };
-    ErrorMetrics {
-        mse,
-        rmse: mse.sqrt(),
-        sqnr_db: sqnr_db(sx, se),
-        max_abs_err: s.maxe.iter().copied().fold(0.0, f64::max),
-        mean_rel_err: if nz > 0 { rel / nz as f64 } else { 0.0 },
-        cosine: if sx > 0.0 && sq > 0.0 {
-            sxq / (sx.sqrt() * sq.sqrt())
-        } else if sx == sq {
-            1.0
-        } else {
-            0.0
-        },
-        underflow_fraction: if nz > 0 { under as f64 / nz as f64 } else { 0.0 },
-        finite: n,
-        nan_in: input.nan,
-        inf_in: input.inf,
+    let mut m = Measure::default();
+    m.add(x, q);
+    m.finish(input)
+}
+
+/// [`measure_with`] over a tensor handed in consecutive pieces (of any
+/// lengths): the same sums in the same order, so the same result, bit for
+/// bit, as measuring the tensor whole.
+#[derive(Default)]
+pub struct Measure {
+    lanes: Lanes,
+    /// The last values seen, short of a whole run of `LANES`.
+    tail: ([f32; LANES], [f32; LANES], usize),
+}
+
+impl Measure {
+    /// Add the next piece: inputs `x` and their quantized values `q`.
+    pub fn add(&mut self, mut x: &[f32], mut q: &[f32]) {
+        let n = x.len().min(q.len());
+        (x, q) = (&x[..n], &q[..n]);
+        let (tx, tq, held) = &mut self.tail;
+        if *held > 0 {
+            let take = (LANES - *held).min(x.len());
+            tx[*held..*held + take].copy_from_slice(&x[..take]);
+            tq[*held..*held + take].copy_from_slice(&q[..take]);
+            *held += take;
+            (x, q) = (&x[take..], &q[take..]);
+            if *held < LANES {
+                return;
+            }
+            self.lanes = accumulate(self.lanes, &tx[..], &tq[..]);
+            *held = 0;
+        }
+        let whole = x.len() / LANES * LANES;
+        self.lanes = accumulate(self.lanes, &x[..whole], &q[..whole]);
+        let rest = x.len() - whole;
+        tx[..rest].copy_from_slice(&x[whole..]);
+        tq[..rest].copy_from_slice(&q[whole..]);
+        *held = rest;
+    }
+
+    /// The metrics of everything added, with the input's own sums.
+    pub fn finish(self, input: &InputSums) -> ErrorMetrics {
+        let (tx, tq, held) = self.tail;
+        let s = accumulate(self.lanes, &tx[..held], &tq[..held]);
+        let sum = |v: &[f64; LANES]| v.iter().sum::<f64>();
+        let (se, sq, sxq, rel) = (sum(&s.se), sum(&s.sq), sum(&s.sxq), sum(&s.rel));
+        let (sx, n, nz) = (input.sx, input.finite, input.nonzero);
+        let under = s.under.iter().sum::<u64>() as usize;
+        let mse = if n > 0 { se / n as f64 } else { 0.0 };
+        ErrorMetrics {
+            mse,
+            rmse: mse.sqrt(),
+            sqnr_db: sqnr_db(sx, se),
+            max_abs_err: s.maxe.iter().copied().fold(0.0, f64::max),
+            mean_rel_err: if nz > 0 { rel / nz as f64 } else { 0.0 },
+            cosine: if sx > 0.0 && sq > 0.0 {
+                sxq / (sx.sqrt() * sq.sqrt())
+            } else if sx == sq {
+                1.0
+            } else {
+                0.0
+            },
+            underflow_fraction: if nz > 0 { under as f64 / nz as f64 } else { 0.0 },
+            finite: n,
+            nan_in: input.nan,
+            inf_in: input.inf,
+        }
     }
 }
 
@@ -169,5 +216,24 @@ mod tests {
         let cos = (1.0 + 3.0) / (5.25f64.sqrt() * 3.25f64.sqrt());
         assert!((m.cosine - cos).abs() < 1e-15);
         assert_eq!(measure(&[1.0, 2.0], &[1.0, 2.0]).sqnr_db, f64::INFINITY);
+    }
+
+    /// In pieces of any lengths (shorter and longer than a run of lanes),
+    /// the metrics of the whole, bit for bit.
+    #[test]
+    fn pieces_measure_as_the_whole() {
+        let x: Vec<f32> = (0..1000).map(|i| if i % 97 == 5 { f32::NAN } else { ((i * 7919 % 613) as f32 - 300.0) / 37.0 }).collect();
+        let q: Vec<f32> = x.iter().map(|v| (v * 4.0).round() / 4.0).collect();
+        let whole = measure(&x, &q);
+        for cuts in [vec![1000], vec![3, 997], vec![1, 1, 1, 5, 8, 13, 400, 571], vec![8, 16, 7, 9, 960], vec![0, 1000]] {
+            let mut m = Measure::default();
+            let mut at = 0;
+            for c in cuts {
+                m.add(&x[at..at + c], &q[at..at + c]);
+                at += c;
+            }
+            let got = m.finish(&InputSums::of(&x));
+            assert_eq!(format!("{got:?}"), format!("{whole:?}"));
+        }
     }
 }

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod pieces;
 
 use quantlab_clamp::Strategy;
 use quantlab_formats::{quantize_group, Clip, Encoded, Format, Granularity, GroupView, Layout, Shape, TensorError};
