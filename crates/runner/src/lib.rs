@@ -50,7 +50,8 @@ pub struct RunOptions {
     /// Run cells with `index % N == I` into their own folder.
     pub shard: Option<(usize, usize)>,
     /// A memory budget in bytes for the data a tensor sweep holds at once
-    /// (its tensors as f32 plus one scratch copy per worker); default: a
+    /// (its tensors as f32 plus each worker's scratch: a piece of 16 MB, or a
+    /// whole tensor that cannot be split); default: a
     /// window of 256 MiB of tensors.
     pub memory: Option<u64>,
     /// Checks the sections of the configuration the runner leaves to others
@@ -83,7 +84,7 @@ pub struct RunReport {
 /// What a sweep's cells are made of: tensors x settings ([`tensor_sweep`])
 /// or a model evaluated per setting ([`model_sweep`]). The run loop
 /// (resuming, shards, progress, tables) is the same for both.
-pub(crate) trait Sweep: Sync {
+pub(crate) trait Sweep: Sync + Send {
     /// Cells before sharding; cell `i` has index `i`.
     fn len(&self) -> usize;
     /// The elements a cell quantizes (each once in its result).
@@ -355,7 +356,8 @@ pub fn run(opts: &RunOptions, mut print: impl FnMut(&str)) -> Result<RunReport, 
     let clock = Instant::now();
     let done_work = std::sync::atomic::AtomicU64::new(0);
     for batch in sweep.batches(&todo) {
-        sweep.load(&batch)?;
+        // Inside the pool: reading a tensor converts its pieces in parallel.
+        pool.install(|| sweep.load(&batch))?;
         let sweep = &*sweep;
         pool.install(|| {
             batch.par_iter().try_for_each_init(Vec::new, |scratch, &cell| {

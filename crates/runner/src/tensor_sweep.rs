@@ -114,18 +114,79 @@ fn cells_of(plan: &Plan, entries: &[Entry]) -> Vec<Cell> {
     cells
 }
 
+/// Values quantized at a time per cell (16 MB of scratch per thread): a
+/// tensor larger than this is quantized and measured in pieces, so a
+/// cell holds a piece of output, not a copy of the tensor.
+pub(crate) const PIECE_ELEMENTS: usize = 1 << 22;
+
+/// The scratch values one cell needs: a piece, or the whole tensor when
+/// it cannot be split (channels along an inner axis, a format that sees
+/// a large group whole).
+fn scratch_elements(plan: &Plan, entry: &Entry, setting: Setting) -> usize {
+    let n = numel(entry);
+    match quantlab_quantize::pieces::splits(&*setting.format(plan).format, &entry.info.shape, setting.granularity(plan), PIECE_ELEMENTS) {
+        true => n.min(PIECE_ELEMENTS),
+        false => n,
+    }
+}
+
+/// The chosen clips of a cell, summed in stream order as they come.
+struct ClipSums {
+    groups: usize,
+    clipped: usize,
+    searched: u64,
+    /// Sums of alpha, lo and hi; from -0.0 as `Iterator::sum` starts.
+    alpha: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl ClipSums {
+    fn new() -> ClipSums {
+        ClipSums { groups: 0, clipped: 0, searched: 0, alpha: -0.0, lo: -0.0, hi: -0.0 }
+    }
+
+    fn add(&mut self, chosen: &[quantlab_clamp::Chosen]) {
+        for c in chosen {
+            self.groups += 1;
+            self.clipped += c.clipped;
+            self.searched += c.searched;
+            self.alpha += c.range.alpha() as f64;
+            self.lo += c.range.lo as f64;
+            self.hi += c.range.hi as f64;
+        }
+    }
+
+    fn mean(&self, sum: f64) -> f64 {
+        sum / self.groups.max(1) as f64
+    }
+}
+
 fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
     let setting = cell.setting;
     let t = &lt.tensor;
     let pf = setting.format(plan);
     let gran = setting.granularity(plan);
     let start = Instant::now();
-    scratch.resize(t.data.len(), 0.0);
-    let chosen = quantlab_quantize::quantize_into(&*pf.format, setting.strategy(plan), &t.data, &t.shape, gran, setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
-    let m = quantlab_quantize::error::measure_with(&lt.input, &t.data, scratch);
+    let (format, strategy) = (&*pf.format, setting.strategy(plan));
+    let (mut measure, mut clips) = (quantlab_quantize::error::Measure::default(), ClipSums::new());
+    let split = quantlab_quantize::pieces::quantize_pieces(format, strategy, &t.data, &t.shape, gran, setting.seed, PIECE_ELEMENTS, scratch, |x, q, chosen| {
+        measure.add(x, q);
+        clips.add(chosen);
+    });
+    if !split.map_err(|e| format!("{}: {e}", t.name))? {
+        scratch.resize(t.data.len(), 0.0);
+        let chosen = quantlab_quantize::quantize_into(format, strategy, &t.data, &t.shape, gran, setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
+        measure.add(&t.data, scratch);
+        clips.add(&chosen);
+    }
+    // A piece-sized scratch is kept for the thread's next cell; a whole
+    // tensor's is not.
+    if scratch.len() > PIECE_ELEMENTS {
+        *scratch = Vec::new();
+    }
+    let m = measure.finish(&lt.input);
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
-    let clipped: usize = chosen.iter().map(|c| c.clipped).sum();
-    let mean = |f: &dyn Fn(&quantlab_clamp::Chosen) -> f32| chosen.iter().map(|c| f(c) as f64).sum::<f64>() / chosen.len().max(1) as f64;
     let mut r = Row::default();
     r.push("cell", Value::Int(index as i64));
     r.push("source", Value::Str(entry.source.clone()));
@@ -139,18 +200,17 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     r.push("max_abs_err", Value::Float(m.max_abs_err));
     r.push("mean_rel_err", Value::Float(m.mean_rel_err));
     r.push("cosine", Value::Float(m.cosine));
-    r.push("clipped_fraction", Value::Float(clipped as f64 / m.finite.max(1) as f64));
+    r.push("clipped_fraction", Value::Float(clips.clipped as f64 / m.finite.max(1) as f64));
     r.push("underflow_fraction", Value::Float(m.underflow_fraction));
     r.push("bits_per_element", Value::Float(quantlab_formats::bits_per_element(&*pf.format, &t.shape, gran).unwrap_or(f64::NAN)));
     r.push("finite", Value::Int(m.finite as i64));
     r.push("nan_in", Value::Int(m.nan_in as i64));
     r.push("inf_in", Value::Int(m.inf_in as i64));
-    r.push("groups", Value::Int(chosen.len() as i64));
-    let searched: u64 = chosen.iter().map(|c| c.searched).sum();
-    r.push(ELEMENT_QUANTIZATIONS, Value::Int((t.data.len() as u64 + searched) as i64));
-    r.push("clip_alpha", Value::Float(mean(&|c| c.range.alpha())));
-    r.push("clip_lo", Value::Float(mean(&|c| c.range.lo)));
-    r.push("clip_hi", Value::Float(mean(&|c| c.range.hi)));
+    r.push("groups", Value::Int(clips.groups as i64));
+    r.push(ELEMENT_QUANTIZATIONS, Value::Int((t.data.len() as u64 + clips.searched) as i64));
+    r.push("clip_alpha", Value::Float(clips.mean(clips.alpha)));
+    r.push("clip_lo", Value::Float(clips.mean(clips.lo)));
+    r.push("clip_hi", Value::Float(clips.mean(clips.hi)));
     r.push("x_min", Value::Float(lt.stats.min as f64));
     r.push("x_max", Value::Float(lt.stats.max as f64));
     r.push("x_std", Value::Float(lt.stats.std()));
@@ -171,6 +231,11 @@ pub(crate) struct TensorSweep<'p> {
 }
 
 impl<'p> TensorSweep<'p> {
+    /// The most scratch values one of these cells needs.
+    fn scratch(&self, cells: &[usize]) -> u128 {
+        cells.iter().map(|&c| scratch_elements(self.plan, &self.entries[self.cells[c].tensor], self.cells[c].setting) as u128).max().unwrap_or(0)
+    }
+
     /// The distinct tensors of some cells, in order.
     fn tensors_of(&self, cells: &[usize]) -> Vec<usize> {
         let mut out: Vec<usize> = cells.iter().map(|&c| self.cells[c].tensor).collect();
@@ -252,18 +317,19 @@ impl Sweep for TensorSweep<'_> {
         out
     }
 
-    /// The budget pays for one scratch copy of the largest tensor per
+    /// The budget pays for the largest scratch a cell needs, once per
     /// worker; what is left is the window of tensors held at once, which
     /// must hold the largest tensor.
     fn set_memory_budget(&mut self, bytes: u64, cells: &[usize], threads: usize) -> Result<(), String> {
         let (largest, name) = cells.iter().map(|&c| &self.entries[self.cells[c].tensor]).map(|e| (numel(e) as u128, e.info.name.as_str())).max_by_key(|(n, _)| *n).unwrap_or((0, ""));
-        let scratch = largest * 4 * threads as u128;
+        let scratch = self.scratch(cells) * 4 * threads as u128;
         let need = largest * 4 + scratch;
         if (bytes as u128) < need {
             return Err(format!(
-                "--memory {} is less than one tensor needs: the largest, {name} ({} as f32), plus a scratch copy for each of {threads} worker threads: at least {} (or fewer --threads)",
+                "--memory {} is less than one tensor needs: the largest, {name} ({} as f32), plus scratch for each of {threads} worker threads ({} in all): at least {} (or fewer --threads)",
                 memory::human_bytes(bytes as u128),
                 memory::human_bytes(largest * 4),
+                memory::human_bytes(scratch),
                 memory::human_bytes(need)
             ));
         }
@@ -274,13 +340,12 @@ impl Sweep for TensorSweep<'_> {
     fn memory_plan(&self, cells: &[usize]) -> Option<String> {
         let batches = self.batches(cells);
         let peak = batches.iter().map(|b| self.tensors_of(b).iter().map(|&t| numel(&self.entries[t]) as u128).sum::<u128>()).max().unwrap_or(0);
-        let largest = cells.iter().map(|&c| numel(&self.entries[self.cells[c].tensor]) as u128).max().unwrap_or(0);
         Some(format!(
-            "memory: tensors stream in {} batch{} of at most {} as f32 at a time, plus a {} scratch copy per worker thread",
+            "memory: tensors stream in {} batch{} of at most {} as f32 at a time, plus {} of scratch per worker thread",
             batches.len(),
             if batches.len() == 1 { "" } else { "es" },
             memory::human_bytes(peak * 4),
-            memory::human_bytes(largest * 4)
+            memory::human_bytes(self.scratch(cells) * 4)
         ))
     }
 
