@@ -174,6 +174,16 @@ impl fmt::Display for Chosen {
 /// against rounding, so it keeps its value).
 pub fn choose(strategy: &dyn Strategy, group: GroupView<'_>) -> Chosen {
     let stats = if strategy.needs_spread() { Stats::of(group.values) } else { Stats::range_of(group.values) };
+    choose_with(strategy, group, &stats)
+}
+
+/// [`choose`] for a group whose statistics are known: `stats` must be
+/// `Stats::of(group.values)` or, for a strategy that does not need the
+/// spread, `Stats::range_of(group.values)` (a tensor sweep has its
+/// tensors' statistics, so a group that is a whole tensor is not read
+/// again for them).
+pub fn choose_with(strategy: &dyn Strategy, group: GroupView<'_>, stats: &Stats) -> Chosen {
+    let stats = if strategy.needs_spread() { *stats } else { Stats { count: stats.count, nan: stats.nan, inf: stats.inf, min: stats.min, max: stats.max, amax: stats.amax, ..Stats::default() } };
     let decides = stats.count > 0 && stats.min != stats.max;
     let clip = if decides { strategy.choose(group, &stats) } else { None };
     let symmetric = !group.format.asymmetric();

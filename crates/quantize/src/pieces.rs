@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use quantlab_clamp::{Chosen, Strategy};
+use quantlab_formats::stats::Stats;
 use quantlab_formats::{quantize_group, split_lengths, Format, Granularity, GroupView, Layout, RoundCtx, Shape, TensorError};
 
 /// Values each thread quantizes at a time within a part of a large group.
@@ -34,8 +35,10 @@ pub fn splits(format: &dyn Format, shape: &Shape, gran: Granularity, piece: usiz
 /// values, the clips chosen for the groups that end in it), pieces of
 /// about `piece` values (whole groups, or whole rows of one large group),
 /// the quantized values in `scratch`. Concatenated, the pieces are what
-/// `quantize_into` makes, bit for bit. `Ok(false)`, with nothing done,
-/// when the tensor does not split ([`splits`]).
+/// `quantize_into` makes, bit for bit. `whole`, when the caller has it,
+/// is `Stats::of(x)`: a group that is the whole tensor then has its clip
+/// chosen without reading it again. `Ok(false)`, with nothing done, when
+/// the tensor does not split ([`splits`]).
 #[allow(clippy::too_many_arguments)]
 pub fn quantize_pieces(
     format: &dyn Format,
@@ -45,6 +48,7 @@ pub fn quantize_pieces(
     gran: Granularity,
     seed: u64,
     piece: usize,
+    whole: Option<&Stats>,
     scratch: &mut Vec<f32>,
     mut sink: impl FnMut(&[f32], &[f32], &[Chosen]),
 ) -> Result<bool, TensorError> {
@@ -54,7 +58,7 @@ pub fn quantize_pieces(
         return Ok(false);
     }
     let runs = layout.runs().expect("splits: contiguous groups");
-    let walk = Walk { format, strategy, x, ctx: RoundCtx::new(seed), row_len: layout.row_len() };
+    let walk = Walk { format, strategy, x, whole, ctx: RoundCtx::new(seed), row_len: layout.row_len() };
     let piece = piece.max(1);
     let mut pending = Pending::default();
     for (index, (s, l)) in runs.enumerate() {
@@ -95,6 +99,7 @@ struct Walk<'a> {
     format: &'a dyn Format,
     strategy: &'a dyn Strategy,
     x: &'a [f32],
+    whole: Option<&'a Stats>,
     ctx: RoundCtx,
     row_len: usize,
 }
@@ -127,7 +132,11 @@ impl Walk<'_> {
     /// quantized in parts (each in parallel steps).
     fn large_group(&self, index: usize, s: usize, l: usize, piece: usize, scratch: &mut Vec<f32>, sink: &mut Sink<'_>) {
         let (format, row_len, values) = (self.format, self.row_len, &self.x[s..s + l]);
-        let chosen = quantlab_clamp::choose(self.strategy, GroupView { index, values, row_len, format });
+        let view = GroupView { index, values, row_len, format };
+        let chosen = match self.whole.filter(|_| l == self.x.len()) {
+            Some(stats) => quantlab_clamp::choose_with(self.strategy, view, stats),
+            None => quantlab_clamp::choose(self.strategy, view),
+        };
         let part_of = format.group_quantizer(values, row_len, chosen.clip).expect("splits: the format quantizes parts");
         // Parts and steps start at row boundaries, where blocks restart (a
         // whole-group unit splits anywhere).

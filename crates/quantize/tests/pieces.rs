@@ -41,7 +41,8 @@ fn formats() -> Vec<String> {
 fn in_pieces(f: &dyn Format, s: &dyn quantlab_clamp::Strategy, x: &[f32], shape: &[usize], gran: Granularity, piece: usize) -> Option<(Vec<f32>, Vec<Chosen>, usize)> {
     let (mut q, mut chosen, mut calls, mut seen) = (Vec::new(), Vec::new(), 0, 0);
     let mut scratch = Vec::new();
-    let split = quantize_pieces(f, s, x, shape, gran, 7, piece, &mut scratch, |xi, qi, c| {
+    let stats = quantlab_formats::stats::Stats::of(x);
+    let split = quantize_pieces(f, s, x, shape, gran, 7, piece, (piece % 2 == 0).then_some(&stats), &mut scratch, |xi, qi, c| {
         assert_eq!(xi.as_ptr(), x[seen..].as_ptr(), "pieces are consecutive");
         assert_eq!(xi.len(), qi.len());
         seen += xi.len();

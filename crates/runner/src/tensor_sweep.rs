@@ -42,7 +42,8 @@ struct Loaded {
 
 impl Loaded {
     fn new(tensor: Tensor) -> Loaded {
-        Loaded { stats: Stats::of(&tensor.data), input: quantlab_quantize::error::InputSums::of(&tensor.data), tensor }
+        let (stats, input) = rayon::join(|| Stats::of(&tensor.data), || quantlab_quantize::error::InputSums::of(&tensor.data));
+        Loaded { stats, input, tensor }
     }
 }
 
@@ -117,7 +118,7 @@ fn cells_of(plan: &Plan, entries: &[Entry]) -> Vec<Cell> {
 /// Values quantized at a time per cell (16 MB of scratch per thread): a
 /// tensor larger than this is quantized and measured in pieces, so a
 /// cell holds a piece of output, not a copy of the tensor.
-pub(crate) const PIECE_ELEMENTS: usize = 1 << 22;
+pub(crate) const PIECE_ELEMENTS: usize = 1 << 18;
 
 /// The scratch values one cell needs: a piece, or the whole tensor when
 /// it cannot be split (channels along an inner axis, a format that sees
@@ -170,7 +171,7 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     let start = Instant::now();
     let (format, strategy) = (&*pf.format, setting.strategy(plan));
     let (mut measure, mut clips) = (quantlab_quantize::error::Measure::default(), ClipSums::new());
-    let split = quantlab_quantize::pieces::quantize_pieces(format, strategy, &t.data, &t.shape, gran, setting.seed, PIECE_ELEMENTS, scratch, |x, q, chosen| {
+    let split = quantlab_quantize::pieces::quantize_pieces(format, strategy, &t.data, &t.shape, gran, setting.seed, PIECE_ELEMENTS, Some(&lt.stats), scratch, |x, q, chosen| {
         measure.add(x, q);
         clips.add(chosen);
     });
