@@ -413,7 +413,7 @@ pub struct RunArgs {
     /// Run only cells with index % N == I (0 <= I < N), into their own folder; join with `quantlab merge`.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
-    /// Memory budget for the tensors held at once (as f32) plus each thread's scratch (16 MB, or a copy of a tensor that cannot be quantized in pieces), e.g. 4G, 512M, 2GiB; tensors stream through in batches that fit (--dry-run shows the plan). Default: batches of 256 MiB of tensors.
+    /// Memory budget for the tensors held at once (as f32) plus each thread's scratch (1 MiB, or a copy of a tensor that cannot be quantized in pieces), e.g. 4G, 512M, 2GiB; tensors stream through in batches that fit (--dry-run shows the plan). Default: batches of 256 MiB of tensors.
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
 }

@@ -50,7 +50,7 @@ pub struct RunOptions {
     /// Run cells with `index % N == I` into their own folder.
     pub shard: Option<(usize, usize)>,
     /// A memory budget in bytes for the data a tensor sweep holds at once
-    /// (its tensors as f32 plus each worker's scratch: a piece of 16 MB, or a
+    /// (its tensors as f32 plus each worker's scratch: a piece of 1 MiB, or a
     /// whole tensor that cannot be split); default: a
     /// window of 256 MiB of tensors.
     pub memory: Option<u64>,
