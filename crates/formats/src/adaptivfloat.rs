@@ -129,9 +129,15 @@ impl AdaptivFloat {
     }
 
     fn unit_grid(&self, x: &[f32], clip: Option<Clip>) -> Option<UnitGrid> {
+        self.grid_with(clip, || finite_amax(x))
+    }
+
+    /// The grid of a unit with this clip, or of its largest finite
+    /// magnitude `amax` when unclipped.
+    fn grid_with(&self, clip: Option<Clip>, amax: impl FnOnce() -> f32) -> Option<UnitGrid> {
         let (amax, lim) = match clip {
             Some(c) => (c.alpha(), Some((-c.alpha(), c.alpha()))),
-            None => (finite_amax(x), None),
+            None => (amax(), None),
         };
         self.grid(amax).map(|(g, eb)| (g, eb, lim))
     }
@@ -196,8 +202,8 @@ impl Format for AdaptivFloat {
 
     /// The exponent bias comes from the unit's largest magnitude; once it
     /// is known, every element rounds on its own.
-    fn unit_quantizer(&self, x: &[f32], clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
-        let grid = self.unit_grid(x, clip);
+    fn unit_quantizer(&self, range: &crate::stats::Stats, clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
+        let grid = self.grid_with(clip, || range.amax);
         Some(Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| self.quantize_on(grid, x, ctx, out)))
     }
 

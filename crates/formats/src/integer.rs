@@ -161,9 +161,19 @@ impl Integer {
         match self.mode {
             Mode::Symmetric => [clip.map_or_else(|| finite_amax(x), Clip::alpha), 0.0],
             Mode::Asymmetric => {
-                let (lo, hi) = crate::clipped_range(x, clip);
-                [lo, hi]
+                let r = crate::bits::finite_range(x);
+                self.range_from(0.0, (r.min, r.max), clip)
             }
+        }
+    }
+
+    /// [`Self::range`] from a unit's largest finite magnitude and finite
+    /// minimum and maximum.
+    fn range_from(&self, amax: f32, (min, max): (f32, f32), clip: Option<Clip>) -> [f32; 2] {
+        match (self.mode, clip) {
+            (Mode::Symmetric, _) => [clip.map_or(amax, Clip::alpha), 0.0],
+            (Mode::Asymmetric, Some(c)) => [min.clamp(c.lo, c.hi), max.clamp(c.lo, c.hi)],
+            (Mode::Asymmetric, None) => [min, max],
         }
     }
 
@@ -416,8 +426,8 @@ impl Format for Integer {
 
     /// The step comes from the unit's range; once it is known, every
     /// element rounds on its own.
-    fn unit_quantizer(&self, x: &[f32], clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
-        let unit = self.unit(x, clip);
+    fn unit_quantizer(&self, range: &crate::stats::Stats, clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
+        let unit = self.unit_of(self.range_from(range.amax, (range.min, range.max), clip));
         Some(Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| self.quantize_in(&unit, x, ctx, out)))
     }
 

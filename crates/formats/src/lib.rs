@@ -192,26 +192,29 @@ pub trait Format: Send + Sync + fmt::Debug {
     }
 
     /// A quantizer of one whole-group unit (`block_len() == 0`), fixed from
-    /// all of its values and the clip, that fake-quantizes any run of the
-    /// unit's elements exactly as [`Format::quantize_unit`] does them within
-    /// the whole: what lets a tensor larger than memory be quantized a piece
-    /// at a time. `None`: the unit must be seen whole (whether it is `None`
-    /// depends on the format alone). The default serves formats without
-    /// unit metadata, whose values depend on nothing but the element, the
-    /// clip and its rounding context.
-    fn unit_quantizer(&self, _x: &[f32], clip: Option<Clip>) -> Option<PartQuantizer<'_>> {
+    /// the range of its values (`range`: [`stats::Stats::range_of`] them;
+    /// its count, min, max and amax are read) and the clip, that
+    /// fake-quantizes any run of the unit's elements exactly as
+    /// [`Format::quantize_unit`] does them within the whole: what lets a
+    /// tensor larger than memory be quantized a piece at a time, its range
+    /// found by a pass over the pieces. `None`: the unit must be seen whole
+    /// (whether it is `None` depends on the format alone). The default
+    /// serves formats without unit metadata, whose values depend on nothing
+    /// but the element, the clip and its rounding context.
+    fn unit_quantizer(&self, _range: &stats::Stats, clip: Option<Clip>) -> Option<PartQuantizer<'_>> {
         (self.meta_words() == 0).then(|| Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| self.quantize_unit(x, clip, ctx, out)) as PartQuantizer<'_>)
     }
 
-    /// A quantizer of one group (rows of `row_len`) in parts that start at
-    /// row boundaries, each exactly as [`Format::quantize_group`] does it
-    /// within the whole; `None` when the group must be seen whole (whether
-    /// it is `None` depends on the format alone). The default matches the
-    /// default `quantize_group`: blocks are quantized on their own, a
-    /// whole-group unit by [`Format::unit_quantizer`]. A format that
-    /// overrides `quantize_group` overrides this too.
-    fn group_quantizer(&self, x: &[f32], row_len: usize, clip: Option<Clip>) -> Option<PartQuantizer<'_>> {
-        tensor::units_quantizer(self, x, row_len, clip)
+    /// A quantizer of one group (rows of `row_len`; `range` as for
+    /// [`Format::unit_quantizer`]) in parts that start at row boundaries,
+    /// each exactly as [`Format::quantize_group`] does it within the whole;
+    /// `None` when the group must be seen whole (whether it is `None`
+    /// depends on the format alone). The default matches the default
+    /// `quantize_group`: blocks are quantized on their own, a whole-group
+    /// unit by [`Format::unit_quantizer`]. A format that overrides
+    /// `quantize_group` overrides this too.
+    fn group_quantizer(&self, range: &stats::Stats, row_len: usize, clip: Option<Clip>) -> Option<PartQuantizer<'_>> {
+        tensor::units_quantizer(self, range, row_len, clip)
     }
 
     /// Fake-quantize one group (rows of `row_len`) with its clip. The
@@ -338,7 +341,11 @@ pub(crate) fn clipped_range(x: &[f32], clip: Option<Clip>) -> (f32, f32) {
 /// The largest finite |x|, bounded by `clip`'s alpha when there is one: the
 /// amax a symmetric unit's scale is derived from.
 pub(crate) fn clipped_amax(x: &[f32], clip: Option<Clip>) -> f32 {
-    let amax = bits::finite_amax(x);
+    bounded_amax(bits::finite_amax(x), clip)
+}
+
+/// A largest finite |x| bounded by `clip`'s alpha when there is one.
+pub(crate) fn bounded_amax(amax: f32, clip: Option<Clip>) -> f32 {
     clip.map_or(amax, |c| amax.min(c.alpha()))
 }
 

@@ -700,20 +700,20 @@ impl Format for Scaled {
     /// One level of real scales with the fused kernel (FP8 with a tensor
     /// scale): the scale comes from the unit's largest magnitude, then
     /// every element rounds on its own. Other kinds see the unit whole.
-    fn unit_quantizer(&self, x: &[f32], clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
+    fn unit_quantizer(&self, range: &crate::stats::Stats, clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
         let one_level = !(self.zero_point || self.group_scale || self.double_quant || self.sub.is_some() || self.tile.is_some());
         let k = self.fused().filter(|_| one_level)?;
-        let scale = self.real_scale(crate::clipped_amax(x, clip));
+        let scale = self.real_scale(crate::bounded_amax(range.amax, clip));
         Some(Box::new(move |x: &[f32], _: RoundCtx, out: &mut [f32]| self.fused_at(&k, scale, clip, x, out)))
     }
 
     /// A group level, double quantization or tiles make the group one
     /// piece; otherwise units are on their own, as by default.
-    fn group_quantizer(&self, x: &[f32], row_len: usize, clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
+    fn group_quantizer(&self, range: &crate::stats::Stats, row_len: usize, clip: Option<Clip>) -> Option<crate::PartQuantizer<'_>> {
         if self.double_quant || self.tile.is_some() || self.group_scale {
             return None;
         }
-        crate::tensor::units_quantizer(self, x, row_len, clip)
+        crate::tensor::units_quantizer(self, range, row_len, clip)
     }
 
     fn quantize_group(&self, x: &[f32], out: &mut [f32], row_len: usize, clip: Option<Clip>, ctx: RoundCtx) {

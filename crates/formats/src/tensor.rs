@@ -357,9 +357,9 @@ pub fn quantize_units<F: Format + ?Sized>(format: &F, x: &[f32], out: &mut [f32]
 /// [`Format::group_quantizer`]'s default, for groups whose units are on
 /// their own: blocks within rows, or one unit by its
 /// [`Format::unit_quantizer`].
-pub(crate) fn units_quantizer<'a, F: Format + ?Sized>(format: &'a F, x: &[f32], row_len: usize, clip: Option<Clip>) -> Option<crate::PartQuantizer<'a>> {
+pub(crate) fn units_quantizer<'a, F: Format + ?Sized>(format: &'a F, range: &crate::stats::Stats, row_len: usize, clip: Option<Clip>) -> Option<crate::PartQuantizer<'a>> {
     if format.block_len() == 0 {
-        return format.unit_quantizer(x, clip);
+        return format.unit_quantizer(range, clip);
     }
     Some(Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| quantize_units(format, x, out, row_len, clip, ctx)))
 }

@@ -27,7 +27,7 @@ pub fn splits(format: &dyn Format, shape: &Shape, gran: Granularity, piece: usiz
     let Some(mut runs) = layout.runs() else { return false };
     // Every group has the first one's length or less.
     let largest = runs.next().map_or(0, |(_, l)| l);
-    largest <= piece || format.group_quantizer(&[], layout.row_len(), None).is_some()
+    largest <= piece || format.group_quantizer(&Stats::default(), layout.row_len(), None).is_some()
 }
 
 /// [`crate::quantize_into`] a piece at a time: `sink` gets consecutive
@@ -133,11 +133,13 @@ impl Walk<'_> {
     fn large_group(&self, index: usize, s: usize, l: usize, piece: usize, scratch: &mut Vec<f32>, sink: &mut Sink<'_>) {
         let (format, row_len, values) = (self.format, self.row_len, &self.x[s..s + l]);
         let view = GroupView { index, values, row_len, format };
-        let chosen = match self.whole.filter(|_| l == self.x.len()) {
-            Some(stats) => quantlab_clamp::choose_with(self.strategy, view, stats),
-            None => quantlab_clamp::choose(self.strategy, view),
+        let stats = match self.whole.filter(|_| l == self.x.len()) {
+            Some(&stats) => stats,
+            None if self.strategy.needs_spread() => Stats::of(values),
+            None => Stats::range_of(values),
         };
-        let part_of = format.group_quantizer(values, row_len, chosen.clip).expect("splits: the format quantizes parts");
+        let chosen = quantlab_clamp::choose_with(self.strategy, view, &stats);
+        let part_of = format.group_quantizer(&stats, row_len, chosen.clip).expect("splits: the format quantizes parts");
         // Parts and steps start at row boundaries, where blocks restart (a
         // whole-group unit splits anywhere).
         let align = if format.block_len() == 0 { 1 } else { row_len.max(1) };
