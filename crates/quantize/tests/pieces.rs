@@ -42,7 +42,7 @@ fn in_pieces(f: &dyn Format, s: &dyn quantlab_clamp::Strategy, x: &[f32], shape:
     let (mut q, mut chosen, mut calls, mut seen) = (Vec::new(), Vec::new(), 0, 0);
     let mut scratch = Vec::new();
     let stats = quantlab_formats::stats::Stats::of(x);
-    let split = quantize_pieces(f, s, x, shape, gran, 7, piece, (piece % 2 == 0).then_some(&stats), &mut scratch, |xi, qi, c| {
+    let split = quantize_pieces(f, s, x, shape, gran, 7, piece, piece.is_multiple_of(2).then_some(&stats), &mut scratch, |xi, qi, c| {
         assert_eq!(xi.as_ptr(), x[seen..].as_ptr(), "pieces are consecutive");
         assert_eq!(xi.len(), qi.len());
         seen += xi.len();
