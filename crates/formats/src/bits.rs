@@ -83,7 +83,7 @@ pub fn amax_of(x: &[f32]) -> (f32, bool) {
 }
 
 /// Counts and finite extremes of a slice, as [`finite_range`] returns them.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Range {
     /// Finite values.
     pub count: usize,

@@ -98,6 +98,56 @@ pub use kernel;
 /// `i`. A fixed summation order, so sums never depend on the thread count.
 pub const LANES: usize = 8;
 
+/// Values of `K` side-by-side streams short of a whole run of [`LANES`],
+/// carried from one piece to the next so that every value keeps the lane
+/// (its position mod `LANES`) it has in the whole: lane sums over pieces
+/// of any lengths are then the sums over the whole, bit for bit.
+#[derive(Clone, Copy, Debug)]
+pub struct Carry<const K: usize> {
+    held: [[f32; LANES]; K],
+    n: usize,
+}
+
+impl<const K: usize> Default for Carry<K> {
+    fn default() -> Self {
+        Carry { held: [[0.0; LANES]; K], n: 0 }
+    }
+}
+
+impl<const K: usize> Carry<K> {
+    /// Hand the next piece of each stream (equal lengths) to `run`, in
+    /// slices whose lengths are multiples of `LANES` and which start at a
+    /// multiple of `LANES` in the whole; keep the rest for the next piece.
+    pub fn feed(&mut self, mut xs: [&[f32]; K], mut run: impl FnMut([&[f32]; K])) {
+        if self.n > 0 {
+            let take = (LANES - self.n).min(xs[0].len());
+            for (h, x) in self.held.iter_mut().zip(&mut xs) {
+                h[self.n..self.n + take].copy_from_slice(&x[..take]);
+                *x = &x[take..];
+            }
+            self.n += take;
+            if self.n < LANES {
+                return;
+            }
+            run(std::array::from_fn(|k| &self.held[k][..]));
+            self.n = 0;
+        }
+        let whole = xs[0].len() / LANES * LANES;
+        run(std::array::from_fn(|k| &xs[k][..whole]));
+        let rest = xs[0].len() - whole;
+        for (h, x) in self.held.iter_mut().zip(&xs) {
+            h[..rest].copy_from_slice(&x[whole..]);
+        }
+        self.n = rest;
+    }
+
+    /// The values left (fewer than `LANES`: the whole's tail), once every
+    /// piece was fed.
+    pub fn tail(&self) -> [&[f32]; K] {
+        std::array::from_fn(|k| &self.held[k][..self.n])
+    }
+}
+
 /// Call `one(lane, x[k])` for every element, in the lane order of [`LANES`].
 /// Shaped for the compiler's straight-line vectoriser, which keeps each
 /// lane's sums in one register: whole runs of eight as arrays, the tail

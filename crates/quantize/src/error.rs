@@ -28,7 +28,7 @@ pub struct ErrorMetrics {
     pub inf_in: usize,
 }
 
-use quantlab_formats::simd::{finite, for_each_lane, for_each_lane_pair, LANES};
+use quantlab_formats::simd::{finite, for_each_lane, for_each_lane_pair, Carry, LANES};
 
 /// The sums over a tensor's input alone, which every cell of the tensor
 /// shares: computed once per tensor ([`InputSums::of`]), not once per cell.
@@ -142,40 +142,21 @@ pub fn measure_with(input: &InputSums, x: &[f32], q: &[f32]) -> ErrorMetrics {
 #[derive(Default)]
 pub struct Measure {
     lanes: Lanes,
-    /// The last values seen, short of a whole run of `LANES`.
-    tail: ([f32; LANES], [f32; LANES], usize),
+    carry: Carry<2>,
 }
 
 impl Measure {
     /// Add the next piece: inputs `x` and their quantized values `q`.
-    pub fn add(&mut self, mut x: &[f32], mut q: &[f32]) {
+    pub fn add(&mut self, x: &[f32], q: &[f32]) {
         let n = x.len().min(q.len());
-        (x, q) = (&x[..n], &q[..n]);
-        let (tx, tq, held) = &mut self.tail;
-        if *held > 0 {
-            let take = (LANES - *held).min(x.len());
-            tx[*held..*held + take].copy_from_slice(&x[..take]);
-            tq[*held..*held + take].copy_from_slice(&q[..take]);
-            *held += take;
-            (x, q) = (&x[take..], &q[take..]);
-            if *held < LANES {
-                return;
-            }
-            self.lanes = accumulate(self.lanes, &tx[..], &tq[..]);
-            *held = 0;
-        }
-        let whole = x.len() / LANES * LANES;
-        self.lanes = accumulate(self.lanes, &x[..whole], &q[..whole]);
-        let rest = x.len() - whole;
-        tx[..rest].copy_from_slice(&x[whole..]);
-        tq[..rest].copy_from_slice(&q[whole..]);
-        *held = rest;
+        let lanes = &mut self.lanes;
+        self.carry.feed([&x[..n], &q[..n]], |[x, q]| *lanes = accumulate(*lanes, x, q));
     }
 
     /// The metrics of everything added, with the input's own sums.
     pub fn finish(self, input: &InputSums) -> ErrorMetrics {
-        let (tx, tq, held) = self.tail;
-        let s = accumulate(self.lanes, &tx[..held], &tq[..held]);
+        let [x, q] = self.carry.tail();
+        let s = accumulate(self.lanes, x, q);
         let sum = |v: &[f64; LANES]| v.iter().sum::<f64>();
         let (se, sq, sxq, rel) = (sum(&s.se), sum(&s.sq), sum(&s.sxq), sum(&s.rel));
         let (sx, n, nz) = (input.sx, input.finite, input.nonzero);
