@@ -339,11 +339,13 @@ pub struct InspectArgs {
 
 pub fn inspect(a: InspectArgs) -> Result<()> {
     let filter = NameFilter { include: a.include, exclude: a.exclude };
-    // One tensor in memory at a time: a checkpoint larger than memory is
-    // read tensor by tensor (from a safetensors file, only that tensor's pages).
+    // Tensors are summarised side by side, each read from a safetensors
+    // file in pieces (twice: the deviations need the mean), so memory holds
+    // a few pieces whatever the checkpoint's size.
     let source = Source::from_path(&a.path, filter);
     let (infos, skipped) = source.list().map_err(|e| e.to_string())?;
-    let stats: Vec<TensorStats> = infos.iter().map(|i| source.load_one(&i.name).map(|t| TensorStats::of(&t))).collect::<std::result::Result<_, _>>().map_err(|e| e.to_string())?;
+    let names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
+    let stats = TensorStats::of_tensors(&source, &names).map_err(|e| e.to_string())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);
         return Ok(());

@@ -231,42 +231,43 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
 const READ_ELEMENTS: usize = 1 << 20;
 
 /// Read `numel` elements of `dtype` that start `offset` bytes into `file`
-/// and convert them to f32, piece by piece on every thread. Reading, not
-/// mapping: the pages of a mapped file count as the process's resident
-/// memory while the map lives, so a mapped read of a 1 GB tensor would
-/// hold it twice (its bytes and its f32 copy).
+/// and convert them to f32, piece by piece on every thread.
 fn read_converted(file: &Path, offset: u64, dtype: Dtype, numel: usize) -> Result<Vec<f32>, TensorError> {
     use rayon::prelude::*;
     let f = File::open(file).map_err(|source| TensorError::Open { path: file.display().to_string(), source })?;
     let w = width(dtype);
     let mut out = vec![0.0f32; numel];
-    out.par_chunks_mut(READ_ELEMENTS).enumerate().try_for_each_init(Vec::new, |buf: &mut Vec<u8>, (i, o)| {
-        buf.resize(o.len() * w, 0);
-        read_exact_at(&f, buf, offset + (i * READ_ELEMENTS * w) as u64).map_err(|e| invalid(file, format!("cannot read: {e}")))?;
-        convert(dtype, buf, o);
-        Ok(())
-    })?;
+    out.par_chunks_mut(READ_ELEMENTS).enumerate().try_for_each(|(i, o)| read_piece(&f, file, offset + (i * READ_ELEMENTS * w) as u64, dtype, o))?;
     Ok(out)
 }
 
-#[cfg(unix)]
-fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(f: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match std::os::windows::fs::FileExt::seek_read(f, buf, offset)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-        }
+/// Convert the `out.len()` elements of `dtype` that start `start` bytes into
+/// `f` into `out`. The piece is mapped on its own and unmapped once
+/// converted: no copy of the bytes (a `pread` of a checkpoint from the page
+/// cache cost more than summarising it), and only the piece's pages are
+/// resident (a mapped file's touched pages count as the process's memory
+/// while the map lives: mapping a whole tensor would hold its bytes beside
+/// its f32 copy).
+fn read_piece(f: &File, path: &Path, start: u64, dtype: Dtype, out: &mut [f32]) -> Result<(), TensorError> {
+    let bytes = out.len() * width(dtype);
+    // Reading a map past the end of its file is a SIGBUS, not an error: a
+    // file cut short since its header was read is caught here.
+    let len = f.metadata().map_err(|e| invalid(path, format!("cannot read: {e}")))?.len();
+    if start + bytes as u64 > len {
+        return Err(invalid(path, format!("cannot read: the file is {len} bytes, shorter than its header says (changed since it was listed?)")));
     }
+    // Maps start at a page boundary.
+    let skip = (start % PAGE) as usize;
+    // SAFETY: read-only and dropped on return; a file changed underneath by
+    // another process is outside our control, as with any mapped read.
+    let map = unsafe { memmap2::MmapOptions::new().offset(start - skip as u64).len(skip + bytes).map(f) }.map_err(|e| invalid(path, format!("cannot read: {e}")))?;
+    convert(dtype, &map[skip..], out);
     Ok(())
 }
+
+/// Map offsets must be multiples of the page size; this is a multiple of
+/// every page size in use (4 KiB, 16 KiB, 64 KiB).
+const PAGE: u64 = 1 << 16;
 
 fn dtype_name(d: Dtype) -> String {
     format!("{d:?}").to_lowercase()
@@ -290,10 +291,17 @@ pub fn load(path: &Path, filter: &NameFilter) -> Result<Loaded, TensorError> {
     Ok(loaded)
 }
 
-/// Load one selected tensor by name (a streaming sweep reads its tensors one
-/// at a time). Its bytes are read from the file, not through the map, so
-/// memory holds only its f32 copy.
-pub fn load_one(path: &Path, filter: &NameFilter, name: &str) -> Result<Tensor, TensorError> {
+/// Where one selected tensor's bytes are.
+struct Located {
+    file: PathBuf,
+    offset: u64,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    numel: usize,
+}
+
+/// Find one selected tensor by name, from the headers alone.
+fn locate(path: &Path, filter: &NameFilter, name: &str) -> Result<Located, TensorError> {
     let mut found = None;
     for_each_selected(path, filter, |file, n, view, offset| {
         if n == name {
@@ -301,12 +309,77 @@ pub fn load_one(path: &Path, filter: &NameFilter, name: &str) -> Result<Tensor, 
                 return Err(invalid(file, format!("tensor {} has dtype {}, which quantlab does not read", escape(name), dtype_name(view.dtype()))));
             }
             let numel = quantlab_formats::memory::checked_numel(view.shape()).unwrap_or(usize::MAX);
-            quantlab_formats::memory::check(numel, 4, || format!("tensor {} as f32", escape(name))).map_err(|e| invalid(file, e.to_string()))?;
-            found = Some((file.to_path_buf(), offset, view.dtype(), view.shape().to_vec(), numel));
+            found = Some(Located { file: file.to_path_buf(), offset, dtype: view.dtype(), shape: view.shape().to_vec(), numel });
         }
         Ok(())
     })?;
-    let (file, offset, dtype, shape, numel) = found.ok_or_else(|| invalid(path, format!("no tensor {} (it was listed when the run started)", escape(name))))?;
-    let data = read_converted(&file, offset, dtype, numel)?;
-    Ok(Tensor { name: name.to_string(), dtype: dtype_name(dtype), shape, data })
+    found.ok_or_else(|| invalid(path, format!("no tensor {} (it was listed when the run started)", escape(name))))
+}
+
+/// Load one selected tensor by name (a streaming sweep reads its tensors one
+/// at a time). Its bytes are read from the file, not through the map, so
+/// memory holds only its f32 copy.
+pub fn load_one(path: &Path, filter: &NameFilter, name: &str) -> Result<Tensor, TensorError> {
+    let t = locate(path, filter, name)?;
+    quantlab_formats::memory::check(t.numel, 4, || format!("tensor {} as f32", escape(name))).map_err(|e| invalid(&t.file, e.to_string()))?;
+    let data = read_converted(&t.file, t.offset, t.dtype, t.numel)?;
+    Ok(Tensor { name: name.to_string(), dtype: dtype_name(t.dtype), shape: t.shape, data })
+}
+
+/// One selected tensor, to be read in pieces of at most `piece` values,
+/// each read from the file when it is needed: memory holds one piece,
+/// whatever the tensor's size.
+pub fn pieces(path: &Path, filter: &NameFilter, name: &str, piece: usize) -> Result<Pieces, TensorError> {
+    let t = locate(path, filter, name)?;
+    let f = File::open(&t.file).map_err(|source| TensorError::Open { path: t.file.display().to_string(), source })?;
+    Ok(Pieces { dtype: dtype_name(t.dtype), shape: t.shape.clone(), located: t, file: f, piece: piece.max(1) })
+}
+
+/// A tensor to be read in pieces ([`pieces`]), as many times as
+/// wanted (two-pass statistics read it twice).
+pub struct Pieces {
+    /// Its dtype as stored.
+    pub dtype: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    located: Located,
+    file: File,
+    piece: usize,
+}
+
+impl Pieces {
+    /// Read the tensor once, piece by piece, into `visit`.
+    pub fn read(&self, visit: &mut dyn FnMut(&[f32])) -> Result<(), TensorError> {
+        let Located { file, offset, dtype, numel, .. } = &self.located;
+        let mut values = Vec::new();
+        let mut at = 0;
+        while at < *numel {
+            let n = self.piece.min(numel - at);
+            values.resize(n, 0.0);
+            read_piece(&self.file, file, offset + (at * width(*dtype)) as u64, *dtype, &mut values)?;
+            visit(&values);
+            at += n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A piece past the end of its file (cut short after its header was
+    /// read) is an error naming the file, not a SIGBUS from the map.
+    #[test]
+    fn a_piece_past_the_end_is_an_error() {
+        let path = std::env::temp_dir().join(format!("quantlab-piece-{}.bin", std::process::id()));
+        std::fs::write(&path, (0..100u8).collect::<Vec<u8>>()).unwrap();
+        let f = File::open(&path).unwrap();
+        let mut out = [0.0f32; 10];
+        read_piece(&f, &path, 60, Dtype::F32, &mut out).unwrap();
+        assert_eq!(out[0], f32::from_le_bytes([60, 61, 62, 63]));
+        let e = read_piece(&f, &path, 64, Dtype::F32, &mut out).unwrap_err().to_string();
+        assert!(e.contains("quantlab-piece") && e.contains("100 bytes, shorter than its header says"), "{e}");
+        std::fs::remove_file(&path).ok();
+    }
 }

@@ -1,11 +1,12 @@
 //! Per-tensor summary for `quantlab inspect`, over finite values: the
-//! shared [`Stats`] plus the kurtosis and the share of zeros.
+//! shared `Stats` plus the kurtosis and the share of zeros.
 
 use serde::Serialize;
 
-use quantlab_formats::stats::{fourth_moment_sum, Stats};
+use quantlab_formats::simd::{Carry, LANES};
+use quantlab_formats::stats::{fourth_moment_lanes, FirstPass};
 
-use crate::Tensor;
+use crate::{Source, Tensor, TensorError};
 
 /// What `quantlab inspect` shows for one tensor.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,31 +42,83 @@ pub struct TensorStats {
 impl TensorStats {
     /// The summary of one tensor.
     pub fn of(t: &Tensor) -> TensorStats {
-        let s = Stats::of(&t.data);
+        let one = |visit: &mut dyn FnMut(&[f32])| -> Result<(), std::convert::Infallible> {
+            visit(&t.data);
+            Ok(())
+        };
+        let Ok(s) = TensorStats::of_passes(&t.name, &t.dtype, &t.shape, one);
+        s
+    }
+
+    /// The summary of a tensor read in pieces, in two passes: `pass` is
+    /// called twice and hands every piece, in order, to the function it is
+    /// given (as for `Stats::of_passes`). The same as [`TensorStats::of`] the
+    /// whole, bit for bit.
+    pub fn of_passes<E>(name: &str, dtype: &str, shape: &[usize], mut pass: impl FnMut(&mut dyn FnMut(&[f32])) -> Result<(), E>) -> Result<TensorStats, E> {
+        let mut first = FirstPass::default();
+        let mut elements = 0;
+        pass(&mut |x| {
+            first.add(x);
+            elements += x.len();
+        })?;
+        let mut second = first.finish();
+        let mean = second.mean();
+        let (mut m4, mut carry, mut zeros) = ([0.0f64; LANES], Carry::<1>::default(), 0usize);
+        pass(&mut |x| {
+            second.add(x);
+            carry.feed([x], |[x]| m4 = fourth_moment_lanes(m4, x, mean));
+            zeros += x.iter().filter(|&&v| v == 0.0).count();
+        })?;
+        let s = second.finish();
+        let [tail] = carry.tail();
+        let m4: f64 = fourth_moment_lanes(m4, tail, mean).iter().sum();
         let n = s.count;
         let var = s.population_var();
         let std = var.sqrt();
-        let kurt = if var > 0.0 { (fourth_moment_sum(&t.data, s.mean) / n as f64) / (var * var) - 3.0 } else { 0.0 };
-        let zeros = t.data.iter().filter(|&&v| v == 0.0).count();
-        let (min, max, mean, amax) = (s.min as f64, s.max as f64, s.mean, s.amax as f64);
-        let (nan, inf) = (s.nan, s.inf);
-        TensorStats {
-            name: t.name.clone(),
-            dtype: t.dtype.clone(),
-            shape: t.shape.clone(),
-            elements: t.data.len(),
+        let kurt = if var > 0.0 { (m4 / n as f64) / (var * var) - 3.0 } else { 0.0 };
+        let (min, max, amax) = (s.min as f64, s.max as f64, s.amax as f64);
+        Ok(TensorStats {
+            name: name.to_string(),
+            dtype: dtype.to_string(),
+            shape: shape.to_vec(),
+            elements,
             min: if n > 0 { min } else { 0.0 },
             max: if n > 0 { max } else { 0.0 },
-            mean,
+            mean: s.mean,
             std,
             excess_kurtosis: kurt,
             amax_over_std: if std > 0.0 { amax / std } else { 0.0 },
-            zero_fraction: if t.data.is_empty() { 0.0 } else { zeros as f64 / t.data.len() as f64 },
-            nan,
-            inf,
+            zero_fraction: if elements == 0 { 0.0 } else { zeros as f64 / elements as f64 },
+            nan: s.nan,
+            inf: s.inf,
+        })
+    }
+
+    /// The summary of one tensor of a source, by name: a safetensors
+    /// tensor is read in pieces (twice), so memory holds a piece of it,
+    /// not the tensor.
+    pub fn of_source(source: &Source, name: &str) -> Result<TensorStats, TensorError> {
+        match source {
+            Source::Safetensors { path, filter } => {
+                let p = crate::safetensors_file::pieces(path, filter, name, PIECE)?;
+                TensorStats::of_passes(name, &p.dtype, &p.shape, |visit| p.read(visit))
+            }
+            _ => source.load_one(name).map(|t| TensorStats::of(&t)),
         }
     }
 }
+
+impl TensorStats {
+    /// [`TensorStats::of_source`] for several tensors, in order, side by
+    /// side on the threads of the current rayon pool.
+    pub fn of_tensors(source: &Source, names: &[&str]) -> Result<Vec<TensorStats>, TensorError> {
+        use rayon::prelude::*;
+        names.par_iter().with_max_len(1).map(|name| TensorStats::of_source(source, name)).collect()
+    }
+}
+
+/// Values read at a time by [`TensorStats::of_source`].
+const PIECE: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {

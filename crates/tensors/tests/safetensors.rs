@@ -157,12 +157,17 @@ fn one_tensor_at_a_time_reads_in_pieces_the_same_values() {
         let one = source.load_one(&t.name).unwrap();
         assert_eq!((&one.name, &one.dtype, &one.shape), (&t.name, &t.dtype, &t.shape));
         assert!(one.data.iter().zip(&t.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{}", t.name);
+        // Summarised in pieces read twice (inspect): the summary of the whole.
+        let streamed = quantlab_tensors::stats::TensorStats::of_source(&source, &t.name).unwrap();
+        assert_eq!(format!("{streamed:?}"), format!("{:?}", quantlab_tensors::stats::TensorStats::of(t)), "{}", t.name);
     }
     assert!(tensors[0].data.iter().any(|v| v.is_nan()) && tensors[0].data[1] == half::bf16::from_bits(40503).to_f32());
     // A shard cut short after the listing is a named error, not a panic.
     let f = std::fs::OpenOptions::new().write(true).open(d.join("m.safetensors")).unwrap();
     f.set_len(f.metadata().unwrap().len() - 100).unwrap();
     let e = source.load_one("f64").unwrap_err().to_string();
+    assert!(e.contains("m.safetensors"), "{e}");
+    let e = quantlab_tensors::stats::TensorStats::of_source(&source, "f64").unwrap_err().to_string();
     assert!(e.contains("m.safetensors"), "{e}");
 }
 
