@@ -13,6 +13,7 @@
 
 pub mod entry;
 pub mod glob;
+mod mapped;
 pub mod npy;
 pub mod safetensors_file;
 pub mod stats;

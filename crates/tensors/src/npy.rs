@@ -293,6 +293,34 @@ pub fn read_npy(path: &Path) -> Result<Tensor, TensorError> {
     Ok(Tensor { name: tensor_name(path), dtype: h.dtype.name().into(), shape: h.shape, data })
 }
 
+/// A C-order `.npy` file read in pieces, each mapped on its own: memory
+/// holds a piece, whatever the file's size.
+pub struct NpyPieces {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    header: NpyHeader,
+}
+
+impl NpyPieces {
+    /// Open a file to read in pieces; `None` for Fortran order (its values
+    /// are put in C order by [`read_npy`], which needs them all).
+    pub fn open(path: &Path) -> Result<Option<NpyPieces>, TensorError> {
+        let (file, header, _) = open(path)?;
+        Ok((!header.fortran_order).then(|| NpyPieces { file, path: path.to_path_buf(), header }))
+    }
+
+    /// Its header.
+    pub fn header(&self) -> &NpyHeader {
+        &self.header
+    }
+
+    /// Values `start..start + out.len()`, as f32, into `out`.
+    pub fn read(&self, start: usize, out: &mut [f32]) -> Result<(), TensorError> {
+        let (h, size) = (&self.header, self.header.dtype.size());
+        crate::mapped::with_bytes(&self.file, &self.path, (h.data_offset + start * size) as u64, out.len() * size, |bytes| convert(h.dtype, h.big_endian, bytes, out))
+    }
+}
+
 /// Decode whole elements of `bytes` into `out`.
 fn convert(dtype: NpyDtype, big_endian: bool, bytes: &[u8], out: &mut [f32]) {
     macro_rules! each {

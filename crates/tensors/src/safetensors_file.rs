@@ -242,32 +242,12 @@ fn read_converted(file: &Path, offset: u64, dtype: Dtype, numel: usize) -> Resul
 }
 
 /// Convert the `out.len()` elements of `dtype` that start `start` bytes into
-/// `f` into `out`. The piece is mapped on its own and unmapped once
-/// converted: no copy of the bytes (a `pread` of a checkpoint from the page
-/// cache cost more than summarising it), and only the piece's pages are
-/// resident (a mapped file's touched pages count as the process's memory
-/// while the map lives: mapping a whole tensor would hold its bytes beside
-/// its f32 copy).
+/// `f` into `out`, mapped piece by piece (`mapped`).
 fn read_piece(f: &File, path: &Path, start: u64, dtype: Dtype, out: &mut [f32]) -> Result<(), TensorError> {
-    let bytes = out.len() * width(dtype);
-    // Reading a map past the end of its file is a SIGBUS, not an error: a
-    // file cut short since its header was read is caught here.
-    let len = f.metadata().map_err(|e| invalid(path, format!("cannot read: {e}")))?.len();
-    if start + bytes as u64 > len {
-        return Err(invalid(path, format!("cannot read: the file is {len} bytes, shorter than its header says (changed since it was listed?)")));
-    }
-    // Maps start at a page boundary.
-    let skip = (start % PAGE) as usize;
-    // SAFETY: read-only and dropped on return; a file changed underneath by
-    // another process is outside our control, as with any mapped read.
-    let map = unsafe { memmap2::MmapOptions::new().offset(start - skip as u64).len(skip + bytes).map(f) }.map_err(|e| invalid(path, format!("cannot read: {e}")))?;
-    convert(dtype, &map[skip..], out);
-    Ok(())
+    crate::mapped::with_bytes(f, path, start, out.len() * width(dtype), |bytes| {
+        convert(dtype, bytes, out);
+    })
 }
-
-/// Map offsets must be multiples of the page size; this is a multiple of
-/// every page size in use (4 KiB, 16 KiB, 64 KiB).
-const PAGE: u64 = 1 << 16;
 
 fn dtype_name(d: Dtype) -> String {
     format!("{d:?}").to_lowercase()
