@@ -11,6 +11,9 @@ use crate::{aciq_bits, symmetric, Stats, Strategy, StrategyFamily};
 pub struct AciqGauss;
 
 impl Strategy for AciqGauss {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         "aciq-gauss".into()
     }

@@ -19,6 +19,9 @@ impl AciqGelu {
 }
 
 impl Strategy for AciqGelu {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         "aciq-gelu".into()
     }

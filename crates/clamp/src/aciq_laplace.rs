@@ -28,6 +28,9 @@ impl AciqLaplace {
 }
 
 impl Strategy for AciqLaplace {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         match self.estimator {
             Estimator::MeanAbs => "aciq-laplace".into(),

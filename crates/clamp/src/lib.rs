@@ -56,6 +56,13 @@ pub trait Strategy: Send + Sync + fmt::Debug {
     fn needs_spread(&self) -> bool {
         true
     }
+    /// Whether `choose` reads the group's values, beyond `stats` and their
+    /// count (a search, a percentile, a histogram). One that does not can
+    /// clip a group too large to hold from its statistics alone
+    /// ([`decide`]; its `GroupView` then holds no values).
+    fn reads_values(&self) -> bool {
+        true
+    }
     /// Element-quantizations `choose` makes on a group of `len` elements
     /// (rows of `row_len`) in `format`: the passes of a search that
     /// quantizes candidate clips (`mse`), 0 for a rule that computes its
@@ -183,6 +190,24 @@ pub fn choose(strategy: &dyn Strategy, group: GroupView<'_>) -> Chosen {
 /// tensors' statistics, so a group that is a whole tensor is not read
 /// again for them).
 pub fn choose_with(strategy: &dyn Strategy, group: GroupView<'_>, stats: &Stats) -> Chosen {
+    let mut chosen = decide_view(strategy, group, group.values.len(), stats);
+    if let Some((lo, hi)) = chosen.bounds() {
+        chosen.clipped = quantlab_formats::stats::count_outside(group.values, lo, hi);
+    }
+    chosen
+}
+
+/// [`choose_with`] for a group too large to hold, from its statistics
+/// alone: its index, its `len` values in rows of `row_len`, the format and
+/// `stats` (as for `choose_with`). Only for a strategy that does not
+/// [`Strategy::reads_values`]. `clipped` is left 0: the caller counts the
+/// finite values outside [`Chosen::bounds`] as it reads them.
+pub fn decide(strategy: &dyn Strategy, index: usize, len: usize, row_len: usize, format: &dyn Format, stats: &Stats) -> Chosen {
+    debug_assert!(!strategy.reads_values(), "{} reads values", strategy.describe());
+    decide_view(strategy, GroupView { index, values: &[], row_len, format }, len, stats)
+}
+
+fn decide_view(strategy: &dyn Strategy, group: GroupView<'_>, len: usize, stats: &Stats) -> Chosen {
     let stats = if strategy.needs_spread() { *stats } else { Stats { count: stats.count, nan: stats.nan, inf: stats.inf, min: stats.min, max: stats.max, amax: stats.amax, ..Stats::default() } };
     let decides = stats.count > 0 && stats.min != stats.max;
     let clip = if decides { strategy.choose(group, &stats) } else { None };
@@ -195,15 +220,15 @@ pub fn choose_with(strategy: &dyn Strategy, group: GroupView<'_>, stats: &Stats)
         // Asymmetric formats use the data range cut to the clip.
         Some(c) => Clip { lo: own.lo.clamp(c.lo, c.hi), hi: own.hi.clamp(c.lo, c.hi) },
     };
-    let clipped = match clip {
-        None => 0,
-        Some(c) => {
-            let (lo, hi) = if symmetric { (-c.alpha(), c.alpha()) } else { (c.lo, c.hi) };
-            quantlab_formats::stats::count_outside(group.values, lo, hi)
-        }
-    };
-    let searched = if decides { strategy.search_quantizations(group.values.len(), group.row_len, group.format) } else { 0 };
-    Chosen { group: group.index, clip, range, symmetric, clipped, finite: stats.count, nan: stats.nan, inf: stats.inf, searched }
+    let searched = if decides { strategy.search_quantizations(len, group.row_len, group.format) } else { 0 };
+    Chosen { group: group.index, clip, range, symmetric, clipped: 0, finite: stats.count, nan: stats.nan, inf: stats.inf, searched }
+}
+
+impl Chosen {
+    /// The bounds finite values are clamped to, when the group is clipped.
+    pub fn bounds(&self) -> Option<(f32, f32)> {
+        self.clip.map(|c| if self.symmetric { (-c.alpha(), c.alpha()) } else { (c.lo, c.hi) })
+    }
 }
 
 /// The README's example, compiled and run as a doc test.

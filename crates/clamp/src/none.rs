@@ -8,6 +8,9 @@ use crate::{Stats, Strategy, StrategyFamily};
 pub struct NoClip;
 
 impl Strategy for NoClip {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn needs_spread(&self) -> bool {
         false
     }

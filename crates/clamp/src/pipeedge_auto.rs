@@ -28,6 +28,9 @@ impl PipeEdgeAuto {
 }
 
 impl Strategy for PipeEdgeAuto {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         "pipeedge-auto".into()
     }

@@ -10,6 +10,9 @@ pub struct Ratio {
 }
 
 impl Strategy for Ratio {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn needs_spread(&self) -> bool {
         false
     }

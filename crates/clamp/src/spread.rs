@@ -15,6 +15,9 @@ pub struct Spread {
 }
 
 impl Strategy for Spread {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn describe(&self) -> String {
         match self.scale.estimator {
             Estimator::MeanAbs => format!("spread(k={})", self.k),

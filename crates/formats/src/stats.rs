@@ -140,6 +140,12 @@ pub struct SecondPass {
 }
 
 impl SecondPass {
+    /// The range fields of the statistics (known after the first pass;
+    /// what [`Stats::range_of`] gives).
+    pub fn range(&self) -> Stats {
+        self.range
+    }
+
     /// The mean of the finite values (known after the first pass).
     pub fn mean(&self) -> f64 {
         self.mean

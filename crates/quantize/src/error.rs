@@ -42,13 +42,16 @@ pub struct InputSums {
     inf: usize,
 }
 
+/// [`InputSums`] lane by lane: `sum x^2`, then the counts of finite,
+/// non-zero finite, NaN and infinite values.
+type InputLanes = ([f64; LANES], [[f64; LANES]; 4]);
+
 quantlab_formats::kernel! {
-    fn input_lanes(x: &[f32]) -> ([f64; LANES], [[f64; LANES]; 4]) {
+    fn input_lanes(from: InputLanes, x: &[f32]) -> InputLanes {
         // Counted in f64 (exact below 2^53 per lane) and in separate arrays:
         // u64 counters of four conditions kept this loop scalar, 8x slower
         // than the other sums.
-        let mut sx = [0.0f64; LANES];
-        let (mut fin, mut nonzero, mut nan, mut inf) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+        let (mut sx, [mut fin, mut nonzero, mut nan, mut inf]) = from;
         let one = |c: bool| if c { 1.0 } else { 0.0 };
         for_each_lane(x, |i, a32| {
             let bits = a32.to_bits() & 0x7fff_ffff;
@@ -67,7 +70,31 @@ quantlab_formats::kernel! {
 impl InputSums {
     /// The sums of one input tensor.
     pub fn of(x: &[f32]) -> InputSums {
-        let (sx, counts) = input_lanes(x);
+        let mut pass = InputPass::default();
+        pass.add(x);
+        pass.finish()
+    }
+}
+
+/// [`InputSums::of`] a tensor handed in consecutive pieces (of any
+/// lengths): the same result, bit for bit.
+#[derive(Default)]
+pub struct InputPass {
+    lanes: InputLanes,
+    carry: Carry<1>,
+}
+
+impl InputPass {
+    /// Add the next piece.
+    pub fn add(&mut self, x: &[f32]) {
+        let lanes = &mut self.lanes;
+        self.carry.feed([x], |[x]| *lanes = input_lanes(*lanes, x));
+    }
+
+    /// The sums of everything added.
+    pub fn finish(self) -> InputSums {
+        let [tail] = self.carry.tail();
+        let (sx, counts) = input_lanes(self.lanes, tail);
         let count = |v: &[f64; LANES]| v.iter().map(|&c| c as u64).sum::<u64>() as usize;
         InputSums { sx: sx.iter().sum(), finite: count(&counts[0]), nonzero: count(&counts[1]), nan: count(&counts[2]), inf: count(&counts[3]) }
     }
@@ -237,15 +264,22 @@ mod tests {
         let x: Vec<f32> = (0..1000).map(|i| if i % 97 == 5 { f32::NAN } else { ((i * 7919 % 613) as f32 - 300.0) / 37.0 }).collect();
         let q: Vec<f32> = x.iter().map(|v| (v * 4.0).round() / 4.0).collect();
         let whole = measure(&x, &q);
-        for cuts in [vec![1000], vec![3, 997], vec![1, 1, 1, 5, 8, 13, 400, 571], vec![8, 16, 7, 9, 960], vec![0, 1000]] {
+        for cuts in [vec![1000usize], vec![3, 997], vec![1, 1, 1, 5, 8, 13, 400, 571], vec![8, 16, 7, 9, 960], vec![0, 1000]] {
             let mut m = Measure::default();
             let mut at = 0;
-            for c in cuts {
+            for &c in &cuts {
                 m.add(&x[at..at + c], &q[at..at + c]);
                 at += c;
             }
             let got = m.finish(&InputSums::of(&x));
             assert_eq!(format!("{got:?}"), format!("{whole:?}"));
+            let mut input = InputPass::default();
+            let mut at = 0;
+            for &c in &cuts {
+                input.add(&x[at..at + c]);
+                at += c;
+            }
+            assert_eq!(input.finish(), InputSums::of(&x));
         }
     }
 }

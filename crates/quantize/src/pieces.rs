@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use quantlab_clamp::{Chosen, Strategy};
-use quantlab_formats::stats::Stats;
+use quantlab_formats::stats::{count_outside, FirstPass, Stats};
 use quantlab_formats::{quantize_group, split_lengths, Format, Granularity, GroupView, Layout, RoundCtx, Shape, TensorError};
 
 /// Values each thread quantizes at a time within a part of a large group.
@@ -28,6 +28,14 @@ pub fn splits(format: &dyn Format, shape: &Shape, gran: Granularity, piece: usiz
     // Every group has the first one's length or less.
     let largest = runs.next().map_or(0, |(_, l)| l);
     largest <= piece || format.group_quantizer(&Stats::default(), layout.row_len(), None).is_some()
+}
+
+/// Whether [`quantize_streamed`] can walk a tensor of this shape: it
+/// [`splits`], and a group larger than a piece can be clipped from its
+/// statistics (a strategy that does not [`Strategy::reads_values`]).
+pub fn streams(format: &dyn Format, strategy: &dyn Strategy, shape: &Shape, gran: Granularity, piece: usize) -> bool {
+    let largest = quantlab_formats::group_lengths(shape, gran).map_or(usize::MAX, |(groups, _)| groups.iter().map(|g| g.0).max().unwrap_or(0));
+    splits(format, shape, gran, piece) && (largest <= piece.max(1) || !strategy.reads_values())
 }
 
 /// [`crate::quantize_into`] a piece at a time: `sink` gets consecutive
@@ -52,19 +60,96 @@ pub fn quantize_pieces(
     scratch: &mut Vec<f32>,
     mut sink: impl FnMut(&[f32], &[f32], &[Chosen]),
 ) -> Result<bool, TensorError> {
-    let layout = Layout::new(x.len(), shape, gran)?;
-    format.check_shape(shape)?;
+    Layout::new(x.len(), shape, gran)?;
+    let mut values = Values::Memory { x, whole };
+    walk::<TensorError>(format, strategy, &mut values, shape, gran, seed, piece, scratch, &mut |x, q, c| {
+        sink(x, q, c);
+        Ok(())
+    })
+}
+
+/// [`quantize_pieces`] for a tensor that is not in memory (a file larger
+/// than memory): `read(start, out)` fills `out` with the values from
+/// `start` on, as they are needed, so memory holds a piece of input and
+/// one of output. A group larger than a piece is read in pieces: once for
+/// its range (twice when the strategy needs the spread), once to quantize
+/// it. `Ok(false)`, with nothing done, when the tensor does not split, or
+/// a group larger than a piece would have to be seen whole by its strategy
+/// ([`Strategy::reads_values`]: a percentile, a search).
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_streamed<E: From<TensorError>>(
+    format: &dyn Format,
+    strategy: &dyn Strategy,
+    shape: &Shape,
+    gran: Granularity,
+    seed: u64,
+    piece: usize,
+    read: &mut Read<'_, E>,
+    sink: &mut Sink<'_, E>,
+) -> Result<bool, E> {
+    let numel = quantlab_formats::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
+    Layout::new(numel, shape, gran)?;
+    if !streams(format, strategy, shape, gran, piece) {
+        return Ok(false);
+    }
+    let mut values = Values::Read { read, numel, buffer: Vec::new() };
+    walk(format, strategy, &mut values, shape, gran, seed, piece, &mut Vec::new(), sink)
+}
+
+/// Where a walk's input values are.
+enum Values<'a, E> {
+    /// In memory, with the whole's statistics when the caller has them.
+    Memory { x: &'a [f32], whole: Option<&'a Stats> },
+    /// Read on demand into `buffer`.
+    Read { read: &'a mut Read<'a, E>, numel: usize, buffer: Vec<f32> },
+}
+
+impl<E> Values<'_, E> {
+    fn len(&self) -> usize {
+        match self {
+            Values::Memory { x, .. } => x.len(),
+            Values::Read { numel, .. } => *numel,
+        }
+    }
+
+    /// Values `start..end`.
+    fn get(&mut self, start: usize, end: usize) -> Result<&[f32], E> {
+        match self {
+            Values::Memory { x, .. } => Ok(&x[start..end]),
+            Values::Read { read, buffer, .. } => {
+                buffer.resize(end - start, 0.0);
+                read(start, buffer)?;
+                Ok(buffer)
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk<E: From<TensorError>>(
+    format: &dyn Format,
+    strategy: &dyn Strategy,
+    values: &mut Values<'_, E>,
+    shape: &Shape,
+    gran: Granularity,
+    seed: u64,
+    piece: usize,
+    scratch: &mut Vec<f32>,
+    sink: &mut Sink<'_, E>,
+) -> Result<bool, E> {
+    let layout = Layout::new(values.len(), shape, gran)?;
+    format.check_shape(shape).map_err(TensorError::from)?;
     if !splits(format, shape, gran, piece) {
         return Ok(false);
     }
     let runs = layout.runs().expect("splits: contiguous groups");
-    let walk = Walk { format, strategy, x, whole, ctx: RoundCtx::new(seed), row_len: layout.row_len() };
+    let walk = Walk { format, strategy, ctx: RoundCtx::new(seed), row_len: layout.row_len() };
     let piece = piece.max(1);
     let mut pending = Pending::default();
     for (index, (s, l)) in runs.enumerate() {
         if l <= piece {
             if pending.values + l > piece {
-                walk.small_groups(&mut pending, scratch, &mut sink);
+                walk.small_groups(values, &mut pending, scratch, sink)?;
             }
             if pending.groups.is_empty() {
                 pending.first = index;
@@ -72,11 +157,11 @@ pub fn quantize_pieces(
             pending.groups.push((s, l));
             pending.values += l;
         } else {
-            walk.small_groups(&mut pending, scratch, &mut sink);
-            walk.large_group(index, s, l, piece, scratch, &mut sink);
+            walk.small_groups(values, &mut pending, scratch, sink)?;
+            walk.large_group(values, index, s, l, piece, scratch, sink)?;
         }
     }
-    walk.small_groups(&mut pending, scratch, &mut sink);
+    walk.small_groups(values, &mut pending, scratch, sink)?;
     Ok(true)
 }
 
@@ -91,26 +176,30 @@ struct Pending {
     values: usize,
 }
 
-/// Where pieces go: (input, quantized values, the clips of the groups that end in it).
-type Sink<'a> = dyn FnMut(&[f32], &[f32], &[Chosen]) + 'a;
+/// Where pieces go: (input, quantized values, the clips of the groups that
+/// end in it).
+pub type Sink<'a, E> = dyn FnMut(&[f32], &[f32], &[Chosen]) -> Result<(), E> + 'a;
+
+/// Where values come from: `(start, out)` fills `out` with the values from
+/// `start` on.
+pub type Read<'a, E> = dyn FnMut(usize, &mut [f32]) -> Result<(), E> + 'a;
 
 /// What every group of one walk shares.
 struct Walk<'a> {
     format: &'a dyn Format,
     strategy: &'a dyn Strategy,
-    x: &'a [f32],
-    whole: Option<&'a Stats>,
     ctx: RoundCtx,
     row_len: usize,
 }
 
 impl Walk<'_> {
     /// Quantize the pending groups (in parallel) as one piece.
-    fn small_groups(&self, pending: &mut Pending, scratch: &mut Vec<f32>, sink: &mut Sink<'_>) {
+    fn small_groups<E>(&self, values: &mut Values<'_, E>, pending: &mut Pending, scratch: &mut Vec<f32>, sink: &mut Sink<'_, E>) -> Result<(), E> {
         let (first, groups) = (pending.first, std::mem::take(&mut pending.groups));
         pending.values = 0;
-        let (Some(&(start, _)), Some(&(s, l))) = (groups.first(), groups.last()) else { return };
+        let (Some(&(start, _)), Some(&(s, l))) = (groups.first(), groups.last()) else { return Ok(()) };
         let end = s + l;
+        let x = values.get(start, end)?;
         scratch.resize(end - start, 0.0);
         let outs = split_lengths(&mut scratch[..], groups.iter().map(|g| g.1));
         let chosen: Vec<Chosen> = groups
@@ -119,40 +208,75 @@ impl Walk<'_> {
             .enumerate()
             .with_min_len(16)
             .map(|(k, (&(s, l), out))| {
-                let values = &self.x[s..s + l];
+                let values = &x[s - start..s - start + l];
                 let chosen = quantlab_clamp::choose(self.strategy, GroupView { index: first + k, values, row_len: self.row_len, format: self.format });
                 quantize_group(self.format, values, out, self.row_len, chosen.clip, self.ctx.offset(s as u64));
                 chosen
             })
             .collect();
-        sink(&self.x[start..end], scratch, &chosen);
+        sink(x, scratch, &chosen)
     }
 
-    /// A group larger than a piece: its clip chosen on all of it, then
-    /// quantized in parts (each in parallel steps).
-    fn large_group(&self, index: usize, s: usize, l: usize, piece: usize, scratch: &mut Vec<f32>, sink: &mut Sink<'_>) {
-        let (format, row_len, values) = (self.format, self.row_len, &self.x[s..s + l]);
-        let view = GroupView { index, values, row_len, format };
-        let stats = match self.whole.filter(|_| l == self.x.len()) {
-            Some(&stats) => stats,
-            None if self.strategy.needs_spread() => Stats::of(values),
-            None => Stats::range_of(values),
-        };
-        let chosen = quantlab_clamp::choose_with(self.strategy, view, &stats);
-        let part_of = format.group_quantizer(&stats, row_len, chosen.clip).expect("splits: the format quantizes parts");
+    /// A group larger than a piece: its clip chosen on all of it (in
+    /// memory) or on its statistics (read in pieces), then quantized in
+    /// parts (each in parallel steps).
+    #[allow(clippy::too_many_arguments)]
+    fn large_group<E>(&self, values: &mut Values<'_, E>, index: usize, s: usize, l: usize, piece: usize, scratch: &mut Vec<f32>, sink: &mut Sink<'_, E>) -> Result<(), E> {
+        let (format, row_len) = (self.format, self.row_len);
         // Parts and steps start at row boundaries, where blocks restart (a
         // whole-group unit splits anywhere).
         let align = if format.block_len() == 0 { 1 } else { row_len.max(1) };
         let rows = |n: usize| (n / align).max(1) * align;
         let (part, step) = (rows(piece), rows(PART_STEP));
-        let mut a = 0;
-        while a < l {
-            let b = (a + part).min(l);
+        let parts = |each: &mut dyn FnMut(usize, usize) -> Result<(), E>| -> Result<(), E> {
+            let mut a = 0;
+            while a < l {
+                let b = (a + part).min(l);
+                each(a, b)?;
+                a = b;
+            }
+            Ok(())
+        };
+        let (mut chosen, stats) = match values {
+            Values::Memory { x, whole } => {
+                let group = &x[s..s + l];
+                let stats = match whole.filter(|_| l == x.len()) {
+                    Some(&stats) => stats,
+                    None if self.strategy.needs_spread() => Stats::of(group),
+                    None => Stats::range_of(group),
+                };
+                (quantlab_clamp::choose_with(self.strategy, GroupView { index, values: group, row_len, format }, &stats), stats)
+            }
+            Values::Read { .. } => {
+                let mut first = FirstPass::default();
+                parts(&mut |a, b| {
+                    first.add(values.get(s + a, s + b)?);
+                    Ok(())
+                })?;
+                let mut second = first.finish();
+                let stats = if self.strategy.needs_spread() {
+                    parts(&mut |a, b| {
+                        second.add(values.get(s + a, s + b)?);
+                        Ok(())
+                    })?;
+                    second.finish()
+                } else {
+                    second.range()
+                };
+                (quantlab_clamp::decide(self.strategy, index, l, row_len, format, &stats), stats)
+            }
+        };
+        let counted = matches!(values, Values::Memory { .. });
+        let part_of = format.group_quantizer(&stats, row_len, chosen.clip).expect("splits: the format quantizes parts");
+        parts(&mut |a, b| {
+            let x = values.get(s + a, s + b)?;
             scratch.resize(b - a, 0.0);
-            scratch.par_chunks_mut(step).zip(values[a..b].par_chunks(step)).enumerate().for_each(|(i, (out, xi))| part_of(xi, self.ctx.offset((s + a + i * step) as u64), out));
+            scratch.par_chunks_mut(step).zip(x.par_chunks(step)).enumerate().for_each(|(i, (out, xi))| part_of(xi, self.ctx.offset((s + a + i * step) as u64), out));
+            if let (false, Some((lo, hi))) = (counted, chosen.bounds()) {
+                chosen.clipped += count_outside(x, lo, hi);
+            }
             let last = if b == l { std::slice::from_ref(&chosen) } else { &[] };
-            sink(&values[a..b], scratch, last);
-            a = b;
-        }
+            sink(x, scratch, last)
+        })
     }
 }

@@ -5,7 +5,7 @@
 //! split says so and is left alone.
 
 use quantlab_formats::{parse, Format, Granularity, FAMILIES};
-use quantlab_quantize::pieces::{quantize_pieces, splits};
+use quantlab_quantize::pieces::{quantize_pieces, quantize_streamed, splits};
 use quantlab_quantize::{quantize, Chosen};
 
 fn data(n: usize) -> Vec<f32> {
@@ -54,14 +54,42 @@ fn in_pieces(f: &dyn Format, s: &dyn quantlab_clamp::Strategy, x: &[f32], shape:
     split.then_some((q, chosen, calls))
 }
 
+/// Run the streamed walk, reading from `x` on demand, and gather what it
+/// hands out; the longest read too.
+fn streamed(f: &dyn Format, s: &dyn quantlab_clamp::Strategy, x: &[f32], shape: &[usize], gran: Granularity, piece: usize) -> Option<(Vec<f32>, Vec<Chosen>, usize)> {
+    let (mut q, mut chosen, mut longest, mut seen) = (Vec::new(), Vec::new(), 0, 0);
+    let split = quantize_streamed::<quantlab_formats::TensorError>(
+        f,
+        s,
+        shape,
+        gran,
+        7,
+        piece,
+        &mut |start, out| {
+            longest = longest.max(out.len());
+            out.copy_from_slice(&x[start..start + out.len()]);
+            Ok(())
+        },
+        &mut |xi, qi, c| {
+            assert!(xi.iter().zip(&x[seen..]).all(|(a, b)| a.to_bits() == b.to_bits()), "pieces are consecutive");
+            seen += xi.len();
+            q.extend_from_slice(qi);
+            chosen.extend_from_slice(c);
+            Ok(())
+        },
+    )
+    .unwrap();
+    split.then_some((q, chosen, longest))
+}
+
 #[test]
 fn pieces_are_the_whole_walk_bit_for_bit() {
     let shapes: [&[usize]; 3] = [&[12, 64], &[3, 4, 40], &[1000]];
     let grans = [Granularity::Tensor, Granularity::Channel { axis: 0 }, Granularity::Channel { axis: 1 }, Granularity::Block { size: 16 }];
-    let mut split_cells = 0;
+    let (mut split_cells, mut streamed_cells) = (0, 0);
     for desc in formats() {
         let f = parse(&desc).unwrap();
-        for strategy in ["none", "mse", "percentile(p=99)"] {
+        for strategy in ["none", "mse", "percentile(p=99)", "aciq-laplace", "ratio(r=0.5)"] {
             let s = quantlab_clamp::parse(strategy).unwrap();
             for shape in shapes {
                 let x = data(shape.iter().product());
@@ -84,12 +112,24 @@ fn pieces_are_the_whole_walk_bit_for_bit() {
                         if piece >= x.len() {
                             assert_eq!(calls, 1, "{what}: one piece when it fits");
                         }
+                        // Read on demand: the same, or refused when a group
+                        // larger than a piece needs its values seen whole.
+                        let largest = quantlab_formats::group_lengths(shape, gran).unwrap().0.iter().map(|g| g.0).max().unwrap();
+                        match streamed(&*f, &*s, &x, shape, gran, piece) {
+                            None => assert!(largest > piece && s.reads_values(), "{what}: streaming refused"),
+                            Some((q, c, longest)) => {
+                                assert!(q.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()) && q.len() == whole.len(), "{what}: streamed values");
+                                assert_eq!(format!("{c:?}"), format!("{chosen:?}"), "{what}: streamed clips");
+                                assert!(longest <= piece.max(shape.last().copied().unwrap_or(1)), "{what}: read {longest} at once");
+                                streamed_cells += 1;
+                            }
+                        }
                     }
                 }
             }
         }
     }
-    assert!(split_cells > 1000, "{split_cells}");
+    assert!(split_cells > 1000 && streamed_cells > 500, "{split_cells} {streamed_cells}");
 }
 
 /// The formats of the scale benchmark split at any piece size; what must be
