@@ -115,7 +115,7 @@ pub fn values(a: ValuesArgs) -> Result<()> {
 pub struct QuantizeArgs {
     /// The format, e.g. 'adaptivfloat(n=8,e=3)'.
     format: String,
-    /// Input .npy (f16, f32 or f64; C or Fortran order; any rank).
+    /// Input .npy (f16, f32 or f64; C or Fortran order; any rank). A C-order file is read and written in pieces of 1 M values, so a file larger than memory works; it is held whole only with --encode, in Fortran order, or when a group larger than a piece must be seen whole by its strategy (percentile, mse, kl) or format (a group scale, tiles).
     input: PathBuf,
     /// Output .npy (f32, same shape).
     #[arg(short, long)]
@@ -138,6 +138,12 @@ pub fn quantize(a: QuantizeArgs) -> Result<()> {
     let f = parse_format(&a.format)?;
     let strategy = parse_strategy(&a.clamp)?;
     let gran: Granularity = a.granularity.parse()?;
+    if a.encode.is_none() {
+        if let Some(line) = quantize_streaming(&a, &*f, &*strategy, gran)? {
+            println!("{line}");
+            return Ok(());
+        }
+    }
     let t = read_npy(&a.input).map_err(|e| e.to_string())?;
     // Everything that can fail on the data runs before anything is written,
     // so a failed encode leaves no half of the output behind; with --encode
@@ -215,6 +221,71 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
 }
 
 /// RMSE and SQNR (dB; +inf when exact) over finite inputs: the runner's metrics.
+/// Why a streaming `quantize` stopped: its input or its walk (the message),
+/// or writing its output.
+enum Stop {
+    Input(String),
+    Output(std::io::Error),
+}
+
+impl From<formats::TensorError> for Stop {
+    fn from(e: formats::TensorError) -> Stop {
+        Stop::Input(e.to_string())
+    }
+}
+
+/// Values `quantize` reads and writes at a time when it streams.
+const QUANTIZE_PIECE: usize = 1 << 20;
+
+/// `quantize` in pieces, when the input can be read in pieces (a C-order
+/// .npy) and the walk allows it (`pieces::streams`): memory holds a few
+/// pieces, whatever the file's size; the output is written as the pieces
+/// come, under a temporary name renamed once complete. `None`: not
+/// streamable, nothing done.
+fn quantize_streaming(a: &QuantizeArgs, f: &dyn Format, strategy: &dyn Strategy, gran: Granularity) -> Result<Option<String>> {
+    let Some(input) = quantlab_tensors::npy::NpyPieces::open(&a.input).map_err(|e| e.to_string())? else { return Ok(None) };
+    let h = input.header().clone();
+    if !quantlab_quantize::pieces::streams(f, strategy, &h.shape, gran, QUANTIZE_PIECE) {
+        return Ok(None);
+    }
+    let (mut inputs, mut measure) = (quantlab_quantize::error::InputPass::default(), quantlab_quantize::error::Measure::default());
+    // The walk's own errors (bad shape, an unreadable piece), kept apart
+    // from the output file's.
+    let mut failure = None;
+    let written = quantlab_tensors::write_atomically(&a.output, |file| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        std::io::Write::write_all(&mut w, &quantlab_tensors::npy::header_bytes(&h.shape))?;
+        let walked = quantlab_quantize::pieces::quantize_streamed::<Stop>(
+            f,
+            strategy,
+            &h.shape,
+            gran,
+            a.seed,
+            QUANTIZE_PIECE,
+            &mut |start, out| input.read(start, out).map_err(|e| Stop::Input(e.to_string())),
+            &mut |x, q, _| {
+                inputs.add(x);
+                measure.add(x, q);
+                quantlab_tensors::npy::write_values(&mut w, q).map_err(Stop::Output)
+            },
+        );
+        match walked {
+            Ok(_) => std::io::Write::flush(&mut w),
+            Err(Stop::Output(e)) => Err(e),
+            Err(Stop::Input(e)) => {
+                failure = Some(e);
+                Err(std::io::Error::other("stopped"))
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(format!("{}: {e}", a.input.display()));
+    }
+    written.map_err(|e| format!("{}: cannot write: {e}", a.output.display()))?;
+    let m = measure.finish(&inputs.finish());
+    Ok(Some(format!("{}: {} values ({}), {}, {gran}, clamp {}: rmse {:.6e}, sqnr {:.2} dB", a.output.display(), h.numel, h.dtype.name(), f.describe(), strategy.describe(), m.rmse, m.sqnr_db)))
+}
+
 fn errors(x: &[f32], q: &[f32]) -> (f64, f64) {
     let m = quantlab_quantize::error::measure(x, q);
     (m.rmse, m.sqnr_db)

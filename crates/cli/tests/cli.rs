@@ -65,6 +65,42 @@ fn quantize_encode_decode_round_trip() {
     }
 }
 
+/// A file larger than the piece `quantize` streams in (2^20 values), one
+/// group of it larger than a piece: the streamed output equals the
+/// in-memory walk (`--encode`, which holds the tensor) bit for bit, for a
+/// strategy that clips from statistics and one that must see the values.
+#[test]
+fn quantize_streams_a_large_file_to_the_same_values() {
+    let d = dir();
+    let (input, streamed, whole) = (d.join("big.npy"), d.join("streamed.npy"), d.join("whole.npy"));
+    let x: Vec<f32> = (0..(3usize << 19) + 96).map(|i| ((i * 7919 % 10007) as f32 - 5003.0) / 613.0 * if i % 89 == 0 { 7.0 } else { 1.0 }).collect();
+    write_npy(&input, &[x.len() / 96, 96], &x).unwrap();
+    for (format, gran, clamp) in [
+        ("adaptivfloat(n=8,e=3)", "tensor", "none"),
+        ("int(bits=4,round=stochastic)", "tensor", "aciq-laplace"),
+        ("mxfp4", "tensor", "mse"),
+        ("int(bits=6,mode=asymmetric)", "channel", "percentile(p=99)"),
+    ] {
+        let run = |out: &PathBuf, encode: bool| {
+            let mut args = vec!["quantize", format, s(&input), "-o", s(out), "--granularity", gran, "--clamp", clamp, "--seed", "3"];
+            let enc = d.join("x.qlab");
+            if encode {
+                args.extend(["--encode", s(&enc)]);
+            }
+            let o = quantlab(&args);
+            assert!(o.status.success(), "{format}: {}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        let (a, b) = (run(&streamed, false), run(&whole, true));
+        // The same error figures in the summary line.
+        let errors = |line: &str| line[line.find("rmse").unwrap()..].split(';').next().unwrap().trim().to_string();
+        assert_eq!(errors(&a), errors(&b), "{format}");
+        let (qa, qb) = (read_npy(&streamed).unwrap(), read_npy(&whole).unwrap());
+        assert_eq!(qa.shape, qb.shape);
+        assert!(qa.data.iter().zip(&qb.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{format} {gran} {clamp}: streamed values differ");
+    }
+}
+
 #[test]
 fn bad_input_exits_2_with_one_line() {
     let d = dir();

@@ -397,13 +397,22 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), Tenso
     crate::write_atomically(path, |file| {
         let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(&header_bytes(shape))?;
-        for chunk in data.chunks(1 << 16) {
-            let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
-            w.write_all(&bytes)?;
-        }
+        write_values(&mut w, data)?;
         w.flush()
     })
     .map_err(err)
+}
+
+/// Write f32 values as little-endian bytes (an `.npy` file's data after
+/// [`header_bytes`]; a streaming writer calls it once per piece).
+pub fn write_values(w: &mut impl Write, data: &[f32]) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(4 << 14);
+    for chunk in data.chunks(1 << 14) {
+        bytes.clear();
+        bytes.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+        w.write_all(&bytes)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
