@@ -62,74 +62,27 @@ impl Encoded {
 
     /// Parse a `.qlab` container; the error says what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Encoded, String> {
-        if bytes.len() >= 8 && &bytes[..8] == MAGIC_V1 {
-            return Err("a container of version 1 (QLABENC1, written before containers had checksums); this quantlab reads version 2: encode the tensor again with `quantlab quantize --encode`".into());
-        }
-        if bytes.len() < PREFIX + CHECKSUM || &bytes[..8] != MAGIC {
-            return Err("not a quantlab encoded file (bad magic or too short; expected QLABENC2)".into());
-        }
-        let hlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
-        let header = bytes.get(PREFIX..PREFIX + hlen).ok_or("header runs past the end of the file (truncated or damaged)")?;
-        let header = std::str::from_utf8(header).map_err(|_| "header is not UTF-8 (damaged)")?;
-        let get = |key: &str| header.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).ok_or_else(|| format!("header lacks `{key}`"));
-        let num = |key: &str| get(key)?.parse::<usize>().map_err(|_| format!("header `{key}` is not a number"));
-        let shape: Vec<usize> = match get("shape")? {
-            "" => vec![],
-            s => s.split(',').map(|d| d.parse::<usize>().map_err(|_| format!("bad shape `{s}`"))).collect::<Result<_, _>>()?,
-        };
-        let granularity: Granularity = get("granularity")?.parse()?;
-        let code_bits = num("code_bits")?;
-        if !(1..=32).contains(&code_bits) {
-            return Err(format!("code_bits {code_bits} outside 1..=32"));
-        }
-        let code_bits = code_bits as u32;
-        let count = num("count")?;
-        let meta_words = num("meta_words")?;
-        let units = num("units")?;
-        let meta_bits = num("meta_bits")?;
-        // The group level's keys came with it; a container without them has
-        // no group level.
-        let optional = |key: &str| if header.lines().any(|l| l.starts_with(&format!("{key}="))) { num(key) } else { Ok(0) };
-        let groups = optional("groups")?;
-        let (group_words, group_bits) = if header.lines().any(|l| l.starts_with("group_words=")) {
-            (num("group_words")?, optional("group_bits")? as u64)
-        } else {
-            let (w, b) = (optional("group_meta_words")?, optional("group_meta_bits")?);
-            (groups.checked_mul(w).ok_or("header sizes overflow (damaged)")?, groups.checked_mul(b).ok_or("header sizes overflow (damaged)")? as u64)
-        };
-        let numel = memory::checked_numel(&shape).ok_or("shape overflows")?;
-        if numel != count {
-            return Err(format!("shape {shape:?} holds {numel} elements but the header says {count} codes"));
-        }
-        let overflow = || "header sizes overflow (damaged)".to_string();
-        let code_bytes = packing::packed_len(count, code_bits).checked_mul(4).ok_or_else(overflow)?;
-        let meta_bytes = units.checked_mul(meta_words).and_then(|w| w.checked_add(group_words)).and_then(|w| w.checked_mul(4)).ok_or_else(overflow)?;
-        let expected = [PREFIX, hlen, code_bytes, meta_bytes, CHECKSUM].iter().try_fold(0usize, |a, &b| a.checked_add(b)).ok_or_else(overflow)?;
-        if bytes.len() != expected {
-            let how = if bytes.len() < expected { "truncated" } else { "has extra bytes" };
-            return Err(format!("file is {} bytes but its header describes {expected} ({how})", bytes.len()));
-        }
+        let info = ContainerInfo::parse(bytes, bytes.len() as u64)?;
+        let (hlen, code_bytes, count, code_bits) = (info.header_len, info.code_bytes, info.count, info.code_bits);
         let (content, trailer) = bytes.split_at(bytes.len() - CHECKSUM);
         let stored = u64::from_le_bytes(trailer.try_into().expect("8 bytes"));
         let actual = xxh3_64(content);
-        if stored != actual {
-            return Err(format!("checksum mismatch (stored {stored:016x}, content {actual:016x}): the file is damaged"));
-        }
+        ContainerInfo::check_sum(stored, actual)?;
         memory::check(count, 4, || format!("decoding {count} codes")).map_err(|e| e.to_string())?;
         let body = &content[PREFIX + hlen..];
         let words = packing::from_le_bytes(&body[..code_bytes]).ok_or("codes are not whole words")?;
         Ok(Encoded {
-            format: get("format")?.to_string(),
-            shape,
-            granularity,
+            format: info.format,
+            shape: info.shape,
+            granularity: info.granularity,
             code_bits,
             codes: packing::unpack(&words, code_bits, count),
             meta: packing::from_le_bytes(&body[code_bytes..]).ok_or("metadata is not whole words")?,
-            meta_words,
-            meta_bits: u32::try_from(meta_bits).map_err(|_| "header `meta_bits` is too large")?,
-            groups,
-            group_words,
-            group_bits,
+            meta_words: info.meta_words,
+            meta_bits: info.meta_bits,
+            groups: info.groups,
+            group_words: info.group_words,
+            group_bits: info.group_bits,
         })
     }
 }
@@ -176,5 +129,136 @@ mod tests {
         bytes.extend([0u8; 12]);
         let e = Encoded::from_bytes(&bytes).unwrap_err();
         assert!(e.contains("overflow") || e.contains("truncated"), "{e}");
+    }
+}
+
+/// What a container's header says, checked against the file's length
+/// (sizes computed without overflow): enough to read its codes and
+/// metadata piece by piece.
+#[derive(Clone, Debug)]
+pub struct ContainerInfo {
+    /// The format's description.
+    pub format: String,
+    /// The tensor's shape.
+    pub shape: Vec<usize>,
+    /// How it was grouped.
+    pub granularity: Granularity,
+    /// Bits of each code.
+    pub code_bits: u32,
+    /// Codes (elements).
+    pub count: usize,
+    /// Metadata words per unit.
+    pub meta_words: usize,
+    /// Metadata bits per unit as counted.
+    pub meta_bits: u32,
+    /// Scaling units.
+    pub units: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Words of all groups' own levels.
+    pub group_words: usize,
+    /// Bits of all groups' own levels as counted.
+    pub group_bits: u64,
+    header_len: usize,
+    code_bytes: usize,
+    meta_bytes: usize,
+}
+
+impl ContainerInfo {
+    /// Read the header at the start of `bytes` (at least the magic, the
+    /// header length and the header) of a file of `file_len` bytes.
+    pub fn parse(bytes: &[u8], file_len: u64) -> Result<ContainerInfo, String> {
+        if bytes.len() >= 8 && &bytes[..8] == MAGIC_V1 {
+            return Err("a container of version 1 (QLABENC1, written before containers had checksums); this quantlab reads version 2: encode the tensor again with `quantlab quantize --encode`".into());
+        }
+        if file_len < (PREFIX + CHECKSUM) as u64 || bytes.len() < PREFIX || &bytes[..8] != MAGIC {
+            return Err("not a quantlab encoded file (bad magic or too short; expected QLABENC2)".into());
+        }
+        let hlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+        let header = bytes.get(PREFIX..PREFIX + hlen).ok_or("header runs past the end of the file (truncated or damaged)")?;
+        let header = std::str::from_utf8(header).map_err(|_| "header is not UTF-8 (damaged)")?;
+        let get = |key: &str| header.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).ok_or_else(|| format!("header lacks `{key}`"));
+        let num = |key: &str| get(key)?.parse::<usize>().map_err(|_| format!("header `{key}` is not a number"));
+        let shape: Vec<usize> = match get("shape")? {
+            "" => vec![],
+            s => s.split(',').map(|d| d.parse::<usize>().map_err(|_| format!("bad shape `{s}`"))).collect::<Result<_, _>>()?,
+        };
+        let granularity: Granularity = get("granularity")?.parse()?;
+        let code_bits = num("code_bits")?;
+        if !(1..=32).contains(&code_bits) {
+            return Err(format!("code_bits {code_bits} outside 1..=32"));
+        }
+        let code_bits = code_bits as u32;
+        let count = num("count")?;
+        let meta_words = num("meta_words")?;
+        let units = num("units")?;
+        let meta_bits = num("meta_bits")?;
+        // The group level's keys came with it; a container without them has
+        // no group level.
+        let optional = |key: &str| if header.lines().any(|l| l.starts_with(&format!("{key}="))) { num(key) } else { Ok(0) };
+        let groups = optional("groups")?;
+        let (group_words, group_bits) = if header.lines().any(|l| l.starts_with("group_words=")) {
+            (num("group_words")?, optional("group_bits")? as u64)
+        } else {
+            let (w, b) = (optional("group_meta_words")?, optional("group_meta_bits")?);
+            (groups.checked_mul(w).ok_or("header sizes overflow (damaged)")?, groups.checked_mul(b).ok_or("header sizes overflow (damaged)")? as u64)
+        };
+        let numel = memory::checked_numel(&shape).ok_or("shape overflows")?;
+        if numel != count {
+            return Err(format!("shape {shape:?} holds {numel} elements but the header says {count} codes"));
+        }
+        let overflow = || "header sizes overflow (damaged)".to_string();
+        let code_bytes = packing::packed_len(count, code_bits).checked_mul(4).ok_or_else(overflow)?;
+        let meta_bytes = units.checked_mul(meta_words).and_then(|w| w.checked_add(group_words)).and_then(|w| w.checked_mul(4)).ok_or_else(overflow)?;
+        let expected = [PREFIX, hlen, code_bytes, meta_bytes, CHECKSUM].iter().try_fold(0usize, |a, &b| a.checked_add(b)).ok_or_else(overflow)?;
+        if file_len != expected as u64 {
+            let how = if file_len < expected as u64 { "truncated" } else { "has extra bytes" };
+            return Err(format!("file is {file_len} bytes but its header describes {expected} ({how})"));
+        }
+        Ok(ContainerInfo {
+            format: get("format")?.to_string(),
+            shape,
+            granularity,
+            code_bits,
+            count,
+            meta_words,
+            meta_bits: u32::try_from(meta_bits).map_err(|_| "header `meta_bits` is too large")?,
+            units,
+            groups,
+            group_words,
+            group_bits,
+            header_len: hlen,
+            code_bytes,
+            meta_bytes,
+        })
+    }
+
+    /// Bytes before the header (magic and header length), then the header.
+    pub fn header_end(&self) -> usize {
+        PREFIX + self.header_len
+    }
+
+    /// Where the packed codes start, and their bytes.
+    pub fn codes_at(&self) -> (usize, usize) {
+        (self.header_end(), self.code_bytes)
+    }
+
+    /// Where the metadata words start, and their bytes.
+    pub fn meta_at(&self) -> (usize, usize) {
+        (self.header_end() + self.code_bytes, self.meta_bytes)
+    }
+
+    /// Bytes the checksum covers (everything before it).
+    pub fn content_len(&self) -> usize {
+        self.header_end() + self.code_bytes + self.meta_bytes
+    }
+
+    /// The stored checksum against the one of the content (XXH3-64 of
+    /// every byte before it).
+    pub fn check_sum(stored: u64, actual: u64) -> Result<(), String> {
+        match stored == actual {
+            true => Ok(()),
+            false => Err(format!("checksum mismatch (stored {stored:016x}, content {actual:016x}): the file is damaged")),
+        }
     }
 }

@@ -43,6 +43,7 @@ mod tensor;
 
 use std::fmt;
 
+pub use container::ContainerInfo;
 pub use error::FormatError;
 pub use quantlab_spec::{ParamDoc, ParamValue, Params, Spec, SpecError};
 pub use rounding::{RoundCtx, Rounding};
@@ -70,7 +71,8 @@ pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
     Rounding::from_name(&text).ok_or_else(|| SpecError::OutOfRange { family: p.family().into(), param: "round".into(), value: text, range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)" })
 }
 pub use tensor::{
-    bits_per_element, decode, encode, group_lengths, quantize, quantize_group, quantize_into, split_lengths, wire_bytes, Encoded, Granularity, GroupSlot, GroupView, Layout, Shape, TensorError,
+    bits_per_element, decode, decode_pieces, encode, group_lengths, quantize, quantize_group, quantize_into, split_lengths, wire_bytes, CodeRead, Encoded, Granularity, GroupSlot, GroupView, Layout,
+    Shape, TensorError,
 };
 
 /// A clip range applied to a group before quantizing: values outside

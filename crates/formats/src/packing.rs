@@ -24,6 +24,18 @@ pub fn unpack(words: &[u32], bits: u32, count: usize) -> Vec<u32> {
     (0..count).map(|i| (words[i / per_word] >> ((i % per_word) as u32 * bits)) & mask).collect()
 }
 
+/// Unpack `out.len()` codes starting with code `first` of `words` (a
+/// window of a longer packing: its first word holds code 0 of the window).
+pub fn unpack_into(words: &[u32], bits: u32, first: usize, out: &mut [u32]) {
+    assert!((1..=32).contains(&bits), "code width {bits} outside 1..=32");
+    let per_word = (32 / bits) as usize;
+    let mask = if bits == 32 { u32::MAX } else { (1u32 << bits) - 1 };
+    for (i, o) in out.iter_mut().enumerate() {
+        let k = first + i;
+        *o = (words[k / per_word] >> ((k % per_word) as u32 * bits)) & mask;
+    }
+}
+
 /// Words as little-endian bytes.
 pub fn to_le_bytes(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()

@@ -574,6 +574,110 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
     })
 }
 
+/// Where codes come from: `(start, out)` fills `out` with the codes from
+/// `start` on, in stream order.
+pub type CodeRead<'a, E> = dyn FnMut(usize, &mut [u32]) -> Result<(), E> + 'a;
+
+/// [`decode`] a piece at a time, for a container larger than memory: the
+/// codes are read on demand (`codes`), `meta` holds all the metadata
+/// (a small fraction of the codes), and `sink` gets the values in tensor
+/// order, in consecutive pieces of about `piece` values (whole groups, or
+/// whole rows of one large group). The same values as `decode`, bit for
+/// bit. `Ok(false)`, with nothing done, when the groups are channels along
+/// an inner axis, or a group larger than a piece cannot be decoded in
+/// parts (a group level, tiles: [`Format::group_quantizer`] is `None`).
+pub fn decode_pieces<E: From<TensorError>>(
+    format: &dyn Format,
+    shape: &Shape,
+    gran: Granularity,
+    meta: &[u32],
+    piece: usize,
+    codes: &mut CodeRead<'_, E>,
+    sink: &mut dyn FnMut(&[f32]) -> Result<(), E>,
+) -> Result<bool, E> {
+    let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
+    let layout = Layout::new(numel, shape, gran)?;
+    let Some(runs) = layout.runs() else { return Ok(false) };
+    let (row_len, piece) = (layout.row_len, piece.max(1));
+    let largest = layout.runs().and_then(|mut r| r.next()).map_or(0, |(_, l)| l);
+    if largest > piece && format.group_quantizer(&crate::stats::Stats::default(), row_len, None).is_none() {
+        return Ok(false);
+    }
+    let corrupt = || TensorError::Corrupt("metadata ends early".into());
+    let mut d = Decoding { format, meta, row_len, mi: 0, codes: Vec::new(), out: Vec::new() };
+    let mut pending: Vec<(usize, usize)> = Vec::new();
+    for (s, l) in runs {
+        if l <= piece {
+            if pending.first().is_some_and(|&(first, _)| s + l - first > piece) {
+                d.groups(&mut pending, codes, sink)?;
+            }
+            pending.push((s, l));
+            continue;
+        }
+        d.groups(&mut pending, codes, sink)?;
+        // One large group, in parts of whole rows (a whole-group unit in
+        // parts of any length, each decoded with the unit's metadata).
+        let unit = format.block_len() == 0;
+        let align = if unit { 1 } else { row_len.max(1) };
+        let part = (piece / align).max(1) * align;
+        let mw = format.meta_words();
+        let mut a = 0;
+        while a < l {
+            let b = (a + part).min(l);
+            d.read(s + a, b - a, codes)?;
+            let mi = d.mi;
+            if unit {
+                format.decode_unit(&d.codes, meta.get(mi..mi + mw).ok_or_else(corrupt)?, &mut d.out);
+            } else {
+                d.mi += decode_units(format, &d.codes, &meta[mi.min(meta.len())..], row_len, &mut d.out).ok_or_else(corrupt)?;
+            }
+            sink(&d.out)?;
+            a = b;
+        }
+        if unit {
+            d.mi += mw;
+        }
+    }
+    d.groups(&mut pending, codes, sink)?;
+    if d.mi != meta.len() {
+        return Err(TensorError::Corrupt(format!("{} metadata words left over", meta.len() - d.mi)).into());
+    }
+    Ok(true)
+}
+
+/// A [`decode_pieces`] under way: the metadata words used so far, and the
+/// piece's codes and values.
+struct Decoding<'a> {
+    format: &'a dyn Format,
+    meta: &'a [u32],
+    row_len: usize,
+    mi: usize,
+    codes: Vec<u32>,
+    out: Vec<f32>,
+}
+
+impl Decoding<'_> {
+    /// Read `len` codes from `start` on.
+    fn read<E>(&mut self, start: usize, len: usize, codes: &mut CodeRead<'_, E>) -> Result<(), E> {
+        self.codes.resize(len, 0);
+        self.out.resize(len, 0.0);
+        codes(start, &mut self.codes)
+    }
+
+    /// Decode the pending whole groups as one piece.
+    fn groups<E: From<TensorError>>(&mut self, pending: &mut Vec<(usize, usize)>, codes: &mut CodeRead<'_, E>, sink: &mut dyn FnMut(&[f32]) -> Result<(), E>) -> Result<(), E> {
+        let (Some(&(start, _)), Some(&(s, l))) = (pending.first(), pending.last()) else { return Ok(()) };
+        self.read(start, s + l - start, codes)?;
+        for &(s, l) in pending.iter() {
+            let range = s - start..s - start + l;
+            let meta = &self.meta[self.mi.min(self.meta.len())..];
+            self.mi += self.format.decode_group(&self.codes[range.clone()], meta, self.row_len, &mut self.out[range]).ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
+        }
+        pending.clear();
+        sink(&self.out)
+    }
+}
+
 /// Decode codes and metadata back to a tensor (in its original layout).
 pub fn decode(format: &dyn Format, enc: &Encoded) -> Result<Vec<f32>, TensorError> {
     let numel: usize = enc.shape.iter().product();
