@@ -207,6 +207,17 @@ pub struct DecodeArgs {
 }
 
 pub fn decode(a: DecodeArgs) -> Result<()> {
+    // In pieces when the groups allow (memory holds a piece of codes and of
+    // values, and the metadata); otherwise the container is read whole.
+    let info = quantlab_tensors::qlab::info(&a.input)?;
+    let f = parse_format(&info.format).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    if f.code_bits() != info.code_bits || f.meta_words() != info.meta_words {
+        return Err(format!("{}: header does not match format {}", a.input.display(), info.format));
+    }
+    if quantlab_tensors::qlab::decode_to_npy(&a.input, &info, &*f, &a.output)? {
+        println!("{}: {} values decoded from {}", a.output.display(), info.count, info.format);
+        return Ok(());
+    }
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: cannot open: {e}", a.input.display()))?;
     let enc = Encoded::from_bytes(&bytes).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let f = parse_format(&enc.format).map_err(|e| format!("{}: {e}", a.input.display()))?;

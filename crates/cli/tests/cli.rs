@@ -101,6 +101,40 @@ fn quantize_streams_a_large_file_to_the_same_values() {
     }
 }
 
+/// `decode` reads a container in pieces; a damaged one (a flipped bit, cut
+/// short, a byte too many) is a one-line error and no output is written.
+#[test]
+fn decode_refuses_a_damaged_container_and_writes_nothing() {
+    let d = dir();
+    let (input, q, enc) = (d.join("dmg.npy"), d.join("dmg-q.npy"), d.join("dmg.qlab"));
+    let x: Vec<f32> = (0..64 * 40).map(|i| ((i * 31 % 211) as f32 - 105.0) / 13.0).collect();
+    write_npy(&input, &[64, 40], &x).unwrap();
+    let o = quantlab(&["quantize", "mxfp4", s(&input), "-o", s(&q), "--encode", s(&enc)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let good = std::fs::read(&enc).unwrap();
+    let out = d.join("dmg-out.npy");
+    for (what, bytes, says) in [
+        (
+            "flipped",
+            {
+                let mut b = good.clone();
+                let k = b.len() / 2;
+                b[k] ^= 4;
+                b
+            },
+            "checksum mismatch",
+        ),
+        ("short", good[..good.len() - 3].to_vec(), "truncated"),
+        ("long", [good.clone(), vec![0]].concat(), "extra bytes"),
+    ] {
+        let bad = d.join(format!("dmg-{what}.qlab"));
+        std::fs::write(&bad, bytes).unwrap();
+        let _ = std::fs::remove_file(&out);
+        assert_fails(&quantlab(&["decode", s(&bad), "-o", s(&out)]), says);
+        assert!(!out.exists(), "{what}: an output was written");
+    }
+}
+
 #[test]
 fn bad_input_exits_2_with_one_line() {
     let d = dir();

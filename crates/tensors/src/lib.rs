@@ -15,6 +15,7 @@ pub mod entry;
 pub mod glob;
 mod mapped;
 pub mod npy;
+pub mod qlab;
 pub mod safetensors_file;
 pub mod stats;
 pub mod synthetic;
