@@ -54,7 +54,7 @@ pub fn decode_to_npy(input: &Path, info: &ContainerInfo, format: &dyn Format, ou
     ContainerInfo::check_sum(stored, hasher.digest()).map_err(|e| name(&e))?;
     let (meta_at, meta_bytes) = info.meta_at();
     quantlab_formats::memory::check(meta_bytes / 4, 4, || "the metadata".into()).map_err(|e| name(&e))?;
-    let meta = crate::mapped::with_bytes(&f, input, meta_at as u64, meta_bytes, |b| packing::from_le_bytes(b)).map_err(|e| e.to_string())?.ok_or_else(|| name(&"metadata is not whole words"))?;
+    let meta = crate::mapped::with_bytes(&f, input, meta_at as u64, meta_bytes, packing::from_le_bytes).map_err(|e| e.to_string())?.ok_or_else(|| name(&"metadata is not whole words"))?;
     let (codes_at, _) = info.codes_at();
     let per_word = (32 / info.code_bits) as usize;
     let mut words = Vec::new();
