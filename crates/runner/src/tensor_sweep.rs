@@ -133,6 +133,7 @@ fn scratch_elements(plan: &Plan, entry: &Entry, setting: Setting) -> usize {
 }
 
 /// The chosen clips of a cell, summed in stream order as they come.
+#[derive(Debug)]
 struct ClipSums {
     groups: usize,
     clipped: usize,
@@ -164,21 +165,25 @@ impl ClipSums {
     }
 }
 
-fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
-    let setting = cell.setting;
+/// Quantize a loaded tensor and measure it, in pieces when it splits (the
+/// tensor whole otherwise): the error metrics and the clips' sums.
+fn quantize_and_measure(
+    format: &dyn quantlab_formats::Format,
+    strategy: &dyn quantlab_clamp::Strategy,
+    lt: &Loaded,
+    gran: Granularity,
+    seed: u64,
+    scratch: &mut Vec<f32>,
+) -> Result<(quantlab_quantize::error::ErrorMetrics, ClipSums), quantlab_formats::TensorError> {
     let t = &lt.tensor;
-    let pf = setting.format(plan);
-    let gran = setting.granularity(plan);
-    let start = Instant::now();
-    let (format, strategy) = (&*pf.format, setting.strategy(plan));
     let (mut measure, mut clips) = (quantlab_quantize::error::Measure::default(), ClipSums::new());
-    let split = quantlab_quantize::pieces::quantize_pieces(format, strategy, &t.data, &t.shape, gran, setting.seed, PIECE_ELEMENTS, Some(&lt.stats), scratch, |x, q, chosen| {
+    let split = quantlab_quantize::pieces::quantize_pieces(format, strategy, &t.data, &t.shape, gran, seed, PIECE_ELEMENTS, Some(&lt.stats), scratch, |x, q, chosen| {
         measure.add(x, q);
         clips.add(chosen);
-    });
-    if !split.map_err(|e| format!("{}: {e}", t.name))? {
+    })?;
+    if !split {
         scratch.resize(t.data.len(), 0.0);
-        let chosen = quantlab_quantize::quantize_into(format, strategy, &t.data, &t.shape, gran, setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
+        let chosen = quantlab_quantize::quantize_into(format, strategy, &t.data, &t.shape, gran, seed, scratch)?;
         measure.add(&t.data, scratch);
         clips.add(&chosen);
     }
@@ -187,7 +192,16 @@ fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, s
     if scratch.len() > PIECE_ELEMENTS {
         *scratch = Vec::new();
     }
-    let m = measure.finish(&lt.input);
+    Ok((measure.finish(&lt.input), clips))
+}
+
+fn run_cell(plan: &Plan, entry: &Entry, lt: &Loaded, index: usize, cell: Cell, scratch: &mut Vec<f32>) -> Result<Row, String> {
+    let setting = cell.setting;
+    let t = &lt.tensor;
+    let pf = setting.format(plan);
+    let gran = setting.granularity(plan);
+    let start = Instant::now();
+    let (m, clips) = quantize_and_measure(&*pf.format, setting.strategy(plan), lt, gran, setting.seed, scratch).map_err(|e| format!("{}: {e}", t.name))?;
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
     let mut r = Row::default();
     r.push("cell", Value::Int(index as i64));
@@ -373,5 +387,41 @@ impl Sweep for TensorSweep<'_> {
         let c = self.cells[cell];
         let loaded = self.loaded[c.tensor].as_ref().ok_or_else(|| format!("cell {cell}: its tensor was not loaded with its batch"))?;
         run_cell(self.plan, &self.entries[c.tensor], loaded, cell, c, scratch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tensor larger than a piece, quantized and measured in pieces (or
+    /// whole, where it does not split): the metrics and clip sums of the
+    /// whole walk, bit for bit.
+    #[test]
+    fn a_cell_in_pieces_measures_as_the_whole() {
+        let shape = vec![1200, 300];
+        let data = quantlab_tensors::synthetic::generate(quantlab_tensors::synthetic::Distribution::parse("student-t(nu=3)").unwrap(), 360_000, 4).unwrap();
+        let lt = Loaded::new(Tensor { name: "t".into(), dtype: "f32".into(), shape: shape.clone(), data });
+        assert!(lt.tensor.data.len() > PIECE_ELEMENTS);
+        let cases = [
+            ("adaptivfloat(n=8,e=3)", "none", Granularity::Tensor),
+            ("int(bits=4,round=stochastic)", "aciq-laplace", Granularity::Tensor),
+            ("int(bits=8)", "mse", Granularity::Channel { axis: 0 }),
+            ("mxfp4", "percentile(p=99.9)", Granularity::Tensor),
+            ("nvfp4", "none", Granularity::Tensor),
+            ("int(bits=6,mode=asymmetric)", "none", Granularity::Channel { axis: 1 }),
+            ("bfp(bits=8,block=16)", "none", Granularity::Block { size: 64 }),
+        ];
+        let mut scratch = Vec::new();
+        for (f, s, gran) in cases {
+            let (format, strategy) = (quantlab_formats::parse(f).unwrap(), quantlab_clamp::parse(s).unwrap());
+            let (m, clips) = quantize_and_measure(&*format, &*strategy, &lt, gran, 9, &mut scratch).unwrap();
+            let (q, chosen) = quantlab_quantize::quantize(&*format, &*strategy, &lt.tensor.data, &shape, gran, 9).unwrap();
+            assert_eq!(format!("{m:?}"), format!("{:?}", quantlab_quantize::error::measure(&lt.tensor.data, &q)), "{f} {s} {gran}");
+            let mut whole = ClipSums::new();
+            whole.add(&chosen);
+            assert_eq!(format!("{clips:?}"), format!("{whole:?}"), "{f} {s} {gran}");
+            assert!(scratch.len() <= PIECE_ELEMENTS, "{f}: a whole scratch kept");
+        }
     }
 }
