@@ -4,7 +4,7 @@
 # under a temporary folder, sweep it with six formats, report wall time,
 # element-quantizations per second and peak resident memory
 # (/usr/bin/time -v, which counts touched pages of memory-mapped files),
-# then remove the checkpoint.
+# then `quantlab inspect` it the same way, then remove the checkpoint.
 #
 #   scripts/bench-scale.sh [--layers N] [--memory SIZE]   (default 32 layers: 8.0 G parameters)
 # The checkpoint writer needs NumPy: $PYTHON (default python3) must have it.
@@ -51,4 +51,8 @@ block = 16
 TOML
 "$bin" run "$tmp/scale.toml" --dry-run "${memory[@]}"
 /usr/bin/time -v "$bin" run "$tmp/scale.toml" --out "$tmp/out" --quiet "${memory[@]}" 2> "$tmp/time.txt"
+grep -E "Elapsed|Maximum resident" "$tmp/time.txt"
+echo "inspect (the checkpoint now in the page cache):"
+/usr/bin/time -v "$bin" inspect "$tmp/llama" > "$tmp/inspect.txt" 2> "$tmp/time.txt"
+tail -1 "$tmp/inspect.txt"
 grep -E "Elapsed|Maximum resident" "$tmp/time.txt"
