@@ -60,7 +60,6 @@ pub fn quantize_pieces(
     scratch: &mut Vec<f32>,
     mut sink: impl FnMut(&[f32], &[f32], &[Chosen]),
 ) -> Result<bool, TensorError> {
-    Layout::new(x.len(), shape, gran)?;
     let mut values = Values::Memory { x, whole };
     walk::<TensorError>(format, strategy, &mut values, shape, gran, seed, piece, scratch, &mut |x, q, c| {
         sink(x, q, c);
