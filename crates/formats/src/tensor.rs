@@ -531,6 +531,23 @@ pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, us
 
 /// Groups of a tensor as lists of tensor positions (stream order), for the
 /// sequential encode/decode paths.
+/// Where one group's elements are: a run of the tensor, or (channels along
+/// an inner axis) its positions.
+enum GroupAt {
+    Run(usize, usize),
+    Positions(Vec<usize>),
+}
+
+/// The groups of a layout in stream order, lazily (a tensor can have
+/// billions of elements; listing every position took 8 bytes each).
+fn group_runs(plan: &Layout) -> Box<dyn Iterator<Item = GroupAt> + '_> {
+    match plan.kind {
+        LayoutKind::Contiguous { len, row } => Box::new(runs(plan.numel, len, row).map(|(s, l)| GroupAt::Run(s, l))),
+        LayoutKind::Strided { channels, outer, inner } => Box::new((0..channels).map(move |g| GroupAt::Positions(Layout::strided_positions(channels, outer, inner, g).collect()))),
+    }
+}
+
+#[cfg(test)]
 fn group_positions(plan: &Layout) -> Vec<Vec<usize>> {
     match plan.kind {
         LayoutKind::Contiguous { len, row } => plan.contiguous_groups(len, row).into_iter().map(|(s, l)| (s..s + l).collect()).collect(),
@@ -548,16 +565,25 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
     let mut meta = Vec::new();
     let ctx = RoundCtx::new(seed);
     let mut base = 0;
-    let (mut group_words, mut group_bits) = (0, 0);
-    let positions = group_positions(&plan);
-    for (g, positions) in positions.iter().enumerate() {
-        let group: Vec<f32> = positions.iter().map(|&p| x[p]).collect();
+    let (mut group_words, mut group_bits, mut groups) = (0, 0, 0);
+    let mut gathered = Vec::new();
+    for (g, group) in group_runs(&plan).enumerate() {
+        // A run of the tensor is read in place; a strided group gathered.
+        let group: &[f32] = match group {
+            GroupAt::Run(s, l) => &x[s..s + l],
+            GroupAt::Positions(p) => {
+                gathered.clear();
+                gathered.extend(p.iter().map(|&p| x[p]));
+                &gathered
+            }
+        };
         let clip = clips.get(g).copied().flatten();
-        format.encode_group(&group, plan.row_len, clip, ctx.offset(base as u64), &mut codes[base..base + group.len()], &mut meta)?;
+        format.encode_group(group, plan.row_len, clip, ctx.offset(base as u64), &mut codes[base..base + group.len()], &mut meta)?;
         let units = format.units(group.len(), plan.row_len);
         group_words += format.group_meta_words(units);
         group_bits += format.group_meta_bits(units);
         base += group.len();
+        groups += 1;
     }
     Ok(Encoded {
         format: format.describe(),
@@ -568,7 +594,7 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
         meta,
         meta_words: format.meta_words(),
         meta_bits: format.meta_bits(),
-        groups: positions.len(),
+        groups,
         group_words,
         group_bits,
     })
@@ -687,14 +713,28 @@ pub fn decode(format: &dyn Format, enc: &Encoded) -> Result<Vec<f32>, TensorErro
     let plan = Layout::new(numel, &enc.shape, enc.granularity)?;
     let mut out = vec![0.0f32; numel];
     let (mut ci, mut mi) = (0usize, 0usize);
-    for positions in group_positions(&plan) {
-        let mut vals = vec![0.0f32; positions.len()];
-        let codes = &enc.codes[ci..ci + positions.len()];
-        mi += format.decode_group(codes, &enc.meta[mi.min(enc.meta.len())..], plan.row_len, &mut vals).ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
-        ci += positions.len();
-        for (&p, v) in positions.iter().zip(vals) {
-            out[p] = v;
+    let mut vals = Vec::new();
+    for group in group_runs(&plan) {
+        let len = match &group {
+            GroupAt::Run(_, l) => *l,
+            GroupAt::Positions(p) => p.len(),
+        };
+        let codes = &enc.codes[ci..ci + len];
+        let meta = &enc.meta[mi.min(enc.meta.len())..];
+        // A run is decoded in place; a strided group scattered back.
+        mi += match &group {
+            GroupAt::Run(s, l) => format.decode_group(codes, meta, plan.row_len, &mut out[*s..s + l]),
+            GroupAt::Positions(p) => {
+                vals.resize(len, 0.0);
+                let used = format.decode_group(codes, meta, plan.row_len, &mut vals);
+                for (&p, &v) in p.iter().zip(&vals) {
+                    out[p] = v;
+                }
+                used
+            }
         }
+        .ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
+        ci += len;
     }
     if mi != enc.meta.len() {
         return Err(TensorError::Corrupt(format!("{} metadata words left over", enc.meta.len() - mi)));
