@@ -150,6 +150,33 @@ impl AdaptivFloat {
         }
     }
 
+    /// The codes of elements of a unit on its grid.
+    fn codes_on(&self, grid: Option<UnitGrid>, x: &[f32], ctx: RoundCtx, codes: &mut [u32]) -> Result<(), FormatError> {
+        let mut q = vec![0.0f32; x.len()];
+        self.quantize_on(grid, x, ctx, &mut q);
+        let sign_bit = 1u32 << (self.n - 1);
+        for (c, &v) in codes.iter_mut().zip(&q) {
+            let sign = if v.is_sign_negative() { sign_bit } else { 0 };
+            *c = if v.is_nan() {
+                let field = self
+                    .nan_field()
+                    .ok_or_else(|| FormatError::Unsupported { format: self.describe(), why: "input holds NaN, which this format has no code for (the ieee-like variant has one)".into() })?;
+                field << self.m
+            } else if v == 0.0 {
+                sign
+            } else {
+                let (g, _, _) = grid.expect("non-zero output implies a grid");
+                let (binade, mant) = g.decompose(v);
+                let field = match self.variant {
+                    Variant::Paper => binade as u32,
+                    Variant::IeeeLike => binade as u32 + 1,
+                };
+                sign | (field << self.m) | mant
+            };
+        }
+        Ok(())
+    }
+
     fn nan_field(&self) -> Option<u32> {
         match self.variant {
             Variant::Paper => None,
@@ -208,31 +235,17 @@ impl Format for AdaptivFloat {
     }
 
     fn encode_unit(&self, x: &[f32], clip: Option<Clip>, ctx: RoundCtx, codes: &mut [u32], meta: &mut [u32]) -> Result<(), FormatError> {
-        let mut q = vec![0.0f32; x.len()];
-        self.quantize_unit(x, clip, ctx, &mut q);
         let grid = self.unit_grid(x, clip);
         meta[0] = grid.map_or(NO_SCALE, |(_, eb, _)| eb as u32);
-        let sign_bit = 1u32 << (self.n - 1);
-        for (c, &v) in codes.iter_mut().zip(&q) {
-            let sign = if v.is_sign_negative() { sign_bit } else { 0 };
-            *c = if v.is_nan() {
-                let field = self
-                    .nan_field()
-                    .ok_or_else(|| FormatError::Unsupported { format: self.describe(), why: "input holds NaN, which this format has no code for (the ieee-like variant has one)".into() })?;
-                field << self.m
-            } else if v == 0.0 {
-                sign
-            } else {
-                let (g, _, _) = grid.expect("non-zero output implies a grid");
-                let (binade, mant) = g.decompose(v);
-                let field = match self.variant {
-                    Variant::Paper => binade as u32,
-                    Variant::IeeeLike => binade as u32 + 1,
-                };
-                sign | (field << self.m) | mant
-            };
-        }
-        Ok(())
+        self.codes_on(grid, x, ctx, codes)
+    }
+
+    /// The exponent bias comes from the unit's largest magnitude; once it
+    /// is known, every element's code is its own.
+    fn unit_encoder(&self, range: &crate::stats::Stats, clip: Option<Clip>) -> Option<(Vec<u32>, crate::PartEncoder<'_>)> {
+        let grid = self.grid_with(clip, || range.amax);
+        let meta = vec![grid.map_or(NO_SCALE, |(_, eb, _)| eb as u32)];
+        Some((meta, Box::new(move |x: &[f32], ctx: RoundCtx, codes: &mut [u32]| self.codes_on(grid, x, ctx, codes))))
     }
 
     fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]) {

@@ -36,23 +36,20 @@ const CHECKSUM: usize = 8;
 impl Encoded {
     /// Serialize to the `.qlab` container.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let units = self.units();
-        let shape: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
-        let mut header = format!(
-            "format={}\nshape={}\ngranularity={}\ncode_bits={}\ncount={}\nmeta_words={}\nmeta_bits={}\nunits={}\n",
-            self.format,
-            shape.join(","),
-            self.granularity,
-            self.code_bits,
-            self.codes.len(),
-            self.meta_words,
-            self.meta_bits,
-            units
-        );
-        header += &format!("groups={}\ngroup_words={}\ngroup_bits={}\n", self.groups, self.group_words, self.group_bits);
-        let mut out = MAGIC.to_vec();
-        out.extend((header.len() as u32).to_le_bytes());
-        out.extend(header.as_bytes());
+        let mut out = Counts {
+            format: &self.format,
+            shape: &self.shape,
+            granularity: self.granularity,
+            code_bits: self.code_bits,
+            count: self.codes.len(),
+            meta_words: self.meta_words,
+            meta_bits: self.meta_bits,
+            units: self.units(),
+            groups: self.groups,
+            group_words: self.group_words,
+            group_bits: self.group_bits,
+        }
+        .prefix();
         out.extend(packing::to_le_bytes(&packing::pack(&self.codes, self.code_bits)));
         out.extend(packing::to_le_bytes(&self.meta));
         let sum = xxh3_64(&out);
@@ -260,5 +257,129 @@ impl ContainerInfo {
             true => Ok(()),
             false => Err(format!("checksum mismatch (stored {stored:016x}, content {actual:016x}): the file is damaged")),
         }
+    }
+}
+
+/// What a container's header records.
+struct Counts<'a> {
+    format: &'a str,
+    shape: &'a [usize],
+    granularity: Granularity,
+    code_bits: u32,
+    count: usize,
+    meta_words: usize,
+    meta_bits: u32,
+    units: usize,
+    groups: usize,
+    group_words: usize,
+    group_bits: u64,
+}
+
+impl Counts<'_> {
+    /// The magic, the header's length and the header.
+    fn prefix(&self) -> Vec<u8> {
+        let shape: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
+        let mut header = format!(
+            "format={}\nshape={}\ngranularity={}\ncode_bits={}\ncount={}\nmeta_words={}\nmeta_bits={}\nunits={}\n",
+            self.format,
+            shape.join(","),
+            self.granularity,
+            self.code_bits,
+            self.count,
+            self.meta_words,
+            self.meta_bits,
+            self.units
+        );
+        header += &format!("groups={}\ngroup_words={}\ngroup_bits={}\n", self.groups, self.group_words, self.group_bits);
+        let mut out = MAGIC.to_vec();
+        out.extend((header.len() as u32).to_le_bytes());
+        out.extend(header.as_bytes());
+        out
+    }
+}
+
+/// A container written as its codes come (a tensor larger than memory):
+/// the header, known from the shape alone; the codes, packed as they come;
+/// then the metadata and the checksum. The bytes are those of
+/// [`Encoded::to_bytes`] for the same tensor.
+pub struct ContainerWriter<W: std::io::Write> {
+    w: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    code_bits: u32,
+    /// Codes short of a whole word.
+    pending: Vec<u32>,
+}
+
+impl<W: std::io::Write> ContainerWriter<W> {
+    /// Write the header of a tensor of this shape in this format and
+    /// granularity.
+    pub fn new(mut w: W, format: &dyn crate::Format, shape: &[usize], granularity: Granularity) -> Result<ContainerWriter<W>, String> {
+        let (lengths, row_len) = crate::group_lengths(shape, granularity).map_err(|e| e.to_string())?;
+        let count = memory::checked_numel(shape).ok_or("shape overflows")?;
+        let (mut units, mut groups, mut group_words, mut group_bits) = (0usize, 0usize, 0usize, 0u64);
+        for &(len, n) in &lengths {
+            let u = format.units(len, row_len);
+            units += n * u;
+            groups += n;
+            group_words += n * format.group_meta_words(u);
+            group_bits += n as u64 * format.group_meta_bits(u);
+        }
+        // As `Encoded::units` counts them: words below the group levels.
+        let units = if format.meta_words() == 0 { 0 } else { units };
+        let format_text = format.describe();
+        let prefix = Counts {
+            format: &format_text,
+            shape,
+            granularity,
+            code_bits: format.code_bits(),
+            count,
+            meta_words: format.meta_words(),
+            meta_bits: format.meta_bits(),
+            units,
+            groups,
+            group_words,
+            group_bits,
+        }
+        .prefix();
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(&prefix);
+        w.write_all(&prefix).map_err(|e| e.to_string())?;
+        Ok(ContainerWriter { w, hasher, code_bits: format.code_bits(), pending: Vec::new() })
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(bytes);
+        self.w.write_all(bytes)
+    }
+
+    /// The next codes, in stream order.
+    pub fn codes(&mut self, codes: &[u32]) -> std::io::Result<()> {
+        let per_word = (32 / self.code_bits) as usize;
+        let mut codes = codes;
+        if !self.pending.is_empty() {
+            let take = (per_word - self.pending.len()).min(codes.len());
+            self.pending.extend_from_slice(&codes[..take]);
+            codes = &codes[take..];
+            if self.pending.len() < per_word {
+                return Ok(());
+            }
+            let word = packing::to_le_bytes(&packing::pack(&std::mem::take(&mut self.pending), self.code_bits));
+            self.put(&word)?;
+        }
+        let whole = codes.len() / per_word * per_word;
+        let bytes = packing::to_le_bytes(&packing::pack(&codes[..whole], self.code_bits));
+        self.put(&bytes)?;
+        self.pending.extend_from_slice(&codes[whole..]);
+        Ok(())
+    }
+
+    /// The last partial word of codes, the metadata, the checksum.
+    pub fn finish(mut self, meta: &[u32]) -> std::io::Result<W> {
+        let last = packing::to_le_bytes(&packing::pack(&std::mem::take(&mut self.pending), self.code_bits));
+        self.put(&last)?;
+        self.put(&packing::to_le_bytes(meta))?;
+        let sum = self.hasher.digest();
+        self.w.write_all(&sum.to_le_bytes())?;
+        Ok(self.w)
     }
 }

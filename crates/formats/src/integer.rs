@@ -184,6 +184,23 @@ impl Integer {
         }
     }
 
+    /// The codes of elements of a unit.
+    fn codes_in(&self, unit: &Unit, x: &[f32], ctx: RoundCtx, codes: &mut [u32]) -> Result<(), FormatError> {
+        let stochastic = self.round.is_stochastic();
+        for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
+            *c = if v.is_nan() {
+                if self.mode == Mode::Asymmetric {
+                    return Err(FormatError::Unsupported { format: self.describe(), why: "input holds NaN, which asymmetric integers have no code for".into() });
+                }
+                1 << (self.bits - 1)
+            } else {
+                let random = if stochastic { ctx.bits64(i) } else { 0 };
+                self.code_of(unit.index(v, self.round, random))
+            };
+        }
+        Ok(())
+    }
+
     /// Fake-quantize elements of a unit.
     fn quantize_in(&self, unit: &Unit, x: &[f32], ctx: RoundCtx, out: &mut [f32]) {
         if self.round == Rounding::NearestEven && unit.scale > 0.0 {
@@ -436,20 +453,16 @@ impl Format for Integer {
         for (m, r) in meta.iter_mut().zip(range) {
             *m = r.to_bits();
         }
+        self.codes_in(&self.unit_of(range), x, ctx, codes)
+    }
+
+    /// The step comes from the unit's range; once it is known, every
+    /// element's code is its own.
+    fn unit_encoder(&self, range: &crate::stats::Stats, clip: Option<Clip>) -> Option<(Vec<u32>, crate::PartEncoder<'_>)> {
+        let range = self.range_from(range.amax, (range.min, range.max), clip);
+        let meta = range[..self.meta_words()].iter().map(|r| r.to_bits()).collect();
         let unit = self.unit_of(range);
-        let stochastic = self.round.is_stochastic();
-        for (i, (c, &v)) in codes.iter_mut().zip(x).enumerate() {
-            *c = if v.is_nan() {
-                if self.mode == Mode::Asymmetric {
-                    return Err(FormatError::Unsupported { format: self.describe(), why: "input holds NaN, which asymmetric integers have no code for".into() });
-                }
-                1 << (self.bits - 1)
-            } else {
-                let random = if stochastic { ctx.bits64(i) } else { 0 };
-                self.code_of(unit.index(v, self.round, random))
-            };
-        }
-        Ok(())
+        Some((meta, Box::new(move |x: &[f32], ctx: RoundCtx, codes: &mut [u32]| self.codes_in(&unit, x, ctx, codes))))
     }
 
     fn decode_unit(&self, codes: &[u32], meta: &[u32], out: &mut [f32]) {

@@ -43,13 +43,17 @@ mod tensor;
 
 use std::fmt;
 
-pub use container::ContainerInfo;
+pub use container::{ContainerInfo, ContainerWriter};
 pub use error::FormatError;
 pub use quantlab_spec::{ParamDoc, ParamValue, Params, Spec, SpecError};
 pub use rounding::{RoundCtx, Rounding};
 
 /// A [`Spec`] that describes a number format.
 pub type FormatSpec = Spec;
+
+/// Encodes part of a unit whose metadata was fixed from all of it
+/// ([`Format::unit_encoder`]): `(part, ctx, codes)`.
+pub type PartEncoder<'a> = Box<dyn Fn(&[f32], RoundCtx, &mut [u32]) -> Result<(), FormatError> + Send + Sync + 'a>;
 
 /// Fake-quantizes part of a unit or group whose scale was fixed from all of
 /// its values ([`Format::unit_quantizer`], [`Format::group_quantizer`]):
@@ -71,8 +75,8 @@ pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
     Rounding::from_name(&text).ok_or_else(|| SpecError::OutOfRange { family: p.family().into(), param: "round".into(), value: text, range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)" })
 }
 pub use tensor::{
-    bits_per_element, decode, decode_pieces, encode, group_lengths, quantize, quantize_group, quantize_into, split_lengths, wire_bytes, CodeRead, Encoded, Granularity, GroupSlot, GroupView, Layout,
-    Shape, TensorError,
+    bits_per_element, decode, decode_pieces, encode, group_encoder, group_lengths, quantize, quantize_group, quantize_into, split_lengths, wire_bytes, CodeRead, Encoded, Granularity, GroupEncoder,
+    GroupSlot, GroupView, Layout, Shape, TensorError,
 };
 
 /// A clip range applied to a group before quantizing: values outside
@@ -205,6 +209,16 @@ pub trait Format: Send + Sync + fmt::Debug {
     /// but the element, the clip and its rounding context.
     fn unit_quantizer(&self, _range: &stats::Stats, clip: Option<Clip>) -> Option<PartQuantizer<'_>> {
         (self.meta_words() == 0).then(|| Box::new(move |x: &[f32], ctx: RoundCtx, out: &mut [f32]| self.quantize_unit(x, clip, ctx, out)) as PartQuantizer<'_>)
+    }
+
+    /// The encoding counterpart of [`Format::unit_quantizer`]: the unit's
+    /// metadata (`meta_words` words) fixed from its range and clip, and an
+    /// encoder of any run of its elements that gives the codes
+    /// [`Format::encode_unit`] gives them within the whole. `None`: the unit
+    /// must be seen whole (whether it is `None` depends on the format
+    /// alone). The default serves formats without unit metadata.
+    fn unit_encoder(&self, _range: &stats::Stats, clip: Option<Clip>) -> Option<(Vec<u32>, PartEncoder<'_>)> {
+        (self.meta_words() == 0).then(|| (Vec::new(), Box::new(move |x: &[f32], ctx: RoundCtx, codes: &mut [u32]| self.encode_unit(x, clip, ctx, codes, &mut [])) as PartEncoder<'_>))
     }
 
     /// A quantizer of one group (rows of `row_len`; `range` as for

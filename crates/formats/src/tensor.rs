@@ -600,6 +600,52 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
     })
 }
 
+/// One group encoded a part at a time, parts in order and starting at row
+/// boundaries ([`group_encoder`]): the codes and metadata `encode` gives
+/// the whole group.
+pub struct GroupEncoder<'a> {
+    format: &'a dyn Format,
+    row_len: usize,
+    clip: Option<Clip>,
+    /// A whole-group unit: its metadata, and whether it was handed out.
+    unit: Option<(Vec<u32>, crate::PartEncoder<'a>, bool)>,
+}
+
+/// An encoder of one group in parts, from the group's range (`Stats`,
+/// as for [`Format::unit_quantizer`]) and clip; `None` when the group must
+/// be encoded whole (a group level, tiles, or a unit without a
+/// [`Format::unit_encoder`]; whether it is `None` depends on the format
+/// alone).
+pub fn group_encoder<'a>(format: &'a dyn Format, range: &crate::stats::Stats, row_len: usize, clip: Option<Clip>) -> Option<GroupEncoder<'a>> {
+    // A group level or tiles: no parts.
+    format.group_quantizer(&crate::stats::Stats::default(), row_len, None).map(drop)?;
+    let unit = match format.block_len() {
+        0 => format.unit_encoder(range, clip).map(|(meta, enc)| (meta, enc, false)),
+        _ => None,
+    };
+    if format.block_len() == 0 && unit.is_none() {
+        return None;
+    }
+    Some(GroupEncoder { format, row_len, clip, unit })
+}
+
+impl GroupEncoder<'_> {
+    /// Encode the next part (`ctx`: its first element's), its codes into
+    /// `codes` and any metadata it completes appended to `meta`.
+    pub fn part(&mut self, x: &[f32], ctx: RoundCtx, codes: &mut [u32], meta: &mut Vec<u32>) -> Result<(), FormatError> {
+        match &mut self.unit {
+            Some((m, encode, handed)) => {
+                if !*handed {
+                    meta.extend_from_slice(m);
+                    *handed = true;
+                }
+                encode(x, ctx, codes)
+            }
+            None => encode_units(self.format, x, self.row_len, self.clip, ctx, codes, meta),
+        }
+    }
+}
+
 /// Where codes come from: `(start, out)` fills `out` with the codes from
 /// `start` on, in stream order.
 pub type CodeRead<'a, E> = dyn FnMut(usize, &mut [u32]) -> Result<(), E> + 'a;
