@@ -61,8 +61,8 @@ pub fn quantize_pieces(
     mut sink: impl FnMut(&[f32], &[f32], &[Chosen]),
 ) -> Result<bool, TensorError> {
     let mut values = Values::Memory { x, whole };
-    walk::<TensorError>(format, strategy, &mut values, shape, gran, seed, piece, scratch, &mut |x, q, c| {
-        sink(x, q, c);
+    walk::<TensorError>(format, strategy, &mut values, shape, gran, seed, piece, scratch, None, &mut |p| {
+        sink(p.x, p.q, p.chosen);
         Ok(())
     })
 }
@@ -92,7 +92,63 @@ pub fn quantize_streamed<E: From<TensorError>>(
         return Ok(false);
     }
     let mut values = Values::Read { read, numel, buffer: Vec::new() };
-    walk(format, strategy, &mut values, shape, gran, seed, piece, &mut Vec::new(), sink)
+    walk(format, strategy, &mut values, shape, gran, seed, piece, &mut Vec::new(), None, &mut |p| sink(p.x, p.q, p.chosen))
+}
+
+/// Whether [`encode_streamed`] can walk a tensor of this shape: it
+/// [`streams`], and a group larger than a piece can be encoded in parts
+/// (`formats::group_encoder`).
+pub fn encode_streams(format: &dyn Format, strategy: &dyn Strategy, shape: &Shape, gran: Granularity, piece: usize) -> bool {
+    let Ok((groups, row_len)) = quantlab_formats::group_lengths(shape, gran) else { return false };
+    let largest = groups.iter().map(|g| g.0).max().unwrap_or(0);
+    streams(format, strategy, shape, gran, piece) && (largest <= piece.max(1) || quantlab_formats::group_encoder(format, &Stats::default(), row_len, None).is_some())
+}
+
+/// [`quantize_streamed`] that also encodes: `sink` gets, with each
+/// piece's input and values, its codes and the metadata words completed
+/// in it, in the order of [`crate::encode`]'s (the container's) codes and
+/// metadata, bit for bit. `Ok(false)`, with nothing done, when the tensor
+/// does not stream this way ([`encode_streams`]). An input the format has
+/// no code for (NaN in most formats) is an error.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_streamed<E: From<TensorError>>(
+    format: &dyn Format,
+    strategy: &dyn Strategy,
+    shape: &Shape,
+    gran: Granularity,
+    seed: u64,
+    piece: usize,
+    read: &mut Read<'_, E>,
+    sink: &mut EncodeSink<'_, E>,
+) -> Result<bool, E> {
+    let numel = quantlab_formats::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
+    Layout::new(numel, shape, gran)?;
+    if !encode_streams(format, strategy, shape, gran, piece) {
+        return Ok(false);
+    }
+    let mut values = Values::Read { read, numel, buffer: Vec::new() };
+    let mut codes = Codes::default();
+    walk(format, strategy, &mut values, shape, gran, seed, piece, &mut Vec::new(), Some(&mut codes), &mut |p| sink(p.x, p.q, p.codes, p.meta))
+}
+
+/// Where encoded pieces go: (input, values, codes, the metadata words
+/// completed in the piece).
+pub type EncodeSink<'a, E> = dyn FnMut(&[f32], &[f32], &[u32], &[u32]) -> Result<(), E> + 'a;
+
+/// A piece as the walk hands it out.
+struct Piece<'a> {
+    x: &'a [f32],
+    q: &'a [f32],
+    chosen: &'a [Chosen],
+    codes: &'a [u32],
+    meta: &'a [u32],
+}
+
+/// Codes and metadata of the piece being encoded.
+#[derive(Default)]
+struct Codes {
+    codes: Vec<u32>,
+    meta: Vec<u32>,
 }
 
 /// Where a walk's input values are.
@@ -134,7 +190,8 @@ fn walk<E: From<TensorError>>(
     seed: u64,
     piece: usize,
     scratch: &mut Vec<f32>,
-    sink: &mut Sink<'_, E>,
+    mut codes: Option<&mut Codes>,
+    sink: &mut PieceSink<'_, E>,
 ) -> Result<bool, E> {
     let layout = Layout::new(values.len(), shape, gran)?;
     format.check_shape(shape).map_err(TensorError::from)?;
@@ -148,7 +205,7 @@ fn walk<E: From<TensorError>>(
     for (index, (s, l)) in runs.enumerate() {
         if l <= piece {
             if pending.values + l > piece {
-                walk.small_groups(values, &mut pending, scratch, sink)?;
+                walk.small_groups(values, &mut pending, scratch, codes.as_deref_mut(), sink)?;
             }
             if pending.groups.is_empty() {
                 pending.first = index;
@@ -156,11 +213,11 @@ fn walk<E: From<TensorError>>(
             pending.groups.push((s, l));
             pending.values += l;
         } else {
-            walk.small_groups(values, &mut pending, scratch, sink)?;
-            walk.large_group(values, index, s, l, piece, scratch, sink)?;
+            walk.small_groups(values, &mut pending, scratch, codes.as_deref_mut(), sink)?;
+            walk.large_group(values, index, s, l, piece, scratch, codes.as_deref_mut(), sink)?;
         }
     }
-    walk.small_groups(values, &mut pending, scratch, sink)?;
+    walk.small_groups(values, &mut pending, scratch, codes, sink)?;
     Ok(true)
 }
 
@@ -179,6 +236,9 @@ struct Pending {
 /// end in it).
 pub type Sink<'a, E> = dyn FnMut(&[f32], &[f32], &[Chosen]) -> Result<(), E> + 'a;
 
+/// Where the walk's pieces go.
+type PieceSink<'a, E> = dyn FnMut(Piece<'_>) -> Result<(), E> + 'a;
+
 /// Where values come from: `(start, out)` fills `out` with the values from
 /// `start` on.
 pub type Read<'a, E> = dyn FnMut(usize, &mut [f32]) -> Result<(), E> + 'a;
@@ -193,7 +253,7 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// Quantize the pending groups (in parallel) as one piece.
-    fn small_groups<E>(&self, values: &mut Values<'_, E>, pending: &mut Pending, scratch: &mut Vec<f32>, sink: &mut Sink<'_, E>) -> Result<(), E> {
+    fn small_groups<E: From<TensorError>>(&self, values: &mut Values<'_, E>, pending: &mut Pending, scratch: &mut Vec<f32>, codes: Option<&mut Codes>, sink: &mut PieceSink<'_, E>) -> Result<(), E> {
         let (first, groups) = (pending.first, std::mem::take(&mut pending.groups));
         pending.values = 0;
         let (Some(&(start, _)), Some(&(s, l))) = (groups.first(), groups.last()) else { return Ok(()) };
@@ -213,14 +273,31 @@ impl Walk<'_> {
                 chosen
             })
             .collect();
-        sink(x, scratch, &chosen)
+        let Some(c) = codes else { return sink(Piece { x, q: scratch, chosen: &chosen, codes: &[], meta: &[] }) };
+        c.codes.resize(end - start, 0);
+        c.meta.clear();
+        for (&(s, l), chosen) in groups.iter().zip(&chosen) {
+            let range = s - start..s - start + l;
+            self.format.encode_group(&x[range.clone()], self.row_len, chosen.clip, self.ctx.offset(s as u64), &mut c.codes[range], &mut c.meta).map_err(TensorError::from)?;
+        }
+        sink(Piece { x, q: scratch, chosen: &chosen, codes: &c.codes, meta: &c.meta })
     }
 
     /// A group larger than a piece: its clip chosen on all of it (in
     /// memory) or on its statistics (read in pieces), then quantized in
     /// parts (each in parallel steps).
     #[allow(clippy::too_many_arguments)]
-    fn large_group<E>(&self, values: &mut Values<'_, E>, index: usize, s: usize, l: usize, piece: usize, scratch: &mut Vec<f32>, sink: &mut Sink<'_, E>) -> Result<(), E> {
+    fn large_group<E: From<TensorError>>(
+        &self,
+        values: &mut Values<'_, E>,
+        index: usize,
+        s: usize,
+        l: usize,
+        piece: usize,
+        scratch: &mut Vec<f32>,
+        mut codes: Option<&mut Codes>,
+        sink: &mut PieceSink<'_, E>,
+    ) -> Result<(), E> {
         let (format, row_len) = (self.format, self.row_len);
         // Parts and steps start at row boundaries, where blocks restart (a
         // whole-group unit splits anywhere).
@@ -267,6 +344,7 @@ impl Walk<'_> {
         };
         let counted = matches!(values, Values::Memory { .. });
         let part_of = format.group_quantizer(&stats, row_len, chosen.clip).expect("splits: the format quantizes parts");
+        let mut encoder = codes.is_some().then(|| quantlab_formats::group_encoder(format, &stats, row_len, chosen.clip).expect("encode_streams: the format encodes parts"));
         parts(&mut |a, b| {
             let x = values.get(s + a, s + b)?;
             scratch.resize(b - a, 0.0);
@@ -275,7 +353,11 @@ impl Walk<'_> {
                 chosen.clipped += count_outside(x, lo, hi);
             }
             let last = if b == l { std::slice::from_ref(&chosen) } else { &[] };
-            sink(x, scratch, last)
+            let (Some(c), Some(encoder)) = (codes.as_deref_mut(), encoder.as_mut()) else { return sink(Piece { x, q: scratch, chosen: last, codes: &[], meta: &[] }) };
+            c.codes.resize(b - a, 0);
+            c.meta.clear();
+            encoder.part(x, self.ctx.offset((s + a) as u64), &mut c.codes, &mut c.meta).map_err(TensorError::from)?;
+            sink(Piece { x, q: scratch, chosen: last, codes: &c.codes, meta: &c.meta })
         })
     }
 }

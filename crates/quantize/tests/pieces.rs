@@ -150,3 +150,71 @@ fn what_splits() {
         assert!(splits(&*f, &shape, Granularity::Channel { axis: 0 }, 128), "{desc}: rows of 128");
     }
 }
+
+/// Encoding while streaming: the container written piece by piece is the
+/// one `encode` makes of the whole, byte for byte, and the values are its
+/// values, for every preset, three strategies, four granularities and
+/// piece sizes; an input without a code fails both ways.
+#[test]
+fn streamed_encoding_writes_the_whole_container() {
+    use quantlab_formats::ContainerWriter;
+    use quantlab_quantize::pieces::{encode_streamed, encode_streams};
+    let shapes: [&[usize]; 3] = [&[12, 64], &[3, 4, 40], &[1000]];
+    let grans = [Granularity::Tensor, Granularity::Channel { axis: 0 }, Granularity::Channel { axis: 1 }, Granularity::Block { size: 16 }];
+    let (mut compared, mut refused) = (0, 0);
+    for desc in formats() {
+        let f = parse(&desc).unwrap();
+        for strategy in ["none", "aciq-laplace", "mse"] {
+            let s = quantlab_clamp::parse(strategy).unwrap();
+            for shape in shapes {
+                for with_nan in [false, true] {
+                    let mut x = data(shape.iter().product());
+                    if !with_nan {
+                        x.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 1.5);
+                    }
+                    for gran in grans {
+                        for piece in [1, 40, 1 << 20] {
+                            if !encode_streams(&*f, &*s, shape, gran, piece) {
+                                refused += 1;
+                                continue;
+                            }
+                            let what = format!("{desc} {strategy} {shape:?} {gran} piece {piece} nan {with_nan}");
+                            let whole = quantlab_quantize::encode(&*f, &*s, &x, shape, gran, 7);
+                            let mut writer = ContainerWriter::new(Vec::new(), &*f, shape, gran).unwrap();
+                            let (mut q, mut meta) = (Vec::new(), Vec::new());
+                            let streamed = encode_streamed::<quantlab_formats::TensorError>(
+                                &*f,
+                                &*s,
+                                shape,
+                                gran,
+                                7,
+                                piece,
+                                &mut |start, out| {
+                                    out.copy_from_slice(&x[start..start + out.len()]);
+                                    Ok(())
+                                },
+                                &mut |_, qi, ci, mi| {
+                                    q.extend_from_slice(qi);
+                                    meta.extend_from_slice(mi);
+                                    writer.codes(ci).unwrap();
+                                    Ok(())
+                                },
+                            );
+                            match (whole, streamed) {
+                                (Err(_), Err(_)) => {}
+                                (Ok(e), Ok(true)) => {
+                                    let bytes = writer.finish(&meta).unwrap();
+                                    assert!(bytes == e.encoded.to_bytes(), "{what}: containers differ");
+                                    assert!(q.iter().zip(&e.values).all(|(a, b)| a.to_bits() == b.to_bits()) && q.len() == e.values.len(), "{what}: values differ");
+                                    compared += 1;
+                                }
+                                (w, st) => panic!("{what}: whole {:?}, streamed {:?}", w.map(|_| ()), st),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 1000 && refused > 0, "{compared} {refused}");
+}
