@@ -115,7 +115,7 @@ pub fn values(a: ValuesArgs) -> Result<()> {
 pub struct QuantizeArgs {
     /// The format, e.g. 'adaptivfloat(n=8,e=3)'.
     format: String,
-    /// Input .npy (f16, f32 or f64; C or Fortran order; any rank). A C-order file is read and written in pieces of 1 M values, so a file larger than memory works; it is held whole only with --encode, in Fortran order, or when a group larger than a piece must be seen whole by its strategy (percentile, mse, kl) or format (a group scale, tiles).
+    /// Input .npy (f16, f32 or f64; C or Fortran order; any rank). A C-order file is read and written in pieces of 1 M values (with --encode, the container too), so a file larger than memory works; it is held whole only in Fortran order, or when a group larger than a piece must be seen whole by its strategy (percentile, mse, kl) or format (a group scale, tiles; with --encode also a tensor-scaled FP8).
     input: PathBuf,
     /// Output .npy (f32, same shape).
     #[arg(short, long)]
@@ -138,11 +138,9 @@ pub fn quantize(a: QuantizeArgs) -> Result<()> {
     let f = parse_format(&a.format)?;
     let strategy = parse_strategy(&a.clamp)?;
     let gran: Granularity = a.granularity.parse()?;
-    if a.encode.is_none() {
-        if let Some(line) = quantize_streaming(&a, &*f, &*strategy, gran)? {
-            println!("{line}");
-            return Ok(());
-        }
+    if let Some(line) = quantize_streaming(&a, &*f, &*strategy, gran)? {
+        println!("{line}");
+        return Ok(());
     }
     let t = read_npy(&a.input).map_err(|e| e.to_string())?;
     // Everything that can fail on the data runs before anything is written,
@@ -232,10 +230,11 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
 }
 
 /// RMSE and SQNR (dB; +inf when exact) over finite inputs: the runner's metrics.
-/// Why a streaming `quantize` stopped: its input or its walk (the message),
-/// or writing its output.
+/// Why a streaming `quantize` stopped: its data (the message), reading
+/// its input (a message naming the file), or writing an output.
 enum Stop {
     Input(String),
+    Read(String),
     Output(std::io::Error),
 }
 
@@ -254,47 +253,71 @@ const QUANTIZE_PIECE: usize = 1 << 20;
 /// come, under a temporary name renamed once complete. `None`: not
 /// streamable, nothing done.
 fn quantize_streaming(a: &QuantizeArgs, f: &dyn Format, strategy: &dyn Strategy, gran: Granularity) -> Result<Option<String>> {
+    use quantlab_quantize::pieces;
     let Some(input) = quantlab_tensors::npy::NpyPieces::open(&a.input).map_err(|e| e.to_string())? else { return Ok(None) };
     let h = input.header().clone();
-    if !quantlab_quantize::pieces::streams(f, strategy, &h.shape, gran, QUANTIZE_PIECE) {
+    let streams = match a.encode {
+        None => pieces::streams(f, strategy, &h.shape, gran, QUANTIZE_PIECE),
+        Some(_) => pieces::encode_streams(f, strategy, &h.shape, gran, QUANTIZE_PIECE),
+    };
+    if !streams {
         return Ok(None);
     }
     let (mut inputs, mut measure) = (quantlab_quantize::error::InputPass::default(), quantlab_quantize::error::Measure::default());
-    // The walk's own errors (bad shape, an unreadable piece), kept apart
-    // from the output file's.
+    let mut read = |start: usize, out: &mut [f32]| input.read(start, out).map_err(|e| Stop::Read(e.to_string()));
+    // The walk's own errors (bad data, an unreadable piece), kept apart
+    // from the output files'.
     let mut failure = None;
+    let stopped = |stop: Stop, failure: &mut Option<Stop>| match stop {
+        Stop::Output(e) => e,
+        other => {
+            *failure = Some(other);
+            std::io::Error::other("stopped")
+        }
+    };
     let written = quantlab_tensors::write_atomically(&a.output, |file| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         std::io::Write::write_all(&mut w, &quantlab_tensors::npy::header_bytes(&h.shape))?;
-        let walked = quantlab_quantize::pieces::quantize_streamed::<Stop>(
-            f,
-            strategy,
-            &h.shape,
-            gran,
-            a.seed,
-            QUANTIZE_PIECE,
-            &mut |start, out| input.read(start, out).map_err(|e| Stop::Input(e.to_string())),
-            &mut |x, q, _| {
-                inputs.add(x);
-                measure.add(x, q);
-                quantlab_tensors::npy::write_values(&mut w, q).map_err(Stop::Output)
-            },
-        );
-        match walked {
-            Ok(_) => std::io::Write::flush(&mut w),
-            Err(Stop::Output(e)) => Err(e),
-            Err(Stop::Input(e)) => {
-                failure = Some(e);
-                Err(std::io::Error::other("stopped"))
+        let mut values = |x: &[f32], q: &[f32]| {
+            inputs.add(x);
+            measure.add(x, q);
+            quantlab_tensors::npy::write_values(&mut w, q).map_err(Stop::Output)
+        };
+        match &a.encode {
+            None => {
+                pieces::quantize_streamed::<Stop>(f, strategy, &h.shape, gran, a.seed, QUANTIZE_PIECE, &mut read, &mut |x, q, _| values(x, q)).map_err(|e| stopped(e, &mut failure))?;
             }
+            // The container is written beside the values; both are
+            // renamed into place only once both are complete.
+            Some(path) => quantlab_tensors::write_atomically(path, |file| {
+                let mut container = formats::ContainerWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), f, &h.shape, gran).map_err(std::io::Error::other)?;
+                let mut meta = Vec::new();
+                pieces::encode_streamed::<Stop>(f, strategy, &h.shape, gran, a.seed, QUANTIZE_PIECE, &mut read, &mut |x, q, codes, m| {
+                    meta.extend_from_slice(m);
+                    container.codes(codes).map_err(Stop::Output)?;
+                    values(x, q)
+                })
+                .map_err(|e| stopped(e, &mut failure))?;
+                std::io::Write::flush(&mut container.finish(&meta)?)
+            })?,
         }
+        std::io::Write::flush(&mut w)
     });
-    if let Some(e) = failure {
-        return Err(format!("{}: {e}", a.input.display()));
+    let cannot = if a.encode.is_some() { "cannot encode: " } else { "" };
+    match failure {
+        // A read error names its file already.
+        Some(Stop::Read(e)) => return Err(e),
+        Some(Stop::Input(e)) => return Err(format!("{}: {cannot}{e}", a.input.display())),
+        _ => {}
     }
     written.map_err(|e| format!("{}: cannot write: {e}", a.output.display()))?;
     let m = measure.finish(&inputs.finish());
-    Ok(Some(format!("{}: {} values ({}), {}, {gran}, clamp {}: rmse {:.6e}, sqnr {:.2} dB", a.output.display(), h.numel, h.dtype.name(), f.describe(), strategy.describe(), m.rmse, m.sqnr_db)))
+    let mut line = format!("{}: {} values ({}), {}, {gran}, clamp {}: rmse {:.6e}, sqnr {:.2} dB", a.output.display(), h.numel, h.dtype.name(), f.describe(), strategy.describe(), m.rmse, m.sqnr_db);
+    if let Some(path) = &a.encode {
+        let bytes = formats::wire_bytes(f, &h.shape, gran).map_err(|e| e.to_string())?;
+        let _ = write!(line, "; {}: {bytes} bytes on the wire, {:.4} bits/element on the wire", path.display(), bytes as f64 * 8.0 / h.numel.max(1) as f64);
+    }
+    Ok(Some(line))
 }
 
 fn errors(x: &[f32], q: &[f32]) -> (f64, f64) {
