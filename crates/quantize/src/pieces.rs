@@ -86,13 +86,34 @@ pub fn quantize_streamed<E: From<TensorError>>(
     read: &mut Read<'_, E>,
     sink: &mut Sink<'_, E>,
 ) -> Result<bool, E> {
+    read_walk(format, strategy, shape, gran, seed, piece, read, None, &mut |p| sink(p.x, p.q, p.chosen))
+}
+
+/// The walk over values read on demand, with codes or without, after the
+/// checks that it can be done.
+#[allow(clippy::too_many_arguments)]
+fn read_walk<E: From<TensorError>>(
+    format: &dyn Format,
+    strategy: &dyn Strategy,
+    shape: &Shape,
+    gran: Granularity,
+    seed: u64,
+    piece: usize,
+    read: &mut Read<'_, E>,
+    codes: Option<&mut Codes>,
+    sink: &mut PieceSink<'_, E>,
+) -> Result<bool, E> {
     let numel = quantlab_formats::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
     Layout::new(numel, shape, gran)?;
-    if !streams(format, strategy, shape, gran, piece) {
+    let can = match codes {
+        None => streams(format, strategy, shape, gran, piece),
+        Some(_) => encode_streams(format, strategy, shape, gran, piece),
+    };
+    if !can {
         return Ok(false);
     }
     let mut values = Values::Read { read, numel, buffer: Vec::new() };
-    walk(format, strategy, &mut values, shape, gran, seed, piece, &mut Vec::new(), None, &mut |p| sink(p.x, p.q, p.chosen))
+    walk(format, strategy, &mut values, shape, gran, seed, piece, &mut Vec::new(), codes, sink)
 }
 
 /// Whether [`encode_streamed`] can walk a tensor of this shape: it
@@ -121,14 +142,7 @@ pub fn encode_streamed<E: From<TensorError>>(
     read: &mut Read<'_, E>,
     sink: &mut EncodeSink<'_, E>,
 ) -> Result<bool, E> {
-    let numel = quantlab_formats::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
-    Layout::new(numel, shape, gran)?;
-    if !encode_streams(format, strategy, shape, gran, piece) {
-        return Ok(false);
-    }
-    let mut values = Values::Read { read, numel, buffer: Vec::new() };
-    let mut codes = Codes::default();
-    walk(format, strategy, &mut values, shape, gran, seed, piece, &mut Vec::new(), Some(&mut codes), &mut |p| sink(p.x, p.q, p.codes, p.meta))
+    read_walk(format, strategy, shape, gran, seed, piece, read, Some(&mut Codes::default()), &mut |p| sink(p.x, p.q, p.codes, p.meta))
 }
 
 /// Where encoded pieces go: (input, values, codes, the metadata words
