@@ -197,7 +197,7 @@ pub fn clamp(a: ClampArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct DecodeArgs {
-    /// A .qlab file written by `quantize --encode`.
+    /// A .qlab file written by `quantize --encode`. Its checksum is checked first; then it is decoded and written in pieces of 1 M values, so a container larger than memory works (held whole only when its groups are channels along an inner axis, or one group larger than a piece has a group scale or tiles).
     input: PathBuf,
     /// Output .npy (f32).
     #[arg(short, long)]
@@ -429,7 +429,7 @@ fn print_table(rows: &[&str], header: &[String], cells: &[Vec<f64>], show: impl 
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// An .npy file, a .safetensors file, or a model folder (sharded with model.safetensors.index.json, or not).
+    /// An .npy file, a .safetensors file, or a model folder (sharded with model.safetensors.index.json, or not). Safetensors tensors are read in pieces, twice (the deviations need the mean), several at once: a checkpoint larger than memory works.
     path: PathBuf,
     /// Only tensors whose names match (`*` any run, `?` one character); repeatable.
     #[arg(long)]
