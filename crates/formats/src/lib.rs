@@ -75,8 +75,8 @@ pub fn rounding_param(p: &mut Params) -> Result<Rounding, SpecError> {
     Rounding::from_name(&text).ok_or_else(|| SpecError::OutOfRange { family: p.family().into(), param: "round".into(), value: text, range: Rounding::NAMES.join(" | ") + " (N from 1 to 32)" })
 }
 pub use tensor::{
-    bits_per_element, decode, decode_pieces, encode, group_encoder, group_lengths, quantize, quantize_group, quantize_into, split_lengths, wire_bytes, CodeRead, Encoded, Granularity, GroupEncoder,
-    GroupSlot, GroupView, Layout, Shape, TensorError,
+    bits_per_element, decode, decode_pieces, encode, group_encoder, group_lengths, largest_group, quantize, quantize_group, quantize_into, split_lengths, splits, wire_bytes, CodeRead, Encoded,
+    Granularity, GroupEncoder, GroupSlot, GroupView, Layout, Shape, TensorError,
 };
 
 /// A clip range applied to a group before quantizing: values outside

@@ -600,6 +600,31 @@ pub fn encode(format: &dyn Format, x: &[f32], shape: &Shape, gran: Granularity, 
     })
 }
 
+/// Whether a format works on a group in row-aligned parts: no group level
+/// and no tiles (its [`Format::group_quantizer`] exists; whether it does
+/// depends on the format alone).
+fn parts_allowed(format: &dyn Format, row_len: usize) -> bool {
+    format.group_quantizer(&crate::stats::Stats::default(), row_len, None).is_some()
+}
+
+/// The largest group of a tensor of this shape at this granularity
+/// (`None` for a shape or granularity that does not apply).
+pub fn largest_group(shape: &Shape, gran: Granularity) -> Option<usize> {
+    group_lengths(shape, gran).ok().map(|(groups, _)| groups.iter().map(|g| g.0).max().unwrap_or(0))
+}
+
+/// Whether a tensor of this shape can be worked on a piece of at most
+/// `piece` values at a time (quantized, encoded or decoded in pieces): its
+/// groups are runs of the tensor (not channels along an inner axis), and
+/// a group larger than a piece can be split into row-aligned parts (no
+/// group level, no tiles).
+pub fn splits(format: &dyn Format, shape: &Shape, gran: Granularity, piece: usize) -> bool {
+    let Some(numel) = crate::memory::checked_numel(shape) else { return false };
+    let Ok(layout) = Layout::new(numel, shape, gran) else { return false };
+    let (Some(_), Some(largest)) = (layout.runs(), largest_group(shape, gran)) else { return false };
+    largest <= piece.max(1) || parts_allowed(format, layout.row_len)
+}
+
 /// One group encoded a part at a time, parts in order and starting at row
 /// boundaries ([`group_encoder`]): the codes and metadata `encode` gives
 /// the whole group.
@@ -617,8 +642,9 @@ pub struct GroupEncoder<'a> {
 /// [`Format::unit_encoder`]; whether it is `None` depends on the format
 /// alone).
 pub fn group_encoder<'a>(format: &'a dyn Format, range: &crate::stats::Stats, row_len: usize, clip: Option<Clip>) -> Option<GroupEncoder<'a>> {
-    // A group level or tiles: no parts.
-    format.group_quantizer(&crate::stats::Stats::default(), row_len, None).map(drop)?;
+    if !parts_allowed(format, row_len) {
+        return None;
+    }
     let unit = match format.block_len() {
         0 => format.unit_encoder(range, clip).map(|(meta, enc)| (meta, enc, false)),
         _ => None,
@@ -655,9 +681,8 @@ pub type CodeRead<'a, E> = dyn FnMut(usize, &mut [u32]) -> Result<(), E> + 'a;
 /// (a small fraction of the codes), and `sink` gets the values in tensor
 /// order, in consecutive pieces of about `piece` values (whole groups, or
 /// whole rows of one large group). The same values as `decode`, bit for
-/// bit. `Ok(false)`, with nothing done, when the groups are channels along
-/// an inner axis, or a group larger than a piece cannot be decoded in
-/// parts (a group level, tiles: [`Format::group_quantizer`] is `None`).
+/// bit. `Ok(false)`, with nothing done, when the tensor does not
+/// [`splits`].
 pub fn decode_pieces<E: From<TensorError>>(
     format: &dyn Format,
     shape: &Shape,
@@ -669,12 +694,11 @@ pub fn decode_pieces<E: From<TensorError>>(
 ) -> Result<bool, E> {
     let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
     let layout = Layout::new(numel, shape, gran)?;
-    let Some(runs) = layout.runs() else { return Ok(false) };
-    let (row_len, piece) = (layout.row_len, piece.max(1));
-    let largest = layout.runs().and_then(|mut r| r.next()).map_or(0, |(_, l)| l);
-    if largest > piece && format.group_quantizer(&crate::stats::Stats::default(), row_len, None).is_none() {
+    if !splits(format, shape, gran, piece) {
         return Ok(false);
     }
+    let runs = layout.runs().expect("splits: contiguous groups");
+    let (row_len, piece) = (layout.row_len, piece.max(1));
     let corrupt = || TensorError::Corrupt("metadata ends early".into());
     let mut d = Decoding { format, meta, row_len, mi: 0, codes: Vec::new(), out: Vec::new() };
     let mut pending: Vec<(usize, usize)> = Vec::new();

@@ -21,21 +21,14 @@ const PART_STEP: usize = 1 << 16;
 /// its groups are channels along an inner axis (gathered, not runs of the
 /// tensor), nor when a group is larger than a piece and the format must
 /// see such a group whole (a group level, tiles).
-pub fn splits(format: &dyn Format, shape: &Shape, gran: Granularity, piece: usize) -> bool {
-    let Some(numel) = quantlab_formats::memory::checked_numel(shape) else { return false };
-    let Ok(layout) = Layout::new(numel, shape, gran) else { return false };
-    let Some(mut runs) = layout.runs() else { return false };
-    // Every group has the first one's length or less.
-    let largest = runs.next().map_or(0, |(_, l)| l);
-    largest <= piece || format.group_quantizer(&Stats::default(), layout.row_len(), None).is_some()
-}
+pub use quantlab_formats::splits;
 
 /// Whether [`quantize_streamed`] can walk a tensor of this shape: it
 /// [`splits`], and a group larger than a piece can be clipped from its
 /// statistics (a strategy that does not [`Strategy::reads_values`]).
 pub fn streams(format: &dyn Format, strategy: &dyn Strategy, shape: &Shape, gran: Granularity, piece: usize) -> bool {
-    let largest = quantlab_formats::group_lengths(shape, gran).map_or(usize::MAX, |(groups, _)| groups.iter().map(|g| g.0).max().unwrap_or(0));
-    splits(format, shape, gran, piece) && (largest <= piece.max(1) || !strategy.reads_values())
+    let small = quantlab_formats::largest_group(shape, gran).is_some_and(|l| l <= piece.max(1));
+    splits(format, shape, gran, piece) && (small || !strategy.reads_values())
 }
 
 /// [`crate::quantize_into`] a piece at a time: `sink` gets consecutive
@@ -121,8 +114,8 @@ fn read_walk<E: From<TensorError>>(
 /// (`formats::group_encoder`).
 pub fn encode_streams(format: &dyn Format, strategy: &dyn Strategy, shape: &Shape, gran: Granularity, piece: usize) -> bool {
     let Ok((groups, row_len)) = quantlab_formats::group_lengths(shape, gran) else { return false };
-    let largest = groups.iter().map(|g| g.0).max().unwrap_or(0);
-    streams(format, strategy, shape, gran, piece) && (largest <= piece.max(1) || quantlab_formats::group_encoder(format, &Stats::default(), row_len, None).is_some())
+    let small = groups.iter().all(|g| g.0 <= piece.max(1));
+    streams(format, strategy, shape, gran, piece) && (small || quantlab_formats::group_encoder(format, &Stats::default(), row_len, None).is_some())
 }
 
 /// [`quantize_streamed`] that also encodes: `sink` gets, with each

@@ -39,6 +39,9 @@ pub fn info(path: &Path) -> Result<ContainerInfo, String> {
 /// written, when its groups cannot be decoded in pieces
 /// (`formats::decode_pieces`): the caller decodes it whole.
 pub fn decode_to_npy(input: &Path, info: &ContainerInfo, format: &dyn Format, output: &Path) -> Result<bool, String> {
+    if !quantlab_formats::splits(format, &info.shape, info.granularity, PIECE) {
+        return Ok(false);
+    }
     let name = |e: &dyn std::fmt::Display| format!("{}: {e}", input.display());
     let f = File::open(input).map_err(|e| name(&format!("cannot open: {e}")))?;
     // The checksum first: nothing is written from a damaged file.
