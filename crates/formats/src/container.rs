@@ -314,31 +314,22 @@ impl<W: std::io::Write> ContainerWriter<W> {
     /// Write the header of a tensor of this shape in this format and
     /// granularity.
     pub fn new(mut w: W, format: &dyn crate::Format, shape: &[usize], granularity: Granularity) -> Result<ContainerWriter<W>, String> {
-        let (lengths, row_len) = crate::group_lengths(shape, granularity).map_err(|e| e.to_string())?;
-        let count = memory::checked_numel(shape).ok_or("shape overflows")?;
-        let (mut units, mut groups, mut group_words, mut group_bits) = (0usize, 0usize, 0usize, 0u64);
-        for &(len, n) in &lengths {
-            let u = format.units(len, row_len);
-            units += n * u;
-            groups += n;
-            group_words += n * format.group_meta_words(u);
-            group_bits += n as u64 * format.group_meta_bits(u);
-        }
+        let c = crate::tensor::group_counts(format, shape, granularity).map_err(|e| e.to_string())?;
         // As `Encoded::units` counts them: words below the group levels.
-        let units = if format.meta_words() == 0 { 0 } else { units };
+        let units = if format.meta_words() == 0 { 0 } else { c.units };
         let format_text = format.describe();
         let prefix = Counts {
             format: &format_text,
             shape,
             granularity,
             code_bits: format.code_bits(),
-            count,
+            count: c.numel,
             meta_words: format.meta_words(),
             meta_bits: format.meta_bits(),
             units,
-            groups,
-            group_words,
-            group_bits,
+            groups: c.groups,
+            group_words: c.group_words,
+            group_bits: c.group_bits,
         }
         .prefix();
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();

@@ -484,16 +484,40 @@ pub fn bits_per_element(format: &dyn Format, shape: &Shape, gran: Granularity) -
 
 /// The element count and the metadata bits of every level.
 fn metadata_bits(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<(usize, u64), TensorError> {
-    let (groups, row_len) = group_lengths(shape, gran)?;
+    let c = group_counts(format, shape, gran)?;
+    Ok((c.numel, c.units as u64 * format.meta_bits() as u64 + c.group_bits))
+}
+
+/// How many units and groups a tensor of this shape has at this
+/// granularity, and the words and bits of its groups' own levels: what an
+/// encoding of it holds, known from the shape alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GroupCounts {
+    /// Elements.
+    pub numel: usize,
+    /// Scaling units (whether or not the format stores words per unit).
+    pub units: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Words of all groups' own levels.
+    pub group_words: usize,
+    /// Bits of all groups' own levels as counted.
+    pub group_bits: u64,
+}
+
+/// [`GroupCounts`] of a tensor of this shape at this granularity.
+pub(crate) fn group_counts(format: &dyn Format, shape: &Shape, gran: Granularity) -> Result<GroupCounts, TensorError> {
+    let (lengths, row_len) = group_lengths(shape, gran)?;
     let numel = crate::memory::checked_numel(shape).ok_or_else(|| TensorError::TooLarge(shape.to_vec()))?;
-    let bits = groups
-        .iter()
-        .map(|&(l, n)| {
-            let units = format.units(l, row_len);
-            n as u64 * (units as u64 * format.meta_bits() as u64 + format.group_meta_bits(units))
-        })
-        .sum();
-    Ok((numel, bits))
+    let mut c = GroupCounts { numel, units: 0, groups: 0, group_words: 0, group_bits: 0 };
+    for &(len, n) in &lengths {
+        let u = format.units(len, row_len);
+        c.units += n * u;
+        c.groups += n;
+        c.group_words += n * format.group_meta_words(u);
+        c.group_bits += n as u64 * format.group_meta_bits(u);
+    }
+    Ok(c)
 }
 
 /// The groups of a tensor of this shape at this granularity, as (length,
