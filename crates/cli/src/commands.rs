@@ -7,7 +7,7 @@ use clap::Args;
 use quantlab_clamp::{Strategy, STRATEGIES};
 use quantlab_formats::{self as formats, Encoded, Format, Granularity, Scale, FAMILIES};
 use quantlab_tensors::stats::TensorStats;
-use quantlab_tensors::{read_npy, synthetic, write_npy, NameFilter, Source};
+use quantlab_tensors::{read_npy, synthetic, write_npy, NameFilter, Source, Stop};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -232,20 +232,6 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
 }
 
 /// RMSE and SQNR (dB; +inf when exact) over finite inputs: the runner's metrics.
-/// Why a streaming `quantize` stopped: its data (the message), reading
-/// its input (a message naming the file), or writing an output.
-enum Stop {
-    Input(String),
-    Read(String),
-    Output(std::io::Error),
-}
-
-impl From<formats::TensorError> for Stop {
-    fn from(e: formats::TensorError) -> Stop {
-        Stop::Input(e.to_string())
-    }
-}
-
 /// Values `quantize` reads and writes at a time when it streams.
 const QUANTIZE_PIECE: usize = 1 << 20;
 
@@ -270,13 +256,6 @@ fn quantize_streaming(a: &QuantizeArgs, f: &dyn Format, strategy: &dyn Strategy,
     // The walk's own errors (bad data, an unreadable piece), kept apart
     // from the output files'.
     let mut failure = None;
-    let stopped = |stop: Stop, failure: &mut Option<Stop>| match stop {
-        Stop::Output(e) => e,
-        other => {
-            *failure = Some(other);
-            std::io::Error::other("stopped")
-        }
-    };
     let written = quantlab_tensors::write_atomically(&a.output, |file| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         std::io::Write::write_all(&mut w, &quantlab_tensors::npy::header_bytes(&h.shape))?;
@@ -287,7 +266,7 @@ fn quantize_streaming(a: &QuantizeArgs, f: &dyn Format, strategy: &dyn Strategy,
         };
         match &a.encode {
             None => {
-                pieces::quantize_streamed::<Stop>(f, strategy, &h.shape, gran, a.seed, QUANTIZE_PIECE, &mut read, &mut |x, q, _| values(x, q)).map_err(|e| stopped(e, &mut failure))?;
+                pieces::quantize_streamed::<Stop>(f, strategy, &h.shape, gran, a.seed, QUANTIZE_PIECE, &mut read, &mut |x, q, _| values(x, q)).map_err(|e| e.into_io(&mut failure))?;
             }
             // The container is written beside the values; both are
             // renamed into place only once both are complete.
@@ -299,18 +278,14 @@ fn quantize_streaming(a: &QuantizeArgs, f: &dyn Format, strategy: &dyn Strategy,
                     container.codes(codes).map_err(Stop::Output)?;
                     values(x, q)
                 })
-                .map_err(|e| stopped(e, &mut failure))?;
+                .map_err(|e| e.into_io(&mut failure))?;
                 std::io::Write::flush(&mut container.finish(&meta)?)
             })?,
         }
         std::io::Write::flush(&mut w)
     });
-    let cannot = if a.encode.is_some() { "cannot encode: " } else { "" };
-    match failure {
-        // A read error names its file already.
-        Some(Stop::Read(e)) => return Err(e),
-        Some(Stop::Input(e)) => return Err(format!("{}: {cannot}{e}", a.input.display())),
-        _ => {}
+    if let Some(stop) = failure {
+        return Err(stop.message(&a.input, if a.encode.is_some() { "cannot encode: " } else { "" }));
     }
     written.map_err(|e| format!("{}: cannot write: {e}", a.output.display()))?;
     let m = measure.finish(&inputs.finish());

@@ -41,6 +41,51 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> s
     result
 }
 
+/// Why a write fed piece by piece stopped: its data (a message that does
+/// not name the file), reading its input (a message naming it), or
+/// writing an output. Piece walks take it as their error; the file writer
+/// ([`write_atomically`]) needs an `io::Error` to drop its unfinished file,
+/// so [`Stop::into_io`] sets the first two aside for the caller to report.
+#[derive(Debug)]
+pub enum Stop {
+    /// The data: a value without a code, damaged metadata.
+    Data(String),
+    /// Reading the input.
+    Read(String),
+    /// Writing an output.
+    Output(std::io::Error),
+}
+
+impl From<quantlab_formats::TensorError> for Stop {
+    fn from(e: quantlab_formats::TensorError) -> Stop {
+        Stop::Data(e.to_string())
+    }
+}
+
+impl Stop {
+    /// The error for the file writer: an output's own, or (kept in `kept`)
+    /// a stop the caller reports.
+    pub fn into_io(self, kept: &mut Option<Stop>) -> std::io::Error {
+        match self {
+            Stop::Output(e) => e,
+            other => {
+                *kept = Some(other);
+                std::io::Error::other("stopped")
+            }
+        }
+    }
+
+    /// The one-line message of a kept stop: a data error after the input's
+    /// name and `what` (e.g. "cannot encode: "), a read error as it is.
+    pub fn message(self, input: &Path, what: &str) -> String {
+        match self {
+            Stop::Data(e) => format!("{}: {what}{e}", input.display()),
+            Stop::Read(e) => e,
+            Stop::Output(e) => e.to_string(),
+        }
+    }
+}
+
 /// A named tensor in row-major (C) order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {

@@ -7,7 +7,9 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-use quantlab_formats::{packing, ContainerInfo, Format, TensorError};
+use quantlab_formats::{packing, ContainerInfo, Format};
+
+use crate::Stop;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Values decoded at a time.
@@ -71,7 +73,7 @@ pub fn decode_to_npy(input: &Path, info: &ContainerInfo, format: &dyn Format, ou
         packing::unpack_into(&words, info.code_bits, start - w0 * per_word, out);
         Ok(())
     };
-    let mut stop = None;
+    let mut stop_kept = None;
     let mut decoded = false;
     let written = crate::write_atomically(output, |file| {
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -83,37 +85,15 @@ pub fn decode_to_npy(input: &Path, info: &ContainerInfo, format: &dyn Format, ou
                 w.flush()
             }
             Ok(false) => Err(std::io::Error::other("not in pieces")),
-            Err(Stop::Output(e)) => Err(e),
-            Err(Stop::Input(e)) => {
-                stop = Some(name(&e));
-                Err(std::io::Error::other("stopped"))
-            }
-            Err(Stop::Read(e)) => {
-                stop = Some(e);
-                Err(std::io::Error::other("stopped"))
-            }
+            Err(stop) => Err(stop.into_io(&mut stop_kept)),
         }
     });
-    if let Some(e) = stop {
-        return Err(e);
+    if let Some(stop) = stop_kept {
+        return Err(stop.message(input, ""));
     }
     if !decoded {
         return Ok(false);
     }
     written.map_err(|e| format!("{}: cannot write: {e}", output.display()))?;
     Ok(true)
-}
-
-/// Why a piecewise decode stopped: its content (the message), reading its
-/// file (a message naming it), or writing the output.
-enum Stop {
-    Input(String),
-    Read(String),
-    Output(std::io::Error),
-}
-
-impl From<TensorError> for Stop {
-    fn from(e: TensorError) -> Stop {
-        Stop::Input(e.to_string())
-    }
 }
