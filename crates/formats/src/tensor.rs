@@ -553,8 +553,6 @@ pub fn group_lengths(shape: &Shape, gran: Granularity) -> Result<(Vec<(usize, us
     Ok((lengths.into_iter().collect(), plan.row_len))
 }
 
-/// Groups of a tensor as lists of tensor positions (stream order), for the
-/// sequential encode/decode paths.
 /// Where one group's elements are: a run of the tensor, or (channels along
 /// an inner axis) its positions.
 enum GroupAt {
@@ -571,12 +569,19 @@ fn group_runs(plan: &Layout) -> Box<dyn Iterator<Item = GroupAt> + '_> {
     }
 }
 
+/// Groups of a tensor as lists of tensor positions (stream order).
 #[cfg(test)]
 fn group_positions(plan: &Layout) -> Vec<Vec<usize>> {
-    match plan.kind {
-        LayoutKind::Contiguous { len, row } => plan.contiguous_groups(len, row).into_iter().map(|(s, l)| (s..s + l).collect()).collect(),
-        LayoutKind::Strided { channels, outer, inner } => (0..channels).map(|g| Layout::strided_positions(channels, outer, inner, g).collect()).collect(),
-    }
+    let positions = |g| match g {
+        GroupAt::Run(s, l) => (s..s + l).collect(),
+        GroupAt::Positions(p) => p,
+    };
+    group_runs(plan).map(positions).collect()
+}
+
+/// A group's metadata ran out before its codes did.
+fn meta_ends_early() -> TensorError {
+    TensorError::Corrupt("metadata ends early".into())
 }
 
 /// Encode a tensor to codes and metadata, group `g` clipped to `clips[g]`
@@ -723,7 +728,6 @@ pub fn decode_pieces<E: From<TensorError>>(
     }
     let runs = layout.runs().expect("splits: contiguous groups");
     let (row_len, piece) = (layout.row_len, piece.max(1));
-    let corrupt = || TensorError::Corrupt("metadata ends early".into());
     let mut d = Decoding { format, meta, row_len, mi: 0, codes: Vec::new(), out: Vec::new() };
     let mut pending: Vec<(usize, usize)> = Vec::new();
     for (s, l) in runs {
@@ -747,9 +751,9 @@ pub fn decode_pieces<E: From<TensorError>>(
             d.read(s + a, b - a, codes)?;
             let mi = d.mi;
             if unit {
-                format.decode_unit(&d.codes, meta.get(mi..mi + mw).ok_or_else(corrupt)?, &mut d.out);
+                format.decode_unit(&d.codes, meta.get(mi..mi + mw).ok_or_else(meta_ends_early)?, &mut d.out);
             } else {
-                d.mi += decode_units(format, &d.codes, &meta[mi.min(meta.len())..], row_len, &mut d.out).ok_or_else(corrupt)?;
+                d.mi += decode_units(format, &d.codes, &meta[mi.min(meta.len())..], row_len, &mut d.out).ok_or_else(meta_ends_early)?;
             }
             sink(&d.out)?;
             a = b;
@@ -791,7 +795,7 @@ impl Decoding<'_> {
         for &(s, l) in pending.iter() {
             let range = s - start..s - start + l;
             let meta = &self.meta[self.mi.min(self.meta.len())..];
-            self.mi += self.format.decode_group(&self.codes[range.clone()], meta, self.row_len, &mut self.out[range]).ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
+            self.mi += self.format.decode_group(&self.codes[range.clone()], meta, self.row_len, &mut self.out[range]).ok_or_else(meta_ends_early)?;
         }
         pending.clear();
         sink(&self.out)
@@ -827,7 +831,7 @@ pub fn decode(format: &dyn Format, enc: &Encoded) -> Result<Vec<f32>, TensorErro
                 used
             }
         }
-        .ok_or_else(|| TensorError::Corrupt("metadata ends early".into()))?;
+        .ok_or_else(meta_ends_early)?;
         ci += len;
     }
     if mi != enc.meta.len() {

@@ -297,8 +297,8 @@ fn locate(path: &Path, filter: &NameFilter, name: &str) -> Result<Located, Tenso
 }
 
 /// Load one selected tensor by name (a streaming sweep reads its tensors one
-/// at a time). Its bytes are read from the file, not through the map, so
-/// memory holds only its f32 copy.
+/// at a time). Its bytes are read in mapped pieces, each unmapped once
+/// converted (`read_piece`), so memory holds only its f32 copy.
 pub fn load_one(path: &Path, filter: &NameFilter, name: &str) -> Result<Tensor, TensorError> {
     let t = locate(path, filter, name)?;
     quantlab_formats::memory::check(t.numel, 4, || format!("tensor {} as f32", escape(name))).map_err(|e| invalid(&t.file, e.to_string()))?;

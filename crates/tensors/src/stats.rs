@@ -106,9 +106,7 @@ impl TensorStats {
             _ => source.load_one(name).map(|t| TensorStats::of(&t)),
         }
     }
-}
 
-impl TensorStats {
     /// [`TensorStats::of_source`] for several tensors, in order, side by
     /// side on the threads of the current rayon pool.
     pub fn of_tensors(source: &Source, names: &[&str]) -> Result<Vec<TensorStats>, TensorError> {
