@@ -3,7 +3,7 @@
 //!
 //! A synthetic source is its description (distribution, shape; the seeds
 //! are in the configuration). A file is its path, size, modification time
-//! and an XXH3-64 hash of its content (read in pieces: several GB/s with a
+//! and an XXH3-64 hash of its content (in mapped pieces: several GB/s with a
 //! warm page cache). Two fingerprints match when every source has the same
 //! description, or the same files with the same sizes and contents; a
 //! modification time alone (a `touch`, a copy) does not make data new.
@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::{ModelPlan, Plan, SourceTemplate};
 use quantlab_tensors::Source;
@@ -102,21 +101,9 @@ fn file(path: &Path) -> Result<Value, String> {
     let f = std::fs::File::open(path).map_err(fail)?;
     let meta = f.metadata().map_err(fail)?;
     let modified = meta.modified().ok().map(|t| humantime::format_rfc3339_nanos(t).to_string());
-    // Read in pieces, not mapped: the pages of a mapped file count as the
-    // process's resident memory while the map lives, so hashing a 5 GB
-    // shard through a map would hold 5 GB.
-    let mut hasher = Xxh3::new();
-    let mut buf = vec![0u8; 1 << 22];
-    let mut reader = f;
-    loop {
-        match std::io::Read::read(&mut reader, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    let hash = hasher.digest();
+    // In mapped pieces: a whole-file map would keep every page resident
+    // while hashing (5 GB for a shard).
+    let hash = quantlab_tensors::xxh3_prefix(&f, path, meta.len()).map_err(|e| e.to_string())?;
     Ok(json!({ "path": path.display().to_string(), "bytes": meta.len(), "modified": modified, "xxh3": format!("{hash:016x}") }))
 }
 
@@ -139,9 +126,9 @@ mod tests {
         let c = json!([{ "source": "x", "files": files(std::slice::from_ref(&p)).unwrap() }]);
         assert!(difference(&a, &c).unwrap().contains("content changed"), "{:?}", difference(&a, &c));
         assert!(difference(&Value::Null, &c).unwrap().contains("older quantlab"));
-        // Read in pieces, hashed as the whole (the value manifests hold):
+        // Hashed in pieces (of 16 MiB), the value of the whole (the one manifests hold):
         // a length that is not a multiple of the piece.
-        let big: Vec<u8> = (0..(9u32 << 20) + 13).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let big: Vec<u8> = (0..(33u32 << 20) + 13).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         std::fs::write(&p, &big).unwrap();
         assert_eq!(file(&p).unwrap()["xxh3"], format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&big)));
         std::fs::write(&p, b"").unwrap();

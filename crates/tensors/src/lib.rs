@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use entry::{DataEntry, PlannedSource, SourceTemplate};
 pub use glob::NameFilter;
+pub use mapped::xxh3_prefix;
 pub use npy::{read_npy, write_npy};
 pub use safetensors_file::TensorInfo;
 

@@ -33,3 +33,20 @@ pub(crate) fn with_bytes<T>(f: &File, path: &Path, start: u64, len: usize, use_b
     let map = unsafe { memmap2::MmapOptions::new().offset(start - skip as u64).len(skip + len).map(f) }.map_err(|e| invalid(format!("cannot read: {e}")))?;
     Ok(use_bytes(&map[skip..]))
 }
+
+/// Bytes hashed at a time by [`xxh3_prefix`].
+const HASH_PIECE: u64 = 1 << 24;
+
+/// XXH3-64 of the first `len` bytes of `f` (the file at `path`), hashed in
+/// mapped pieces: the same value as hashing them at once, with one piece
+/// resident at a time.
+pub fn xxh3_prefix(f: &File, path: &Path, len: u64) -> Result<u64, TensorError> {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut at = 0;
+    while at < len {
+        let n = HASH_PIECE.min(len - at);
+        with_bytes(f, path, at, n as usize, |b| hasher.update(b))?;
+        at += n;
+    }
+    Ok(hasher.digest())
+}

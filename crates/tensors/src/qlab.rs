@@ -10,13 +10,9 @@ use std::path::Path;
 use quantlab_formats::{packing, ContainerInfo, Format};
 
 use crate::Stop;
-use xxhash_rust::xxh3::Xxh3;
 
 /// Values decoded at a time.
 const PIECE: usize = 1 << 20;
-
-/// Bytes hashed at a time.
-const HASH_PIECE: usize = 1 << 24;
 
 /// The header of a container, checked against the file's length.
 pub fn info(path: &Path) -> Result<ContainerInfo, String> {
@@ -47,16 +43,10 @@ pub fn decode_to_npy(input: &Path, info: &ContainerInfo, format: &dyn Format, ou
     let name = |e: &dyn std::fmt::Display| format!("{}: {e}", input.display());
     let f = File::open(input).map_err(|e| name(&format!("cannot open: {e}")))?;
     // The checksum first: nothing is written from a damaged file.
-    let mut hasher = Xxh3::new();
-    let content = info.content_len();
-    let mut at = 0;
-    while at < content {
-        let n = HASH_PIECE.min(content - at);
-        crate::mapped::with_bytes(&f, input, at as u64, n, |b| hasher.update(b)).map_err(|e| e.to_string())?;
-        at += n;
-    }
-    let stored = crate::mapped::with_bytes(&f, input, content as u64, 8, |b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).map_err(|e| e.to_string())?;
-    ContainerInfo::check_sum(stored, hasher.digest()).map_err(|e| name(&e))?;
+    let content = info.content_len() as u64;
+    let actual = crate::xxh3_prefix(&f, input, content).map_err(|e| e.to_string())?;
+    let stored = crate::mapped::with_bytes(&f, input, content, 8, |b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).map_err(|e| e.to_string())?;
+    ContainerInfo::check_sum(stored, actual).map_err(|e| name(&e))?;
     let (meta_at, meta_bytes) = info.meta_at();
     quantlab_formats::memory::check(meta_bytes / 4, 4, || "the metadata".into()).map_err(|e| name(&e))?;
     let meta = crate::mapped::with_bytes(&f, input, meta_at as u64, meta_bytes, packing::from_le_bytes).map_err(|e| e.to_string())?.ok_or_else(|| name(&"metadata is not whole words"))?;
